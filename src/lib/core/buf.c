@@ -1,0 +1,84 @@
+/*
+ * core/buf.c: growable byte buffer with a cap.
+ */
+#include <stdint.h>
+#include <string.h>
+
+#include <witch/error.h>
+
+#include "core/alloc.h"
+#include "core/buf.h"
+
+void
+witch__buf_init(struct witch__buf *b, size_t limit)
+{
+	b->data = NULL;
+	b->len = 0;
+	b->cap = 0;
+	b->limit = limit ? limit : SIZE_MAX;
+}
+
+int
+witch__buf_reserve(struct witch__buf *b, size_t extra)
+{
+	size_t need, ncap;
+	unsigned char *p;
+
+	if (extra > b->limit - b->len)
+		return WITCH_ETOO_LARGE;
+	need = b->len + extra;
+	if (need <= b->cap)
+		return 0;
+	ncap = b->cap ? b->cap : 256;
+	while (ncap < need)
+		ncap = ncap > SIZE_MAX / 2 ? SIZE_MAX : ncap * 2;
+	if (ncap > b->limit)
+		ncap = b->limit;
+	if ((p = witch__realloc(b->data, ncap)) == NULL)
+		return WITCH_ENOMEM;
+	b->data = p;
+	b->cap = ncap;
+	return 0;
+}
+
+int
+witch__buf_append(struct witch__buf *b, const void *p, size_t n)
+{
+	int rc;
+
+	if (n == 0)
+		return 0;
+	if ((rc = witch__buf_reserve(b, n)) != 0)
+		return rc;
+	memcpy(b->data + b->len, p, n);
+	b->len += n;
+	return 0;
+}
+
+int
+witch__buf_append_str(struct witch__buf *b, const char *s)
+{
+	return witch__buf_append(b, s, strlen(s));
+}
+
+unsigned char *
+witch__buf_steal(struct witch__buf *b, size_t *len)
+{
+	unsigned char *p = b->data;
+
+	if (len != NULL)
+		*len = b->len;
+	b->data = NULL;
+	b->len = 0;
+	b->cap = 0;
+	return p;
+}
+
+void
+witch__buf_free(struct witch__buf *b)
+{
+	witch__free(b->data);
+	b->data = NULL;
+	b->len = 0;
+	b->cap = 0;
+}

@@ -1,0 +1,6 @@
+# core: server, config, errors, version, alloc, log hook
+libwitch_core_la_SOURCES += \
+	%reldir%/alloc.c %reldir%/alloc.h \
+	%reldir%/buf.c %reldir%/buf.h \
+	%reldir%/error.c \
+	%reldir%/version.c

@@ -1,0 +1,1 @@
+# net: see the header comments of its files

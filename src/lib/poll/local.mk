@@ -1,0 +1,1 @@
+# poll: see the header comments of its files

@@ -1,0 +1,1 @@
+# pool: see the header comments of its files

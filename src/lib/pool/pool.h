@@ -1,0 +1,97 @@
+/*
+ * pool/pool.h: fixed worker pool with a bounded queue.
+ *
+ * N threads take jobs from one FIFO guarded by a mutex.  Submission is
+ * batched (the reactor submits everything it parsed in one loop iteration
+ * with one lock and at most one wakeup per idle worker needed).  The queue
+ * is bounded: a full queue refuses jobs at once (the caller answers
+ * "overloaded").  Workers spin briefly before sleeping, so a busy server
+ * pays no futex wakeup per request.  See doc/internals/pool.md.
+ */
+#ifndef WITCH__POOL_POOL_H
+#define WITCH__POOL_POOL_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct witch__pool;
+struct witch__job;
+
+struct witch__job_ops {
+	/* Run the job on a worker thread (deliver its reply). */
+	void	(*run)(struct witch__job *job);
+	/*
+	 * The job will not run: reason is WITCH_ETIMEOUT (deadline passed
+	 * while queued), WITCH_ECANCELLED (cancelled while queued) or
+	 * WITCH_ESHUTTING_DOWN (pool stopped).  Called on whichever thread
+	 * made that decision, never with the pool lock held.
+	 */
+	void	(*drop)(struct witch__job *job, int reason);
+	/* Free the job; called exactly once, after run or drop returned. */
+	void	(*release)(struct witch__job *job);
+};
+
+/* Embed this in your job structure; the pool owns the links while queued. */
+struct witch__job {
+	const struct witch__job_ops	*ops;
+	struct witch__job		*next;	/* pool-private */
+	struct witch__job		*prev;	/* pool-private */
+	uint64_t			 deadline_ns;	/* CLOCK_MONOTONIC; 0: none */
+	atomic_bool			 cancelled;
+};
+
+/* Monotonic clock in nanoseconds. */
+uint64_t witch__now_ns(void);
+
+/*
+ * Create and start a pool of nworkers (>= 1) threads with room for
+ * queue_cap (>= 1) waiting jobs.  Returns 0, WITCH_ENOMEM or WITCH_ESYSTEM
+ * (threads already started are joined again on failure).
+ */
+int witch__pool_new(struct witch__pool **ret, unsigned nworkers,
+    size_t queue_cap);
+
+/*
+ * Queue up to n jobs, in order, with one lock.  Returns how many were
+ * accepted (a prefix of jobs); the caller keeps the rest (queue full or
+ * pool stopping).  Any thread.
+ */
+size_t witch__pool_submit(struct witch__pool *p, struct witch__job **jobs,
+    size_t n);
+
+/*
+ * Cancel every job for which match(job, arg) is true: queued ones are
+ * removed and dropped with WITCH_ECANCELLED (after the lock is released,
+ * on the calling thread); running ones get job->cancelled set.  Returns
+ * the number of jobs matched.  match runs with the pool lock held: it must
+ * be quick and must not call into the pool.  Any thread.
+ */
+size_t witch__pool_cancel(struct witch__pool *p,
+    bool (*match)(const struct witch__job *job, void *arg), void *arg);
+
+/* Drop (WITCH_ETIMEOUT) every queued job whose deadline is <= now_ns. */
+size_t witch__pool_expire(struct witch__pool *p, uint64_t now_ns);
+
+/* Jobs queued (not running).  Any thread; a snapshot. */
+size_t witch__pool_depth(struct witch__pool *p);
+/* Jobs running now.  Any thread; a snapshot. */
+size_t witch__pool_running(struct witch__pool *p);
+
+/*
+ * Wait until nothing is queued or running, or until deadline_ns
+ * (CLOCK_MONOTONIC).  Returns the number of jobs still queued or running.
+ */
+size_t witch__pool_drain(struct witch__pool *p, uint64_t deadline_ns);
+
+/*
+ * Stop: refuse new jobs, drop every queued job with WITCH_ESHUTTING_DOWN,
+ * set cancelled on running jobs, and join the workers (waits for running
+ * jobs to return).  Idempotent.  Not from a worker.
+ */
+void witch__pool_stop(struct witch__pool *p);
+/* Stop if needed, then free; NULL is a no-op. */
+void witch__pool_free(struct witch__pool *p);
+
+#endif

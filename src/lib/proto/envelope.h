@@ -1,0 +1,73 @@
+/*
+ * proto/envelope.h: the request/reply envelope of protocol.md (pure: no
+ * sockets, fuzzable).
+ *
+ * Requests are parsed with jansson and validated here; replies and events
+ * are serialised here straight into a frame (4-byte header + JSON), so the
+ * worker that builds one hands finished bytes to the reactor.
+ */
+#ifndef WITCH__PROTO_ENVELOPE_H
+#define WITCH__PROTO_ENVELOPE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <jansson.h>
+
+#include "core/buf.h"
+
+/* Longest serialised id accepted (bytes of JSON, e.g. "\"abc\"" or "17"). */
+#define WITCH__ID_MAX 128
+
+struct witch__request_env {
+	json_t		*root;		/* owned: the whole request object */
+	const char	*endpoint;	/* borrowed from root */
+	json_t		*data;		/* borrowed from root; NULL if absent */
+	char		 id[WITCH__ID_MAX + 1];	/* compact JSON of id, or "null" */
+	bool		 has_id;
+	bool		 oneway;
+	bool		 has_deadline;
+	int64_t		 deadline_ms;	/* >= 0 when has_deadline */
+};
+
+/*
+ * Parse and validate one payload (len bytes, not NUL-terminated).
+ * Returns 0 with env filled (env->root owned by env), or
+ *   WITCH_EPARSE            not JSON, not UTF-8, trailing garbage, or
+ *                           nested deeper than jansson allows;
+ *   WITCH_EINVALID_REQUEST  not an object; endpoint missing, not a string,
+ *                           empty or longer than 63 bytes; id not an
+ *                           integer or string, or serialised longer than
+ *                           WITCH__ID_MAX; oneway not a boolean;
+ *                           deadline_ms not a non-negative integer.
+ * On failure env->root is NULL, env->id holds the request's id when it
+ * could be read (so the error reply can carry it; otherwise "null"), and
+ * msg (msglen bytes, may be NULL) gets a one-line human explanation.
+ */
+int witch__request_parse(const char *payload, size_t len,
+    struct witch__request_env *env, char *msg, size_t msglen);
+/* Release env->root; env may be parsed into again. */
+void witch__request_env_clear(struct witch__request_env *env);
+
+/*
+ * Append one complete frame to out:
+ *   reply_result:  {"id":<id>,"result":<result>}   (result NULL = null)
+ *   reply_error:   {"id":<id>,"error":{"code":"<slug>","message":"<msg>"}}
+ *   event:         {"event":"<name>","data":<data>} (data NULL = {})
+ * id is the compact JSON text of the id ("null" when absent).  code is a
+ * WITCH_E* value (witch_err_name() gives the slug).  Results whose payload
+ * would exceed max_payload fail with WITCH_ETOO_LARGE and leave out as it
+ * was, as does every other failure (WITCH_ENOMEM).  Returns 0 on success.
+ */
+int witch__reply_result(struct witch__buf *out, const char *id,
+    const json_t *result, size_t max_payload);
+int witch__reply_error(struct witch__buf *out, const char *id, int code,
+    const char *message);
+int witch__reply_event(struct witch__buf *out, const char *event,
+    const json_t *data);
+
+/* Compact JSON text of an id value (integer or string) into buf; 0 or
+ * WITCH_EINVALID_REQUEST (wrong type or too long). */
+int witch__id_format(const json_t *id, char *buf, size_t buflen);
+
+#endif

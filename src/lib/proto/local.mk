@@ -1,0 +1,1 @@
+# proto: see the header comments of its files

@@ -1,0 +1,1 @@
+# queue: see the header comments of its files

@@ -1,0 +1,1 @@
+# reactor: see the header comments of its files

@@ -1,0 +1,1 @@
+# witchd: the daemon (links only the public API)

@@ -1,0 +1,1 @@
+# fuzz: libFuzzer targets that also build as plain replay drivers
