@@ -4,3 +4,9 @@ libwitch_core_la_SOURCES += \
 	%reldir%/buf.c %reldir%/buf.h \
 	%reldir%/error.c \
 	%reldir%/version.c
+libwitch_core_la_SOURCES += \
+	%reldir%/builtins.c \
+	%reldir%/config.c \
+	%reldir%/log.c \
+	%reldir%/server.c %reldir%/server_int.h \
+	%reldir%/sourcehash.c

@@ -1,1 +1,3 @@
-# net: see the header comments of its files
+# net: socket helpers (discovery and peers will live here too)
+libwitch_core_la_SOURCES += \
+	%reldir%/sock.c %reldir%/sock.h

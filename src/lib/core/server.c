@@ -1,0 +1,394 @@
+/*
+ * core/server.c: the public server API: create, register, start, stop,
+ * free, and the accessors handlers use on a witch_request_t.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <witch/server.h>
+
+#include "core/alloc.h"
+#include "core/server_int.h"
+#include "net/sock.h"
+
+/* Fill err (may be NULL) with code and a formatted explanation. */
+static int
+set_err(witch_error_t *err, int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err != NULL) {
+		err->code = code;
+		va_start(ap, fmt);
+		vsnprintf(err->text, sizeof(err->text), fmt, ap);
+		va_end(ap);
+	}
+	return code;
+}
+
+int
+witch_server_new(witch_server_t **ret, const witch_server_config_t *cfg)
+{
+	struct witch_server *srv;
+	unsigned char id[16];
+	size_t i;
+
+	if (ret == NULL)
+		return WITCH_EINVAL;
+	if ((srv = witch__calloc(1, sizeof(*srv))) == NULL)
+		return WITCH_ENOMEM;
+	if (cfg != NULL)
+		srv->cfg = *cfg;
+	else
+		witch__config_defaults(&srv->cfg);
+	arc4random_buf(id, sizeof(id));
+	for (i = 0; i < sizeof(id); i++)
+		snprintf(srv->server_id + 2 * i, 3, "%02x", id[i]);
+	srv->lfd = -1;
+	srv->reserve_fd = -1;
+	srv->wakeup.rfd = srv->wakeup.wfd = -1;
+	atomic_init(&srv->phase, WITCH__PHASE_NEW);
+	atomic_init(&srv->ready, NULL);
+	pthread_mutex_init(&srv->stop_mtx, NULL);
+	if (witch__builtins_register(srv) != 0) {
+		witch__free(srv->eps);
+		pthread_mutex_destroy(&srv->stop_mtx);
+		witch__free(srv);
+		return WITCH_ENOMEM;
+	}
+	*ret = srv;
+	return 0;
+}
+
+/* Add one endpoint to the table (before start only). */
+static int
+add_endpoint(struct witch_server *srv, const char *name, uint32_t mask,
+    witch_handler_fn fn, void *ud, bool builtin)
+{
+	struct witch__endpoint *eps, *ep;
+	size_t n;
+
+	if (name == NULL || fn == NULL || name[0] == '\0' ||
+	    strlen(name) > WITCH__NAME_MAX || mask == 0)
+		return WITCH_EINVAL;
+	if (atomic_load(&srv->phase) != WITCH__PHASE_NEW)
+		return WITCH_ESTATE;
+	for (n = 0; n < srv->neps; n++)
+		if (strcmp(srv->eps[n].name, name) == 0)
+			return WITCH_EEXISTS;
+	eps = witch__reallocarray(srv->eps, srv->neps + 1, sizeof(*eps));
+	if (eps == NULL)
+		return WITCH_ENOMEM;
+	srv->eps = eps;
+	ep = &eps[srv->neps++];
+	memset(ep, 0, sizeof(*ep));
+	strlcpy(ep->name, name, sizeof(ep->name));
+	ep->fn = fn;
+	ep->ud = ud;
+	ep->proto_mask = mask;
+	ep->builtin = builtin;
+	return 0;
+}
+
+int
+witch__endpoint_add_builtin(struct witch_server *srv, const char *name,
+    witch_handler_fn fn)
+{
+	return add_endpoint(srv, name, (1u << srv->cfg.nprotocols) - 1, fn,
+	    NULL, true);
+}
+
+int
+witch_server_register_endpoint(witch_server_t *srv, const char *name,
+    witch_handler_fn handler, void *userdata)
+{
+	if (srv == NULL)
+		return WITCH_EINVAL;
+	return add_endpoint(srv, name, (1u << srv->cfg.nprotocols) - 1,
+	    handler, userdata, false);
+}
+
+int
+witch_server_register_endpoint_for(witch_server_t *srv, const char *name,
+    const char *const *protocols, size_t count, witch_handler_fn handler,
+    void *userdata)
+{
+	uint32_t mask = 0;
+	size_t i, p;
+
+	if (srv == NULL || protocols == NULL || count == 0)
+		return WITCH_EINVAL;
+	for (i = 0; i < count; i++) {
+		for (p = 0; p < srv->cfg.nprotocols; p++)
+			if (protocols[i] != NULL &&
+			    strcmp(protocols[i], srv->cfg.protocols[p]) == 0)
+				break;
+		if (p == srv->cfg.nprotocols)
+			return WITCH_EINVAL;
+		mask |= 1u << p;
+	}
+	return add_endpoint(srv, name, mask, handler, userdata, false);
+}
+
+/* Workers by default: one fewer than the CPUs (the reactor has one). */
+static unsigned
+default_workers(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+	if (n <= 2)
+		return 1;
+	return n - 1 > 64 ? 64 : (unsigned)(n - 1);
+}
+
+/* Release everything start may have created. */
+static void
+teardown(struct witch_server *srv)
+{
+	if (srv->pool != NULL) {
+		witch__pool_free(srv->pool);
+		srv->pool = NULL;
+	}
+	if (srv->lfd >= 0) {
+		close(srv->lfd);
+		srv->lfd = -1;
+	}
+	if (srv->reserve_fd >= 0) {
+		close(srv->reserve_fd);
+		srv->reserve_fd = -1;
+	}
+	if (srv->wakeup.rfd >= 0)
+		witch__wakeup_destroy(&srv->wakeup);
+	srv->wakeup.rfd = srv->wakeup.wfd = -1;
+	witch__poller_free(srv->poller);
+	srv->poller = NULL;
+	witch__free(srv->scratch);
+	srv->scratch = NULL;
+	witch__free(srv->batch);
+	srv->batch = NULL;
+	srv->nbatch = srv->batch_cap = 0;
+}
+
+int
+witch_server_start(witch_server_t *srv, witch_error_t *err)
+{
+	struct timespec ts;
+	int rc;
+
+	if (srv == NULL)
+		return set_err(err, WITCH_EINVAL, "no server");
+	if (atomic_load(&srv->phase) != WITCH__PHASE_NEW)
+		return set_err(err, WITCH_ESTATE, "server already started");
+	if (srv->cfg.has_source_hash)
+		strlcpy(srv->source_hash, srv->cfg.source_hash,
+		    sizeof(srv->source_hash));
+	else
+		witch__source_hash(srv, srv->source_hash);
+	srv->nworkers = srv->cfg.workers ? srv->cfg.workers :
+	    default_workers();
+	srv->batch_cap = 256;
+	srv->batch = witch__calloc(srv->batch_cap, sizeof(*srv->batch));
+	srv->scratch = witch__malloc(WITCH__SCRATCH);
+	if (srv->batch == NULL || srv->scratch == NULL) {
+		rc = set_err(err, WITCH_ENOMEM, "out of memory");
+		goto fail;
+	}
+	if ((rc = witch__sock_listen(srv->cfg.bind, srv->cfg.port, &srv->lfd,
+	    &srv->port, err)) != 0)
+		goto fail;
+	srv->reserve_fd = witch__sock_reserve_fd();
+	if ((rc = witch__poller_new(&srv->poller)) != 0 ||
+	    (rc = witch__wakeup_init(&srv->wakeup)) != 0) {
+		srv->wakeup.rfd = srv->wakeup.wfd = -1;
+		rc = set_err(err, rc, "poller: %s", strerror(errno));
+		goto fail;
+	}
+	if (witch__poller_add(srv->poller, srv->wakeup.rfd, &srv->wakeup,
+	    1) != 0 || witch__poller_add(srv->poller, srv->lfd, &srv->lfd,
+	    1) != 0) {
+		rc = set_err(err, WITCH_ESYSTEM, "poller: %s", strerror(errno));
+		goto fail;
+	}
+	/* jansson's hash seed must be fixed before any thread parses. */
+	json_object_seed(0);
+	if ((rc = witch__pool_new(&srv->pool, srv->nworkers,
+	    srv->cfg.queue_depth)) != 0) {
+		rc = set_err(err, rc, "cannot start %u workers", srv->nworkers);
+		goto fail;
+	}
+	srv->start_ns = witch__now_ns();
+	clock_gettime(CLOCK_REALTIME, &ts);
+	srv->start_wall = ts.tv_sec + ts.tv_nsec / 1e9;
+	srv->next_conn_id = 1;
+	atomic_store(&srv->phase, WITCH__PHASE_RUNNING);
+	if ((rc = pthread_create(&srv->reactor_thr, NULL, witch__reactor_main,
+	    srv)) != 0) {
+		atomic_store(&srv->phase, WITCH__PHASE_NEW);
+		rc = set_err(err, WITCH_ESYSTEM, "reactor thread: %s",
+		    strerror(rc));
+		goto fail;
+	}
+	srv->reactor_started = true;
+	witch__log(srv, WITCH_LOG_NOTICE,
+	    "listening on %s port %u (%u workers, poller %s, source hash %s)",
+	    srv->cfg.bind, srv->port, srv->nworkers, witch__poller_backend(),
+	    srv->source_hash);
+	return 0;
+fail:
+	teardown(srv);
+	return rc;
+}
+
+unsigned
+witch_server_port(const witch_server_t *srv)
+{
+	return srv != NULL ? srv->port : 0;
+}
+
+const char *
+witch_server_id(const witch_server_t *srv)
+{
+	return srv != NULL ? srv->server_id : NULL;
+}
+
+const char *
+witch_server_source_hash(const witch_server_t *srv)
+{
+	return srv != NULL ? srv->source_hash : NULL;
+}
+
+int
+witch_server_stop(witch_server_t *srv, int drain_ms)
+{
+	uint64_t deadline;
+	size_t left;
+
+	if (srv == NULL)
+		return WITCH_EINVAL;
+	pthread_mutex_lock(&srv->stop_mtx);
+	if (atomic_load(&srv->phase) != WITCH__PHASE_RUNNING) {
+		pthread_mutex_unlock(&srv->stop_mtx);
+		return 0;
+	}
+	if (drain_ms < 0)
+		drain_ms = (int)srv->cfg.drain_ms;
+	deadline = witch__now_ns() + (uint64_t)drain_ms * 1000000u;
+	/* 1. Stop accepting; new requests get shutting_down. */
+	atomic_store(&srv->phase, WITCH__PHASE_DRAINING);
+	witch__wakeup_signal(&srv->wakeup);
+	/* 2. Let what is queued or running finish, up to the deadline. */
+	left = witch__pool_drain(srv->pool, deadline);
+	if (left > 0)
+		witch__log(srv, WITCH_LOG_WARNING,
+		    "stop: %zu requests still queued or running after %d ms",
+		    left, drain_ms);
+	/* 3. Answer the rest shutting_down, cancel and join handlers. */
+	witch__pool_stop(srv->pool);
+	/* 4. The reactor says goodbye, flushes, closes, and exits. */
+	atomic_store(&srv->phase, WITCH__PHASE_CLOSING);
+	witch__wakeup_signal(&srv->wakeup);
+	pthread_join(srv->reactor_thr, NULL);
+	srv->reactor_started = false;
+	atomic_store(&srv->phase, WITCH__PHASE_STOPPED);
+	teardown(srv);
+	witch__log(srv, WITCH_LOG_NOTICE, "stopped");
+	pthread_mutex_unlock(&srv->stop_mtx);
+	return 0;
+}
+
+void
+witch_server_free(witch_server_t *srv)
+{
+	if (srv == NULL)
+		return;
+	witch_server_stop(srv, -1);
+	teardown(srv);
+	witch__free(srv->eps);
+	pthread_mutex_destroy(&srv->stop_mtx);
+	witch__free(srv);
+}
+
+/* ---- request accessors (worker thread, during the handler) ---------- */
+
+json_t *
+witch_request_data(const witch_request_t *req)
+{
+	/* json_null() is a static singleton in jansson: no refcount races. */
+	return req->rj->data != NULL ? req->rj->data : json_null();
+}
+
+const char *
+witch_request_endpoint(const witch_request_t *req)
+{
+	return req->rj->ep->name;
+}
+
+uint64_t
+witch_request_client_id(const witch_request_t *req)
+{
+	return req->rj->conn->id;
+}
+
+const char *
+witch_request_protocol(const witch_request_t *req)
+{
+	return req->rj->conn->srv->cfg.protocols[req->rj->conn->proto];
+}
+
+int64_t
+witch_request_remaining_ms(const witch_request_t *req)
+{
+	uint64_t now, dl = req->rj->job.deadline_ns;
+
+	if (dl == 0)
+		return -1;
+	now = witch__now_ns();
+	return now >= dl ? 0 : (int64_t)((dl - now) / 1000000u);
+}
+
+bool
+witch_request_cancelled(const witch_request_t *req)
+{
+	return atomic_load_explicit(&req->rj->job.cancelled,
+	    memory_order_acquire) ||
+	    atomic_load_explicit(&req->rj->conn->closed,
+	    memory_order_acquire);
+}
+
+witch_server_t *
+witch_request_server(const witch_request_t *req)
+{
+	return req->rj->conn->srv;
+}
+
+int
+witch_request_reply(witch_request_t *req, json_t *result)
+{
+	if (req->result != NULL)
+		json_decref(req->result);
+	req->result = result;
+	return 0;
+}
+
+int
+witch_request_error(witch_request_t *req, int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (code >= 0 || strcmp(witch_err_name(code), "unknown") == 0)
+		code = WITCH_EHANDLER;
+	req->err = code;
+	if (fmt != NULL) {
+		va_start(ap, fmt);
+		vsnprintf(req->msg, sizeof(req->msg), fmt, ap);
+		va_end(ap);
+	} else
+		strlcpy(req->msg, witch_strerror(code), sizeof(req->msg));
+	return code;
+}

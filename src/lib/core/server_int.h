@@ -1,0 +1,254 @@
+/*
+ * core/server_int.h: the server's internal structures, shared by the
+ * server API (core/server.c), the built-in endpoints (core/builtins.c)
+ * and the reactor (reactor/reactor.c, reactor/conn.c).
+ *
+ * Threads: fields marked [R] belong to the reactor thread alone; [W] are
+ * read by workers; [A] are atomics any thread may touch; [I] are immutable
+ * once the server has started.
+ */
+#ifndef WITCH__CORE_SERVER_INT_H
+#define WITCH__CORE_SERVER_INT_H
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <witch/server.h>
+
+#include "core/buf.h"
+#include "pool/pool.h"
+#include "poll/poller.h"
+#include "proto/envelope.h"
+#include "proto/frame.h"
+#include "queue/oqueue.h"
+#include "reactor/wakeup.h"
+
+#define WITCH__NAME_MAX 63		/* names, project ids, endpoints */
+#define WITCH__PROTO_MAX 16		/* protocols per server */
+#define WITCH__PROTO_NAME_MAX 15
+#define WITCH__HASH_HEX 32		/* XXH3-128 as lower-case hex */
+
+/* Liveness: TCP keepalive and user timeout on every connection. */
+#define WITCH__KEEPIDLE_S 60
+#define WITCH__KEEPINTVL_S 10
+#define WITCH__KEEPCNT 6
+#define WITCH__USER_TIMEOUT_MS 120000
+
+/* Per-connection flow control (see doc/internals/reactor.md). */
+#define WITCH__INFLIGHT_HIGH 1024	/* stop reading at this many jobs */
+#define WITCH__INFLIGHT_LOW 512		/* resume below this */
+#define WITCH__READ_BUDGET (256u << 10)	/* bytes per connection per turn */
+#define WITCH__SCRATCH (64u << 10)	/* reactor read buffer */
+#define WITCH__LINGER_MS 2000		/* wait for the peer's FIN */
+#define WITCH__TICK_MS 100		/* housekeeping period */
+#define WITCH__PRECANCEL_MAX 64		/* remembered early cancels */
+#define WITCH__PRECANCEL_MS 5000	/* ...and for how long */
+#define WITCH__CLOSE_WAIT_MS 5000	/* replies owed before a close */
+
+struct witch_server_config {
+	unsigned	 port;
+	char		 bind[64];
+	char		 name[WITCH__NAME_MAX + 1];
+	char		 project_id[WITCH__NAME_MAX + 1];
+	unsigned	 max_clients;
+	char		 protocols[WITCH__PROTO_MAX][WITCH__PROTO_NAME_MAX + 1];
+	size_t		 nprotocols;
+	unsigned	 workers;
+	unsigned	 queue_depth;
+	size_t		 max_frame;
+	unsigned	 idle_ms;
+	unsigned	 handshake_ms;
+	size_t		 out_soft;
+	size_t		 out_hard;
+	bool		 has_source_hash;
+	char		 source_hash[WITCH__HASH_HEX + 1];
+	unsigned	 drain_ms;
+	witch_log_fn	 log_fn;
+	void		*log_ud;
+};
+
+struct witch__endpoint {
+	char			 name[WITCH__NAME_MAX + 1];
+	witch_handler_fn	 fn;
+	void			*ud;
+	uint32_t		 proto_mask;	/* bit i: server protocol i */
+	bool			 builtin;
+};
+
+/* Connection states, in order of the close sequence. */
+enum witch__conn_state {
+	WITCH__CONN_OPEN = 0,	/* reading requests */
+	WITCH__CONN_CLOSING,	/* not reading; replies owed, then final */
+	WITCH__CONN_LINGER,	/* final frame written, SHUT_WR, await FIN */
+	WITCH__CONN_CLOSED	/* fd closed; freed at refcount zero */
+};
+
+struct witch__conn {
+	struct witch_server	*srv;			/* [I] */
+	uint64_t		 id;			/* [I] */
+	atomic_uint		 refs;			/* [A] */
+	atomic_bool		 closed;		/* [A] set once */
+	atomic_bool		 scheduled;		/* [A] on the ready list */
+	atomic_uint		 inflight;		/* [A] jobs queued/running */
+	atomic_bool		 want_done;		/* [A] notify when a job ends */
+	int			 proto;			/* [W] index, set on hello */
+	struct witch__conn	*ready_next;		/* ready list link */
+	struct witch__oqueue	 oq;			/* [A] output queue */
+
+	int			 fd;			/* [R] -1 once closed */
+	enum witch__conn_state	 state;			/* [R] */
+	struct witch__conn	*prev, *next;		/* [R] live list */
+	struct witch__conn	*turn_next;		/* [R] requeue/flush */
+	bool			 on_turn;		/* [R] */
+	struct witch__conn	*dead_next;		/* [R] close list */
+	struct witch__decoder	 dec;			/* [R] */
+	struct witch__omsg	*out_head, *out_tail;	/* [R] taken, unwritten */
+	bool			 writable;		/* [R] */
+	bool			 read_paused;		/* [R] flow control */
+	bool			 want_read;		/* [R] unread input */
+	bool			 eof;			/* [R] peer shut down */
+	bool			 got_frame;		/* [R] */
+	bool			 rdhup;			/* [R] HUP reported */
+	bool			 counted;		/* [R] in ctr.clients */
+	bool			 final_queued;		/* [R] */
+	int			 final_code;		/* [R] close with this */
+	const char		*final_reason;		/* [R] closing event */
+	uint64_t		 created_ns;		/* [R] */
+	uint64_t		 active_ns;		/* [R] last frame */
+	uint64_t		 deadline_ns;		/* [R] closing/linger */
+	char			 peer[64];		/* [I] "addr:port" */
+	char			 client_name[WITCH__NAME_MAX + 1]; /* [R] */
+	struct {
+		char		 id[WITCH__ID_MAX + 1];
+		uint64_t	 expires_ns;
+	}			*precancel;		/* [R] */
+	size_t			 nprecancel;		/* [R] */
+};
+
+/* A request on its way through the pool. */
+struct witch__reqjob {
+	struct witch__job		 job;	/* first: pool link */
+	struct witch__conn		*conn;	/* holds a reference */
+	const struct witch__endpoint	*ep;
+	json_t				*root;	/* owned */
+	json_t				*data;	/* borrowed from root */
+	bool				 oneway;
+	char				 id[WITCH__ID_MAX + 1];
+};
+
+/* What a handler sees (witch_request_t), on the worker's stack. */
+struct witch_request {
+	struct witch__reqjob	*rj;
+	json_t			*result;
+	int			 err;
+	char			 msg[WITCH_ERROR_TEXT_MAX];
+};
+
+struct witch__counters {
+	atomic_uint_fast64_t	conns_accepted;
+	atomic_uint_fast64_t	conns_rejected;
+	atomic_uint_fast64_t	requests_served;
+	atomic_uint_fast64_t	requests_failed;
+	atomic_uint_fast64_t	output_drops;
+	atomic_uint_fast64_t	emfile_pauses;
+	atomic_uint_fast64_t	overloaded;
+	atomic_uint_fast64_t	protocol_errors;
+	atomic_uint			clients;
+};
+
+enum witch__phase {
+	WITCH__PHASE_NEW = 0,
+	WITCH__PHASE_RUNNING,
+	WITCH__PHASE_DRAINING,	/* listener closed, new requests refused */
+	WITCH__PHASE_CLOSING,	/* pool stopped: say goodbye, close all */
+	WITCH__PHASE_STOPPED
+};
+
+struct witch_server {
+	struct witch_server_config	 cfg;		/* [I] */
+	char				 server_id[WITCH__HASH_HEX + 1];
+	char				 source_hash[WITCH__HASH_HEX + 1];
+	struct witch__endpoint		*eps;		/* [I] */
+	size_t				 neps;
+	uint64_t			 start_ns;	/* [I] */
+	double				 start_wall;	/* [I] */
+	unsigned			 port;		/* [I] */
+	unsigned			 nworkers;	/* [I] */
+
+	atomic_int			 phase;		/* [A] */
+	pthread_mutex_t			 stop_mtx;	/* serialises stop */
+	pthread_t			 reactor_thr;
+	bool				 reactor_started;
+	struct witch__pool		*pool;
+	struct witch__poller		*poller;
+	struct witch__wakeup		 wakeup;
+	_Atomic(struct witch__conn *)	 ready;		/* [A] MPSC stack */
+	struct witch__counters		 ctr;
+
+	/* reactor only */
+	int				 lfd;
+	int				 reserve_fd;
+	bool				 accept_paused;
+	bool				 accept_retry;
+	uint64_t			 closing_deadline_ns;
+	struct witch__conn		*conns;		/* live list */
+	struct witch__conn		*turn;		/* requeue/flush list */
+	struct witch__conn		*dead;		/* closed this turn */
+	size_t				 nconns;	/* incl. lingering */
+	uint64_t			 next_conn_id;
+	struct witch__job		**batch;
+	size_t				 nbatch, batch_cap;
+	unsigned char			*scratch;
+	uint64_t			 now_ns;	/* cached per turn */
+	uint64_t			 next_tick_ns;
+};
+
+/* core/config.c */
+void witch__config_defaults(struct witch_server_config *cfg);
+
+/* core/log.c */
+void witch__log(struct witch_server *srv, int level, const char *fmt, ...)
+    WITCH_PRINTF(3, 4);
+
+/* core/sourcehash.c: XXH3-128 of the interface, as protocol.md defines. */
+void witch__source_hash(const struct witch_server *srv,
+    char out[WITCH__HASH_HEX + 1]);
+
+/* core/server.c: register a built-in endpoint for every protocol. */
+int witch__endpoint_add_builtin(struct witch_server *srv, const char *name,
+    witch_handler_fn fn);
+
+/* core/builtins.c */
+int witch__builtins_register(struct witch_server *srv);
+const struct witch__endpoint *witch__endpoint_find(
+    const struct witch_server *srv, const char *name, int proto);
+/* Reactor-side built-ins (they touch connection state). */
+int witch__builtin_hello(struct witch__conn *c,
+    struct witch__request_env *env, struct witch__buf *out);
+int witch__builtin_cancel(struct witch__conn *c,
+    struct witch__request_env *env, struct witch__buf *out);
+
+/* reactor/conn.c */
+struct witch__conn *witch__conn_new(struct witch_server *srv, int fd,
+    const char *peer);
+void witch__conn_ref(struct witch__conn *c);
+void witch__conn_unref(struct witch__conn *c);
+/* Any thread: queue one finished frame (takes data) for the client. */
+void witch__conn_send(struct witch__conn *c, unsigned char *data,
+    size_t len);
+/* Any thread: make the reactor look at c (coalesced). */
+void witch__conn_schedule(struct witch__conn *c);
+/* Any thread: send an error reply with the given id (unless oneway). */
+void witch__conn_send_error(struct witch__conn *c, const char *id, int code,
+    const char *msg);
+
+/* reactor/reactor.c */
+void *witch__reactor_main(void *arg);
+/* The reactor's job operations (request execution on workers). */
+extern const struct witch__job_ops witch__reqjob_ops;
+
+#endif

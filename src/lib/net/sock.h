@@ -1,0 +1,34 @@
+/*
+ * net/sock.h: socket helpers (listen, accept, options).
+ */
+#ifndef WITCH__NET_SOCK_H
+#define WITCH__NET_SOCK_H
+
+#include <stddef.h>
+#include <sys/socket.h>
+
+#include <witch/error.h>
+
+/*
+ * Create a non-blocking, close-on-exec TCP listener bound to the numeric
+ * address addr and port (0: any free port).  Stores the fd and the bound
+ * port.  Returns 0, WITCH_EADDRINUSE, WITCH_EINVAL or WITCH_ESYSTEM with
+ * err (may be NULL) explaining.
+ */
+int witch__sock_listen(const char *addr, unsigned port, int *fd,
+    unsigned *bound_port, witch_error_t *err);
+/*
+ * Accept one connection, non-blocking and close-on-exec.  Returns the fd,
+ * or -1 with errno set (EAGAIN when none is pending).  peer gets
+ * "addr:port" (peerlen bytes).
+ */
+int witch__sock_accept(int lfd, char *peer, size_t peerlen);
+/* TCP_NODELAY, SO_KEEPALIVE with explicit idle/interval/count, and
+ * TCP_USER_TIMEOUT where the system has it (errors ignored: best effort). */
+void witch__sock_tune(int fd);
+/* Open a reserve descriptor (/dev/null) or return -1. */
+int witch__sock_reserve_fd(void);
+/* Send without SIGPIPE: sendmsg with MSG_NOSIGNAL where available. */
+ssize_t witch__sock_writev(int fd, const struct iovec *iov, int iovcnt);
+
+#endif
