@@ -1,0 +1,244 @@
+/*
+ * tests/integ/harness.c: see harness.h.
+ */
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+
+#include <errno.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "integ/harness.h"
+
+static void
+die(const char *what)
+{
+	fprintf(stderr, "harness: %s: %s\n", what, strerror(errno));
+	abort();
+}
+
+witch_server_config_t *
+th_config(void)
+{
+	witch_server_config_t *cfg;
+
+	if (witch_server_config_new(&cfg) != 0)
+		die("config");
+	return cfg;
+}
+
+witch_server_t *
+th_server_start(witch_server_config_t *cfg,
+    void (*reg)(witch_server_t *, void *), void *arg)
+{
+	witch_server_t *srv;
+	witch_error_t err;
+	int own = 0;
+
+	if (cfg == NULL) {
+		cfg = th_config();
+		own = 1;
+	}
+	witch_server_config_set_bind(cfg, "127.0.0.1");
+	witch_server_config_set_port(cfg, 0);
+	if (witch_server_new(&srv, cfg) != 0)
+		die("server_new");
+	if (own)
+		witch_server_config_free(cfg);
+	if (reg != NULL)
+		reg(srv, arg);
+	if (witch_server_start(srv, &err) != 0) {
+		fprintf(stderr, "harness: start: %s\n", err.text);
+		abort();
+	}
+	return srv;
+}
+
+int
+th_connect(unsigned port)
+{
+	struct sockaddr_in sin;
+	int fd, on = 1;
+
+	if ((fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
+		die("socket");
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_port = htons(port);
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (connect(fd, (struct sockaddr *)&sin, sizeof(sin)) == -1)
+		die("connect");
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
+	return fd;
+}
+
+int
+th_send_raw(int fd, const void *p, size_t n)
+{
+	const unsigned char *b = p;
+	ssize_t w;
+
+	while (n > 0) {
+		w = send(fd, b, n, MSG_NOSIGNAL);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		b += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+void
+th_frame(unsigned char *out, const void *payload, uint32_t n)
+{
+	out[0] = n >> 24;
+	out[1] = n >> 16;
+	out[2] = n >> 8;
+	out[3] = n;
+	memcpy(out + 4, payload, n);
+}
+
+int
+th_send(int fd, const char *json)
+{
+	size_t n = strlen(json);
+	unsigned char *f = malloc(n + 4);
+	int rc;
+
+	if (f == NULL)
+		return -1;
+	th_frame(f, json, (uint32_t)n);
+	rc = th_send_raw(fd, f, n + 4);
+	free(f);
+	return rc;
+}
+
+int
+th_sendf(int fd, const char *fmt, ...)
+{
+	char *s = NULL;
+	va_list ap;
+	int rc;
+
+	va_start(ap, fmt);
+	rc = vasprintf(&s, fmt, ap);
+	va_end(ap);
+	if (rc < 0)
+		return -1;
+	rc = th_send(fd, s);
+	free(s);
+	return rc;
+}
+
+/* Read exactly n bytes before the absolute deadline; 0, or -1. */
+static int
+read_full(int fd, unsigned char *p, size_t n, int timeout_ms)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+	ssize_t r;
+
+	while (n > 0) {
+		if (poll(&pfd, 1, timeout_ms) <= 0)
+			return -1;
+		r = recv(fd, p, n, 0);
+		if (r <= 0) {
+			if (r < 0 && errno == EINTR)
+				continue;
+			return -1;
+		}
+		p += r;
+		n -= (size_t)r;
+	}
+	return 0;
+}
+
+json_t *
+th_recv(int fd, int timeout_ms)
+{
+	unsigned char h[4], *b;
+	uint32_t n;
+	json_t *j;
+
+	if (timeout_ms <= 0)
+		timeout_ms = TH_TIMEOUT_MS;
+	if (read_full(fd, h, 4, timeout_ms) != 0)
+		return NULL;
+	n = (uint32_t)h[0] << 24 | (uint32_t)h[1] << 16 |
+	    (uint32_t)h[2] << 8 | h[3];
+	if (n == 0 || n > (64u << 20) || (b = malloc(n)) == NULL)
+		return NULL;
+	if (read_full(fd, b, n, timeout_ms) != 0) {
+		free(b);
+		return NULL;
+	}
+	j = json_loadb((const char *)b, n, 0, NULL);
+	free(b);
+	return j;
+}
+
+int
+th_wait_eof(int fd, int timeout_ms)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+	unsigned char buf[4096];
+	ssize_t r;
+
+	for (;;) {
+		if (poll(&pfd, 1, timeout_ms) <= 0)
+			return 0;
+		r = recv(fd, buf, sizeof(buf), 0);
+		if (r == 0 || (r < 0 && errno != EINTR && errno != EAGAIN))
+			return 1;
+	}
+}
+
+const char *
+th_err_code(const json_t *reply)
+{
+	json_t *e = json_object_get(reply, "error");
+
+	return e != NULL ? json_string_value(json_object_get(e, "code")) :
+	    NULL;
+}
+
+json_int_t
+th_id(const json_t *reply)
+{
+	return json_integer_value(json_object_get(reply, "id"));
+}
+
+const char *
+th_recv_code(int fd, json_t **reply)
+{
+	static char code[64];
+	const char *c;
+	json_t *r = th_recv(fd, 0);
+
+	if (r == NULL)
+		return NULL;
+	c = th_err_code(r);
+	snprintf(code, sizeof(code), "%s", c != NULL ? c : "");
+	if (reply != NULL)
+		*reply = r;
+	else
+		json_decref(r);
+	return code;
+}
+
+const char *
+th_testdata(void)
+{
+	const char *d = getenv("WITCH_TESTDATA");
+
+	return d != NULL && access(d, R_OK) == 0 ? d : NULL;
+}

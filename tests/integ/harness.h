@@ -1,0 +1,64 @@
+/*
+ * tests/integ/harness.h: helpers for integration tests over real sockets.
+ *
+ * A test starts a libwitch server in-process on 127.0.0.1 port 0 (or
+ * spawns witchd), then talks to it with plain blocking sockets and hand-
+ * made frames, so that the bytes on the wire are exactly what the test
+ * says.  Every receive has a timeout: a hung server fails the test instead
+ * of hanging it.
+ */
+#ifndef WITCH_TESTS_HARNESS_H
+#define WITCH_TESTS_HARNESS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <jansson.h>
+#include <witch/witch.h>
+
+/* Default receive timeout of th_recv() and friends (ms). */
+#define TH_TIMEOUT_MS 10000
+
+/*
+ * Start a server on 127.0.0.1, port 0.  cfg may be NULL (defaults; its
+ * bind and port are overridden either way).  reg, if not NULL, registers
+ * endpoints before start.  Aborts the test on failure.
+ */
+witch_server_t *th_server_start(witch_server_config_t *cfg,
+    void (*reg)(witch_server_t *srv, void *arg), void *arg);
+/* A fresh default config (caller frees or passes to th_server_start). */
+witch_server_config_t *th_config(void);
+
+/* Connect to 127.0.0.1:port (blocking).  Aborts the test on failure. */
+int th_connect(unsigned port);
+/* Write all n bytes (MSG_NOSIGNAL).  0, or -1 on error. */
+int th_send_raw(int fd, const void *p, size_t n);
+/* Send one frame with payload json (strlen bytes). */
+int th_send(int fd, const char *json);
+/* printf-style th_send(). */
+int th_sendf(int fd, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* Encode a frame header + payload into out (4 + n bytes). */
+void th_frame(unsigned char *out, const void *payload, uint32_t n);
+
+/*
+ * Receive one frame and parse it as JSON.  NULL on EOF, error, timeout
+ * (timeout_ms; <= 0 means TH_TIMEOUT_MS) or a payload that is not JSON.
+ */
+json_t *th_recv(int fd, int timeout_ms);
+/* Receive until EOF; returns 1 on EOF (or reset) within timeout_ms, 0 if
+ * the connection stayed open that long, with the frames read discarded. */
+int th_wait_eof(int fd, int timeout_ms);
+
+/* Receive a reply and return its error code slug ("" when a result),
+ * in a static buffer; NULL when nothing came. */
+const char *th_recv_code(int fd, json_t **reply);
+
+/* Reply helpers: the reply's "error.code" or NULL; its id as integer. */
+const char *th_err_code(const json_t *reply);
+json_int_t th_id(const json_t *reply);
+
+/* Directory of the test data corpus (WITCH_TESTDATA) or NULL. */
+const char *th_testdata(void);
+
+#endif
