@@ -338,7 +338,7 @@ witch_request_client_id(const witch_request_t *req)
 const char *
 witch_request_protocol(const witch_request_t *req)
 {
-	return req->rj->conn->srv->cfg.protocols[req->rj->conn->proto];
+	return req->rj->conn->srv->cfg.protocols[req->rj->proto];
 }
 
 int64_t

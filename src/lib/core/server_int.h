@@ -95,7 +95,7 @@ struct witch__conn {
 	atomic_bool		 scheduled;		/* [A] on the ready list */
 	atomic_uint		 inflight;		/* [A] jobs queued/running */
 	atomic_bool		 want_done;		/* [A] notify when a job ends */
-	int			 proto;			/* [W] index, set on hello */
+	int			 proto;			/* [R] index, set on hello */
 	struct witch__conn	*ready_next;		/* ready list link */
 	struct witch__oqueue	 oq;			/* [A] output queue */
 
@@ -137,6 +137,7 @@ struct witch__reqjob {
 	json_t				*root;	/* owned */
 	json_t				*data;	/* borrowed from root */
 	bool				 oneway;
+	int				 proto;	/* connection's, at dispatch */
 	char				 id[WITCH__ID_MAX + 1];
 };
 

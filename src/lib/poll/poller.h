@@ -14,7 +14,10 @@
  *  - error or hangup is reported as WITCH__POLL_ERR / WITCH__POLL_HUP and
  *    always together with IN and OUT, so that read()/write() report the
  *    error;
- *  - events carry the udata given at registration, never the fd.
+ *  - events carry the udata given at registration, never the fd;
+ *  - one wait may return more than one event for the same udata (kqueue
+ *    reports each filter separately: one IN, one OUT); callers OR them or
+ *    handle them one by one, and skip events for udata they closed.
  * Only the owning (reactor) thread calls these.
  */
 #ifndef WITCH__POLL_POLLER_H
@@ -38,8 +41,10 @@ int witch__poller_new(struct witch__poller **ret);
 void witch__poller_free(struct witch__poller *p);
 /*
  * Register fd for IN|OUT|HUP, edge-triggered.  If readonly is true only IN
- * (and HUP/ERR) is watched (listeners, wakeup descriptors).
- * 0 or WITCH_ESYSTEM (errno kept).
+ * (and HUP/ERR) is watched (listeners, wakeup descriptors): OUT never comes
+ * on its own, only with HUP/ERR as rule 3 says.  A registration reports the
+ * state the descriptor is already in (a connected socket: OUT once).
+ * 0 or WITCH_ESYSTEM (errno kept; registering fd twice fails).
  */
 int witch__poller_add(struct witch__poller *p, int fd, void *udata,
     int readonly);
@@ -47,8 +52,8 @@ int witch__poller_add(struct witch__poller *p, int fd, void *udata,
 int witch__poller_del(struct witch__poller *p, int fd);
 /*
  * Wait up to timeout_ms (-1: forever, 0: don't block) and store up to max
- * events.  Returns the number stored (0 on timeout or EINTR), or
- * WITCH_ESYSTEM.
+ * events (a backend may store fewer per call; the rest stay queued).
+ * Returns the number stored (0 on timeout or EINTR), or WITCH_ESYSTEM.
  */
 int witch__poller_wait(struct witch__poller *p, struct witch__poll_event *ev,
     int max, int timeout_ms);

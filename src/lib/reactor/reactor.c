@@ -294,6 +294,7 @@ dispatch(struct witch__conn *c, struct witch__request_env *env,
 	env->root = NULL;
 	rj->data = env->data;
 	rj->oneway = env->oneway;
+	rj->proto = c->proto;
 	memcpy(rj->id, env->id, sizeof(rj->id));
 	if (atomic_fetch_add(&c->inflight, 1) + 1 >= WITCH__INFLIGHT_HIGH &&
 	    !c->read_paused) {

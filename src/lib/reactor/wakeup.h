@@ -25,7 +25,9 @@ void witch__wakeup_destroy(struct witch__wakeup *w);
 void witch__wakeup_signal(struct witch__wakeup *w);
 /*
  * Reactor only, when rfd was reported readable: consume the signal and
- * clear pending.  Work published before a signal is visible after this.
+ * clear pending, in that order (draining after clearing loses wakeups; see
+ * wakeup.c).  Work published before a signal is visible after this, so
+ * the reactor must look for work only after this returns.
  */
 void witch__wakeup_clear(struct witch__wakeup *w);
 
