@@ -16,3 +16,20 @@ endif
 
 TESTS += tests/check-abi.sh
 EXTRA_DIST += tests/check-abi.sh
+
+# Public headers as a consumer sees them: strict C11 and C++17, linking the
+# installed-style shared library rather than the convenience library.
+check_PROGRAMS += tests/unit/test_headers_cxx tests/unit/test_headers_c11
+TESTS += tests/unit/test_headers_cxx tests/unit/test_headers_c11
+tests_unit_test_headers_cxx_SOURCES = tests/unit/test_headers_cxx.cc
+tests_unit_test_headers_cxx_CPPFLAGS = -I$(top_builddir)/include \
+	-I$(top_srcdir)/include $(JANSSON_CFLAGS)
+tests_unit_test_headers_cxx_CXXFLAGS = $(AM_CXXFLAGS) -std=c++17 -Wall \
+	-Wextra -Werror -pedantic
+tests_unit_test_headers_cxx_LDADD = libwitch.la $(JANSSON_LIBS)
+tests_unit_test_headers_c11_SOURCES = tests/unit/test_headers_c11.c
+tests_unit_test_headers_c11_CPPFLAGS = -I$(top_builddir)/include \
+	-I$(top_srcdir)/include $(JANSSON_CFLAGS)
+tests_unit_test_headers_c11_CFLAGS = $(SAN_CFLAGS) -std=c11 -Wall -Wextra \
+	-Werror -pedantic
+tests_unit_test_headers_c11_LDADD = libwitch.la $(JANSSON_LIBS)
