@@ -1,1 +1,102 @@
-# fuzz: libFuzzer targets that also build as plain replay drivers
+# fuzz: libFuzzer targets that also build as plain replay drivers.
+#
+# Without --enable-fuzzing, tests/fuzz/fuzz_<target> is the target linked
+# with replay.c and `make check` replays tests/fuzz/corpus/<target>/.
+# With --enable-fuzzing (CC=clang), they are libFuzzer binaries and
+# `make fuzz [FUZZ_SECONDS=n]` runs each on a copy of its corpus.
+
+FUZZ_SECONDS = 30
+
+EXTRA_DIST += %reldir%/common.h \
+	%reldir%/corpus/frame/bad_utf8.bin \
+	%reldir%/corpus/frame/huge_length.bin \
+	%reldir%/corpus/frame/max_exact.bin \
+	%reldir%/corpus/frame/max_plus_one.bin \
+	%reldir%/corpus/frame/nested.bin \
+	%reldir%/corpus/frame/not_json.bin \
+	%reldir%/corpus/frame/one.bin \
+	%reldir%/corpus/frame/partial_tail.bin \
+	%reldir%/corpus/frame/pipelined.bin \
+	%reldir%/corpus/frame/short.bin \
+	%reldir%/corpus/frame/split_bytes.bin \
+	%reldir%/corpus/frame/split_mixed.bin \
+	%reldir%/corpus/frame/stop.bin \
+	%reldir%/corpus/frame/zero_length.bin \
+	%reldir%/corpus/request/bad_utf8.json \
+	%reldir%/corpus/request/bigint.json \
+	%reldir%/corpus/request/deadline_neg.json \
+	%reldir%/corpus/request/dup_keys.json \
+	%reldir%/corpus/request/empty.json \
+	%reldir%/corpus/request/id_float.json \
+	%reldir%/corpus/request/id_long.json \
+	%reldir%/corpus/request/nested.json \
+	%reldir%/corpus/request/no_endpoint_id.json \
+	%reldir%/corpus/request/not_json.json \
+	%reldir%/corpus/request/nul_key.json \
+	%reldir%/corpus/request/oneway_int.json \
+	%reldir%/corpus/request/raw_nul.json \
+	%reldir%/corpus/request/top_array.json \
+	%reldir%/corpus/request/top_number.json \
+	%reldir%/corpus/request/trailing.json \
+	%reldir%/corpus/request/valid_escaped_nul.json \
+	%reldir%/corpus/request/valid_full.json \
+	%reldir%/corpus/request/valid_min.json \
+	%reldir%/corpus/request/valid_string_id.json
+
+# Per-program flags are set in both branches: a variable defined in one
+# condition only would be empty, not AM_*, in the other.
+if ENABLE_FUZZING
+# Instrument the codec itself (not only the harness) for coverage feedback;
+# the rest comes from the convenience library.
+FUZZ_FLAGS_ = -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
+FUZZ_CODEC_ = src/lib/proto/frame.c src/lib/proto/envelope.c \
+	src/lib/proto/reply.c
+
+noinst_PROGRAMS += %reldir%/fuzz_frame %reldir%/fuzz_request
+%canon_reldir%_fuzz_frame_SOURCES = %reldir%/fuzz_frame.c $(FUZZ_CODEC_)
+%canon_reldir%_fuzz_frame_CPPFLAGS = $(AM_CPPFLAGS)
+%canon_reldir%_fuzz_frame_CFLAGS = $(AM_CFLAGS) $(FUZZ_FLAGS_)
+%canon_reldir%_fuzz_frame_LDFLAGS = $(AM_LDFLAGS) $(FUZZ_FLAGS_)
+%canon_reldir%_fuzz_frame_LDADD = libwitch_core.la $(DEPS_LIBS)
+%canon_reldir%_fuzz_request_SOURCES = %reldir%/fuzz_request.c $(FUZZ_CODEC_)
+%canon_reldir%_fuzz_request_CPPFLAGS = $(AM_CPPFLAGS)
+%canon_reldir%_fuzz_request_CFLAGS = $(AM_CFLAGS) $(FUZZ_FLAGS_)
+%canon_reldir%_fuzz_request_LDFLAGS = $(AM_LDFLAGS) $(FUZZ_FLAGS_)
+%canon_reldir%_fuzz_request_LDADD = libwitch_core.la $(DEPS_LIBS)
+
+# Each target runs on a scratch copy of its corpus (new inputs are not
+# written into the source tree); crashes are kept as
+# tests/fuzz/crash-<target>-* in the build tree.
+fuzz: %reldir%/fuzz_frame$(EXEEXT) %reldir%/fuzz_request$(EXEEXT)
+	@for t in frame request; do \
+	  tmp=$$(mktemp -d) || exit 1; \
+	  cp $(top_srcdir)/%reldir%/corpus/$$t/* "$$tmp"/ || \
+	    { rm -rf "$$tmp"; exit 1; }; \
+	  echo "fuzz $$t: $(FUZZ_SECONDS)s"; \
+	  ./%reldir%/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) \
+	    -print_final_stats=1 -artifact_prefix=%reldir%/crash-$$t- \
+	    "$$tmp" || \
+	    { echo "fuzz $$t: FAILED" >&2; rm -rf "$$tmp"; exit 1; }; \
+	  rm -rf "$$tmp"; \
+	done
+else
+check_PROGRAMS += %reldir%/fuzz_frame %reldir%/fuzz_request
+TESTS += %reldir%/fuzz_frame %reldir%/fuzz_request
+%canon_reldir%_fuzz_frame_SOURCES = %reldir%/fuzz_frame.c %reldir%/replay.c
+%canon_reldir%_fuzz_frame_CPPFLAGS = $(AM_CPPFLAGS) \
+	-DWITCH_FUZZ_TARGET='"frame"'
+%canon_reldir%_fuzz_frame_CFLAGS = $(AM_CFLAGS)
+%canon_reldir%_fuzz_frame_LDFLAGS = $(AM_LDFLAGS)
+%canon_reldir%_fuzz_frame_LDADD = libwitch_core.la $(DEPS_LIBS)
+%canon_reldir%_fuzz_request_SOURCES = %reldir%/fuzz_request.c \
+	%reldir%/replay.c
+%canon_reldir%_fuzz_request_CPPFLAGS = $(AM_CPPFLAGS) \
+	-DWITCH_FUZZ_TARGET='"request"'
+%canon_reldir%_fuzz_request_CFLAGS = $(AM_CFLAGS)
+%canon_reldir%_fuzz_request_LDFLAGS = $(AM_LDFLAGS)
+%canon_reldir%_fuzz_request_LDADD = libwitch_core.la $(DEPS_LIBS)
+
+fuzz:
+	@echo "make fuzz needs a libFuzzer build:" \
+	    "configure --enable-fuzzing CC=clang" >&2; exit 1
+endif

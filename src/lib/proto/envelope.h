@@ -36,10 +36,15 @@ struct witch__request_env {
  *   WITCH_EPARSE            not JSON, not UTF-8, trailing garbage, or
  *                           nested deeper than jansson allows;
  *   WITCH_EINVALID_REQUEST  not an object; endpoint missing, not a string,
- *                           empty or longer than 63 bytes; id not an
- *                           integer or string, or serialised longer than
+ *                           empty, longer than 63 bytes or holding a NUL;
+ *                           id not an integer or string (an explicit null
+ *                           included), or serialised longer than
  *                           WITCH__ID_MAX; oneway not a boolean;
- *                           deadline_ms not a non-negative integer.
+ *                           deadline_ms not a non-negative integer; an
+ *                           object key holding \u0000 (valid JSON that
+ *                           jansson cannot represent);
+ *   WITCH_ENOMEM            jansson ran out of memory.
+ * Duplicate keys are accepted (the last wins); unknown keys are ignored.
  * On failure env->root is NULL, env->id holds the request's id when it
  * could be read (so the error reply can carry it; otherwise "null"), and
  * msg (msglen bytes, may be NULL) gets a one-line human explanation.
@@ -54,10 +59,17 @@ void witch__request_env_clear(struct witch__request_env *env);
  *   reply_result:  {"id":<id>,"result":<result>}   (result NULL = null)
  *   reply_error:   {"id":<id>,"error":{"code":"<slug>","message":"<msg>"}}
  *   event:         {"event":"<name>","data":<data>} (data NULL = {})
- * id is the compact JSON text of the id ("null" when absent).  code is a
- * WITCH_E* value (witch_err_name() gives the slug).  Results whose payload
- * would exceed max_payload fail with WITCH_ETOO_LARGE and leave out as it
- * was, as does every other failure (WITCH_ENOMEM).  Returns 0 on success.
+ * id is the compact JSON text of the id ("null" when absent; NULL or ""
+ * mean "null"), as witch__id_format() writes it; anything else fails with
+ * WITCH_EINVAL.  code is a WITCH_E* value (witch_err_name() gives the
+ * slug).  message and event are arbitrary text: they are escaped, and
+ * bytes that are not well-formed UTF-8 become U+FFFD (message NULL:
+ * witch_strerror(code); event NULL: WITCH_EINVAL).  Results whose payload
+ * would exceed max_payload (0: no limit but the 32-bit length) fail with
+ * WITCH_ETOO_LARGE and leave out as it was, as does every other failure
+ * (WITCH_ENOMEM; WITCH_ETOO_LARGE from out's own limit; WITCH_EINVAL for a
+ * result or data jansson cannot serialise).  Returns 0 on success.  Any
+ * thread that owns out.
  */
 int witch__reply_result(struct witch__buf *out, const char *id,
     const json_t *result, size_t max_payload);

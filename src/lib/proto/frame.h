@@ -42,9 +42,11 @@ struct witch__decoder {
 	int		 error;		/* sticky: once failed, always fails */
 };
 
-/* Initialise (no allocation).  max_frame: 1..WITCH_MAX_FRAME_CEILING. */
+/* Initialise (no allocation).  max_frame: 1..WITCH_MAX_FRAME_CEILING
+ * (values outside are clamped into that range). */
 void witch__decoder_init(struct witch__decoder *d, uint32_t max_frame);
-/* Free the partial frame, if any; the decoder may be re-initialised. */
+/* Free the partial frame, if any; the decoder may be re-initialised.
+ * A poisoned decoder stays poisoned until witch__decoder_init(). */
 void witch__decoder_clear(struct witch__decoder *d);
 
 /*
@@ -54,16 +56,18 @@ void witch__decoder_clear(struct witch__decoder *d);
  *   WITCH_EFRAME_TOO_LARGE  a length prefix > max_frame;
  *   WITCH_ENOMEM            the body buffer could not be allocated;
  *   any negative value cb returned.
- * Frames before the bad prefix are delivered first.  After an error the
- * decoder is poisoned: later feeds return the same error, delivering
- * nothing.
+ * Frames before the bad prefix are delivered first.  After an error
+ * (including a negative value from cb) the decoder is poisoned: later
+ * feeds return the same error, delivering nothing.  Frames complete in
+ * data are passed to cb straight from data (no copy, no allocation).
  */
 int witch__decoder_feed(struct witch__decoder *d, const void *data, size_t n,
     witch__frame_cb cb, void *ud);
 
 /* True when the decoder holds part of a frame (started but not complete). */
 int witch__decoder_partial(const struct witch__decoder *d);
-/* Bytes of memory the decoder holds (for accounting). */
+/* Bytes of heap memory the decoder holds (for accounting): the announced
+ * size of the partial body, or 0. */
 size_t witch__decoder_memory(const struct witch__decoder *d);
 
 #endif

@@ -1,0 +1,221 @@
+/*
+ * proto/envelope.c: parse and validate a request payload.
+ *
+ * The rules are those of protocol.md; the decisions jansson leaves open
+ * (duplicate keys, NUL, nesting depth, id limits) are written down in
+ * doc/internals/framing.md.  Reply building lives in proto/reply.c.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <witch/error.h>
+
+#include "proto/envelope.h"
+
+#define ENDPOINT_MAX	63	/* longest endpoint name, in bytes */
+
+static void __attribute__((format(printf, 3, 4)))
+set_msg(char *msg, size_t msglen, const char *fmt, ...)
+{
+	va_list ap;
+	unsigned char *c;
+
+	if (msg == NULL || msglen == 0)
+		return;
+	va_start(ap, fmt);
+	(void)vsnprintf(msg, msglen, fmt, ap);
+	va_end(ap);
+	/* One line: jansson's text may quote control bytes of the input. */
+	for (c = (unsigned char *)msg; *c != '\0'; c++)
+		if (*c < 0x20 || *c == 0x7f)
+			*c = ' ';
+}
+
+/*
+ * Write the compact JSON text of an id (integer or string) into buf, NUL
+ * terminated.  Returns 0, or WITCH_EINVALID_REQUEST when id has another
+ * type or its text is longer than WITCH__ID_MAX bytes or than buflen - 1.
+ * Any thread (id must not be modified concurrently).
+ */
+int
+witch__id_format(const json_t *id, char *buf, size_t buflen)
+{
+	size_t room, n;
+
+	if (id == NULL || buf == NULL || buflen == 0)
+		return WITCH_EINVALID_REQUEST;
+	if (!json_is_integer(id) && !json_is_string(id))
+		return WITCH_EINVALID_REQUEST;
+	room = buflen - 1;
+	if (room > WITCH__ID_MAX)
+		room = WITCH__ID_MAX;
+	n = json_dumpb(id, buf, room, JSON_COMPACT | JSON_ENCODE_ANY);
+	if (n == 0 || n > room) {
+		buf[0] = '\0';
+		return WITCH_EINVALID_REQUEST;
+	}
+	buf[n] = '\0';
+	return 0;
+}
+
+static void
+env_reset(struct witch__request_env *env)
+{
+	env->root = NULL;
+	env->endpoint = NULL;
+	env->data = NULL;
+	(void)strlcpy(env->id, "null", sizeof(env->id));
+	env->has_id = false;
+	env->oneway = false;
+	env->has_deadline = false;
+	env->deadline_ms = 0;
+}
+
+static int
+load(const char *payload, size_t len, json_t **rootp, char *msg,
+    size_t msglen)
+{
+	json_error_t jerr;
+	json_t *root;
+
+	/*
+	 * JSON_DECODE_ANY: a scalar is valid JSON but not a request, which
+	 * is invalid_request rather than parse_error.  JSON_ALLOW_NUL: an
+	 * escaped \u0000 inside a string is valid JSON (raw NUL bytes are
+	 * still rejected as control characters).  Duplicate keys are
+	 * accepted, the last one wins (RFC 8259 only says SHOULD be unique).
+	 */
+	root = json_loadb(payload != NULL ? payload : "", len,
+	    JSON_DECODE_ANY | JSON_ALLOW_NUL, &jerr);
+	if (root != NULL) {
+		*rootp = root;
+		return 0;
+	}
+	set_msg(msg, msglen, "%s (at byte %d)", jerr.text, jerr.position);
+	switch (json_error_code(&jerr)) {
+	case json_error_out_of_memory:
+		return WITCH_ENOMEM;
+	case json_error_null_byte_in_key:
+		/* Valid JSON, but a key we cannot represent. */
+		return WITCH_EINVALID_REQUEST;
+	default:
+		return WITCH_EPARSE;
+	}
+}
+
+static int
+check_endpoint(struct witch__request_env *env, char *msg, size_t msglen)
+{
+	json_t *v;
+	size_t n;
+
+	v = json_object_get(env->root, "endpoint");
+	if (v == NULL) {
+		set_msg(msg, msglen, "missing \"endpoint\"");
+		return WITCH_EINVALID_REQUEST;
+	}
+	if (!json_is_string(v)) {
+		set_msg(msg, msglen, "\"endpoint\" must be a string");
+		return WITCH_EINVALID_REQUEST;
+	}
+	n = json_string_length(v);
+	if (n == 0 || n > ENDPOINT_MAX) {
+		set_msg(msg, msglen, "\"endpoint\" must be 1 to %d bytes",
+		    ENDPOINT_MAX);
+		return WITCH_EINVALID_REQUEST;
+	}
+	if (memchr(json_string_value(v), '\0', n) != NULL) {
+		set_msg(msg, msglen, "\"endpoint\" contains a NUL");
+		return WITCH_EINVALID_REQUEST;
+	}
+	env->endpoint = json_string_value(v);
+	return 0;
+}
+
+static int
+check_options(struct witch__request_env *env, char *msg, size_t msglen)
+{
+	json_t *v;
+
+	if ((v = json_object_get(env->root, "oneway")) != NULL) {
+		if (!json_is_boolean(v)) {
+			set_msg(msg, msglen, "\"oneway\" must be a boolean");
+			return WITCH_EINVALID_REQUEST;
+		}
+		env->oneway = json_is_true(v);
+	}
+	if ((v = json_object_get(env->root, "deadline_ms")) != NULL) {
+		if (!json_is_integer(v) || json_integer_value(v) < 0) {
+			set_msg(msg, msglen,
+			    "\"deadline_ms\" must be a non-negative integer");
+			return WITCH_EINVALID_REQUEST;
+		}
+		env->has_deadline = true;
+		env->deadline_ms = json_integer_value(v);
+	}
+	env->data = json_object_get(env->root, "data");
+	return 0;
+}
+
+/*
+ * Parse and validate one request payload; see envelope.h.  Returns 0 with
+ * env->root owned by env, WITCH_EPARSE, WITCH_EINVALID_REQUEST, or
+ * WITCH_ENOMEM when jansson ran out of memory.  Any thread.
+ */
+int
+witch__request_parse(const char *payload, size_t len,
+    struct witch__request_env *env, char *msg, size_t msglen)
+{
+	json_t *root = NULL, *v;
+	int rc;
+
+	env_reset(env);
+	if (msg != NULL && msglen > 0)
+		msg[0] = '\0';
+	if ((rc = load(payload, len, &root, msg, msglen)) != 0)
+		goto fail;
+	if (!json_is_object(root)) {
+		set_msg(msg, msglen, "request must be a JSON object");
+		rc = WITCH_EINVALID_REQUEST;
+		goto fail;
+	}
+	env->root = root;
+	/* The id first, so that an error reply can carry it. */
+	if ((v = json_object_get(root, "id")) != NULL) {
+		if (witch__id_format(v, env->id, sizeof(env->id)) != 0) {
+			(void)strlcpy(env->id, "null", sizeof(env->id));
+			set_msg(msg, msglen, "\"id\" must be an integer or a "
+			    "string of at most %d bytes of JSON",
+			    WITCH__ID_MAX);
+			rc = WITCH_EINVALID_REQUEST;
+			goto fail;
+		}
+		env->has_id = true;
+	}
+	if ((rc = check_endpoint(env, msg, msglen)) != 0)
+		goto fail;
+	if ((rc = check_options(env, msg, msglen)) != 0)
+		goto fail;
+	return 0;
+
+fail:
+	json_decref(root);
+	env->root = NULL;
+	env->endpoint = NULL;
+	env->data = NULL;
+	env->oneway = false;
+	env->has_deadline = false;
+	env->deadline_ms = 0;
+	return rc;
+}
+
+/*
+ * Release env->root (NULL-safe); env may be parsed into again.
+ */
+void
+witch__request_env_clear(struct witch__request_env *env)
+{
+	json_decref(env->root);
+	env_reset(env);
+}
