@@ -1,1 +1,11 @@
-# man pages (mdoc)
+# man pages (mdoc), linted by man/lint.sh (mandoc -Tlint -Wwarning)
+dist_man_MANS += \
+	man/witchd.8 \
+	man/witch-protocol.7 \
+	man/libwitch.3 \
+	man/witch_server_new.3 \
+	man/witch_server_config_new.3 \
+	man/witch_request_data.3 \
+	man/witch_strerror.3
+TESTS += man/lint.sh
+EXTRA_DIST += man/lint.sh

@@ -114,7 +114,8 @@ WITCH_EXTERN int witch_server_config_set_output_limits(
  */
 WITCH_EXTERN int witch_server_config_set_source_hash(
     witch_server_config_t *cfg, const char *hex);
-/* How long witch_server_stop() lets in-flight requests finish (ms). */
+/* How long witch_server_stop() lets in-flight requests finish (ms, at
+ * most one day). */
 WITCH_EXTERN int witch_server_config_set_drain_timeout(
     witch_server_config_t *cfg, unsigned ms);
 /* Logger for this server (NULL: libwitch stays silent). */
@@ -142,7 +143,7 @@ typedef int (*witch_handler_fn)(witch_request_t *req, void *userdata);
 
 /*
  * Register an endpoint for every protocol of the server.  name is copied
- * (1..63 bytes).  Only before witch_server_start(); built-in names are
+ * (1..63 bytes of letters, digits and "_.-:/").  Only before witch_server_start(); built-in names are
  * reserved.  Returns 0, WITCH_EEXISTS, WITCH_EINVAL or WITCH_ESTATE.
  */
 WITCH_EXTERN int witch_server_register_endpoint(witch_server_t *srv,

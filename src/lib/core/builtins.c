@@ -209,6 +209,14 @@ witch__builtin_hello(struct witch__conn *c, struct witch__request_env *env,
 		return witch__reply_error(out, env->id, WITCH_EINVALID_REQUEST,
 		    "hello: protocols must be an array of strings, "
 		    "source_hash and name strings");
+	if (hash != NULL &&
+	    strcmp(json_string_value(hash), srv->source_hash) != 0) {
+		snprintf(msg, sizeof(msg), "source hash mismatch: client "
+		    "expects %.40s, server has %s", json_string_value(hash),
+		    srv->source_hash);
+		return witch__reply_error(out, env->id, WITCH_EINCOMPATIBLE,
+		    msg);
+	}
 	if (protos != NULL) {
 		if ((p = pick_protocol(srv, protos)) < 0) {
 			snprintf(msg, sizeof(msg), "no protocol in common; "
@@ -219,14 +227,6 @@ witch__builtin_hello(struct witch__conn *c, struct witch__request_env *env,
 			    WITCH_EUNSUPPORTED_PROTOCOL, msg);
 		}
 		c->proto = p;
-	}
-	if (hash != NULL &&
-	    strcmp(json_string_value(hash), srv->source_hash) != 0) {
-		snprintf(msg, sizeof(msg), "source hash mismatch: client "
-		    "expects %.40s, server has %s", json_string_value(hash),
-		    srv->source_hash);
-		return witch__reply_error(out, env->id, WITCH_EINCOMPATIBLE,
-		    msg);
 	}
 	if (name != NULL)
 		strlcpy(c->client_name, json_string_value(name),

@@ -242,7 +242,7 @@ int
 witch_server_config_set_drain_timeout(witch_server_config_t *cfg,
     unsigned ms)
 {
-	if (cfg == NULL)
+	if (cfg == NULL || ms > 86400000u)
 		return WITCH_EINVAL;
 	cfg->drain_ms = ms;
 	return 0;

@@ -58,6 +58,8 @@ witch_err_from_name(const char *slug)
 
 	if (slug == NULL)
 		return WITCH_EINVAL;
+	if (strcmp(slug, "ok") == 0)
+		return WITCH_OK;
 	for (i = 0; i < sizeof(errtab) / sizeof(errtab[0]); i++)
 		if (strcmp(errtab[i].slug, slug) == 0)
 			return errtab[i].code;

@@ -4,6 +4,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -66,6 +67,18 @@ witch_server_new(witch_server_t **ret, const witch_server_config_t *cfg)
 	return 0;
 }
 
+/* Endpoint names: letters, digits and "_.-:/", 1..63 bytes. */
+static bool
+valid_endpoint_name(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > WITCH__NAME_MAX)
+		return false;
+	return strspn(s, "abcdefghijklmnopqrstuvwxyz"
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-:/") == n;
+}
+
 /* Add one endpoint to the table (before start only). */
 static int
 add_endpoint(struct witch_server *srv, const char *name, uint32_t mask,
@@ -74,8 +87,8 @@ add_endpoint(struct witch_server *srv, const char *name, uint32_t mask,
 	struct witch__endpoint *eps, *ep;
 	size_t n;
 
-	if (name == NULL || fn == NULL || name[0] == '\0' ||
-	    strlen(name) > WITCH__NAME_MAX || mask == 0)
+	if (name == NULL || fn == NULL || !valid_endpoint_name(name) ||
+	    mask == 0)
 		return WITCH_EINVAL;
 	if (atomic_load(&srv->phase) != WITCH__PHASE_NEW)
 		return WITCH_ESTATE;
@@ -179,6 +192,7 @@ int
 witch_server_start(witch_server_t *srv, witch_error_t *err)
 {
 	struct timespec ts;
+	sigset_t all, old;
 	int rc;
 
 	if (srv == NULL)
@@ -227,8 +241,12 @@ witch_server_start(witch_server_t *srv, witch_error_t *err)
 	srv->start_wall = ts.tv_sec + ts.tv_nsec / 1e9;
 	srv->next_conn_id = 1;
 	atomic_store(&srv->phase, WITCH__PHASE_RUNNING);
-	if ((rc = pthread_create(&srv->reactor_thr, NULL, witch__reactor_main,
-	    srv)) != 0) {
+	/* The reactor takes no process signals, whatever the caller's mask. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	rc = pthread_create(&srv->reactor_thr, NULL, witch__reactor_main, srv);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc != 0) {
 		atomic_store(&srv->phase, WITCH__PHASE_NEW);
 		rc = set_err(err, WITCH_ESYSTEM, "reactor thread: %s",
 		    strerror(rc));

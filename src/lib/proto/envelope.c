@@ -181,6 +181,13 @@ witch__request_parse(const char *payload, size_t len,
 		goto fail;
 	}
 	env->root = root;
+	/*
+	 * oneway:true is honoured even when the request is otherwise
+	 * invalid: protocol.md says such a request gets no reply at all,
+	 * not even an error.
+	 */
+	if (json_is_true(json_object_get(root, "oneway")))
+		env->oneway = true;
 	/* The id first, so that an error reply can carry it. */
 	if ((v = json_object_get(root, "id")) != NULL) {
 		if (witch__id_format(v, env->id, sizeof(env->id)) != 0) {
@@ -204,7 +211,6 @@ fail:
 	env->root = NULL;
 	env->endpoint = NULL;
 	env->data = NULL;
-	env->oneway = false;
 	env->has_deadline = false;
 	env->deadline_ms = 0;
 	return rc;

@@ -45,7 +45,9 @@ struct witch__request_env {
  *                           jansson cannot represent);
  *   WITCH_ENOMEM            jansson ran out of memory.
  * Duplicate keys are accepted (the last wins); unknown keys are ignored.
- * On failure env->root is NULL, env->id holds the request's id when it
+ * On failure env->root is NULL, env->oneway is true when the object said
+ * "oneway": true (the caller then sends no error), env->id holds the
+ * request's id when it
  * could be read (so the error reply can carry it; otherwise "null"), and
  * msg (msglen bytes, may be NULL) gets a one-line human explanation.
  */

@@ -329,21 +329,18 @@ on_frame(void *ud, const char *payload, size_t len)
 	if (rc != 0) {
 		atomic_fetch_add(&srv->ctr.protocol_errors, 1);
 		atomic_fetch_add(&srv->ctr.requests_failed, 1);
-		reply_error(c, env.id, rc, msg);
+		if (!env.oneway)
+			reply_error(c, env.id, rc, msg);
 		return 0;
 	}
-	if (atomic_load(&srv->phase) != WITCH__PHASE_RUNNING) {
-		if (!env.oneway)
-			reply_error(c, env.id, WITCH_ESHUTTING_DOWN,
-			    "server is shutting down");
-		goto done;
-	}
 	if (env.has_id && c->nprecancel > 0 && precancelled(c, env.id)) {
+		atomic_fetch_add(&srv->ctr.requests_failed, 1);
 		if (!env.oneway)
 			reply_error(c, env.id, WITCH_ECANCELLED,
 			    "cancelled before it arrived");
 		goto done;
 	}
+	/* hello and cancel are served while draining, too. */
 	if (strcmp(env.endpoint, "hello") == 0 ||
 	    strcmp(env.endpoint, "cancel") == 0) {
 		/* Earlier requests must be in the pool before a cancel. */
@@ -357,6 +354,13 @@ on_frame(void *ud, const char *payload, size_t len)
 			witch__buf_free(&b);
 		else
 			reply_buf(c, &b);
+		goto done;
+	}
+	if (atomic_load(&srv->phase) != WITCH__PHASE_RUNNING) {
+		atomic_fetch_add(&srv->ctr.requests_failed, 1);
+		if (!env.oneway)
+			reply_error(c, env.id, WITCH_ESHUTTING_DOWN,
+			    "server is shutting down");
 		goto done;
 	}
 	if ((ep = witch__endpoint_find(srv, env.endpoint, c->proto)) == NULL) {
