@@ -1,1 +1,11 @@
-# queue: see the header comments of its files
+# queue: MPSC output queue (no JSON).  See doc/internals/output-queue.md.
+libwitch_core_la_SOURCES += \
+	%reldir%/oqueue.c %reldir%/oqueue.h
+
+if HAVE_CMOCKA
+check_PROGRAMS += tests/unit/test_oqueue
+TESTS += tests/unit/test_oqueue
+tests_unit_test_oqueue_SOURCES = tests/unit/test_oqueue.c
+tests_unit_test_oqueue_CFLAGS = $(WITCHTEST_CFLAGS_)
+tests_unit_test_oqueue_LDADD = $(WITCHTEST_LIBS_)
+endif

@@ -1,0 +1,612 @@
+/*
+ * pool/pool.c: fixed worker pool with a bounded FIFO queue.
+ *
+ * Locking and memory ordering
+ * ---------------------------
+ * One mutex, p->mtx, protects: the queue links (p->head, p->tail and each
+ * queued job's next/prev), the idle-worker stack and each worker's
+ * `woken' flag, each worker's `running' slot, p->stopping, p->joined and
+ * p->ndrainers.  Every write to p->depth happens under it too, and
+ * nrunning is incremented under it.  Job fields other than the links and
+ * `cancelled' (ops, deadline_ns, the caller's own data) are written by the
+ * submitter before witch__pool_submit(); the mutex hand-off (submit unlocks,
+ * the worker locks to pop) makes them visible to the worker.
+ *
+ * p->stopping is written only under the mutex; it is atomic so that a
+ * worker can read it without the lock when it drops a job stop flagged.
+ *
+ * p->depth and p->nrunning are atomics only so that they can be read
+ * without the lock: witch__pool_depth()/witch__pool_running() return
+ * snapshots, and a spinning worker polls depth (relaxed) to notice new
+ * work without touching the mutex.  A relaxed read is enough there because
+ * the spinner takes the mutex before it touches the queue; the value only
+ * tells it when to do so.  nrunning is decremented without the lock after
+ * release() returned; the worker that brings it to zero then takes the
+ * mutex to wake drainers, and drainers test their predicate under the
+ * mutex, so that wakeup cannot be lost.  The decrement is acq_rel and the
+ * drainer's read acquire, so a drain that returns 0 happens-after every
+ * release() returned: the caller may then free or reuse the jobs.
+ *
+ * job->cancelled is an atomic_bool because it is written by a canceller
+ * (or witch__pool_stop) while the job's handler may be reading it on a
+ * worker without any lock.  It is stored with release ordering and only
+ * ever goes from false to true.  A handler that loads it (acquire) may
+ * assume: if it reads true, the job was cancelled and everything the
+ * canceller wrote before calling witch__pool_cancel is visible; if it
+ * reads false, nothing -- the cancel may land a moment later, so a
+ * handler that wants to stop early must poll.  The pool itself checks it
+ * once just before run(), so a job cancelled between being popped and
+ * starting is dropped with WITCH_ECANCELLED instead of run.
+ *
+ * Lifetime: a worker clears its running slot under the mutex before it
+ * calls release(), and witch__pool_cancel only looks at jobs through the
+ * queue or the running slots under the mutex, so it never touches a job
+ * that may have been freed.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include <witch/error.h>
+
+#include "core/alloc.h"
+#include "pool/pool.h"
+
+/* How long an idle worker polls for new work before it sleeps. */
+#define SPIN_NS		3000
+/* Workers woken outside the lock per submit; more are woken inside it. */
+#define WAKE_BATCH	16
+
+struct worker {
+	struct witch__pool	*pool;
+	pthread_t		 tid;
+	pthread_cond_t		 cv;	/* this worker sleeps here */
+	bool			 woken;	/* claimed by a submitter */
+	struct worker		*next_idle;
+	struct witch__job	*running;	/* popped, not yet finished */
+};
+
+struct witch__pool {
+	pthread_mutex_t		 mtx;
+	pthread_cond_t		 drain_cv;	/* CLOCK_MONOTONIC clock */
+	struct witch__job	*head;	/* FIFO: pop here */
+	struct witch__job	*tail;	/* push here */
+	size_t			 cap;
+	atomic_size_t		 depth;	/* jobs queued */
+	atomic_size_t		 nrunning;	/* popped, not released */
+	struct worker		*idle;	/* sleeping workers */
+	unsigned		 ndrainers;
+	atomic_bool		 stopping;	/* written under mtx */
+	bool			 joined;
+	unsigned		 nworkers;	/* threads started */
+	struct worker		*workers;
+};
+
+static inline void
+cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__) || defined(__arm__)
+	__asm__ __volatile__("yield");
+#else
+	sched_yield();
+#endif
+}
+
+/*
+ * Monotonic clock (CLOCK_MONOTONIC) in nanoseconds.  Any thread.
+ */
+uint64_t
+witch__now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Unlink job from the queue.  Lock held. */
+static void
+unlink_job(struct witch__pool *p, struct witch__job *job)
+{
+	if (job->prev != NULL)
+		job->prev->next = job->next;
+	else
+		p->head = job->next;
+	if (job->next != NULL)
+		job->next->prev = job->prev;
+	else
+		p->tail = job->prev;
+	job->next = job->prev = NULL;
+	atomic_fetch_sub_explicit(&p->depth, 1, memory_order_relaxed);
+}
+
+/* Pop the oldest queued job into w's running slot, or NULL.  Lock held. */
+static struct witch__job *
+pop_locked(struct witch__pool *p, struct worker *w)
+{
+	struct witch__job *job;
+
+	if ((job = p->head) == NULL)
+		return NULL;
+	unlink_job(p, job);
+	atomic_fetch_add_explicit(&p->nrunning, 1, memory_order_relaxed);
+	w->running = job;
+	return job;
+}
+
+/*
+ * Jobs queued or running.  Lock held.  nrunning is read with acquire: it
+ * is decremented outside the lock after release() returned (acq_rel), so
+ * a drainer that reads 0 knows every release() has returned and may free
+ * or reuse the jobs' memory.
+ */
+static size_t
+pending_locked(struct witch__pool *p)
+{
+	return atomic_load_explicit(&p->depth, memory_order_relaxed) +
+	    atomic_load_explicit(&p->nrunning, memory_order_acquire);
+}
+
+/* Wake drainers if nothing is queued or running.  Lock held. */
+static void
+check_idle_locked(struct witch__pool *p)
+{
+	if (p->ndrainers > 0 &&
+	    atomic_load_explicit(&p->depth, memory_order_relaxed) == 0 &&
+	    atomic_load_explicit(&p->nrunning, memory_order_relaxed) == 0)
+		pthread_cond_broadcast(&p->drain_cv);
+}
+
+/* Drop and release every job of a private list linked by next. */
+static void
+drop_list(struct witch__job *job, int reason)
+{
+	struct witch__job *next;
+
+	for (; job != NULL; job = next) {
+		next = job->next;
+		job->next = job->prev = NULL;
+		job->ops->drop(job, reason);
+		job->ops->release(job);
+	}
+}
+
+/*
+ * Decide a popped job's fate and carry it out.  No lock held.  A job that
+ * witch__pool_stop flagged before it started is dropped as shutting down:
+ * stop sets p->stopping before it sets cancelled (release), so reading
+ * cancelled with acquire makes that stopping visible.
+ */
+static void
+execute(struct witch__pool *p, struct witch__job *job)
+{
+	if (job->deadline_ns != 0 && witch__now_ns() >= job->deadline_ns)
+		job->ops->drop(job, WITCH_ETIMEOUT);
+	else if (atomic_load_explicit(&job->cancelled, memory_order_acquire))
+		job->ops->drop(job, atomic_load_explicit(&p->stopping,
+		    memory_order_relaxed) ? WITCH_ESHUTTING_DOWN :
+		    WITCH_ECANCELLED);
+	else
+		job->ops->run(job);
+}
+
+/* A job was released: count it out and wake drainers.  No lock held. */
+static void
+finished(struct witch__pool *p)
+{
+	if (atomic_fetch_sub_explicit(&p->nrunning, 1,
+	    memory_order_acq_rel) != 1)
+		return;
+	pthread_mutex_lock(&p->mtx);
+	check_idle_locked(p);
+	pthread_mutex_unlock(&p->mtx);
+}
+
+/* Poll for new work for at most SPIN_NS.  No lock held. */
+static void
+spin(struct witch__pool *p)
+{
+	uint64_t start = witch__now_ns();
+	unsigned i;
+
+	for (i = 1;; i++) {
+		if (atomic_load_explicit(&p->depth, memory_order_relaxed) > 0)
+			return;
+		cpu_relax();
+		if ((i & 15) == 0 && witch__now_ns() - start >= SPIN_NS)
+			return;
+	}
+}
+
+/* Sleep until a submitter claims w or the pool stops.  Lock held. */
+static void
+sleep_locked(struct witch__pool *p, struct worker *w)
+{
+	w->woken = false;
+	w->next_idle = p->idle;
+	p->idle = w;
+	while (!w->woken && !p->stopping)
+		pthread_cond_wait(&w->cv, &p->mtx);
+	/* witch__pool_stop empties the idle stack and sets woken. */
+}
+
+static void *
+worker_main(void *arg)
+{
+	struct worker *w = arg;
+	struct witch__pool *p = w->pool;
+	struct witch__job *job = NULL, *next;
+	bool spun = false;
+
+	pthread_mutex_lock(&p->mtx);
+	for (;;) {
+		/* Clear the slot of the job just run, take the next one. */
+		w->running = NULL;
+		next = pop_locked(p, w);
+		if (next == NULL && job == NULL) {
+			if (p->stopping)
+				break;
+			if (!spun) {
+				pthread_mutex_unlock(&p->mtx);
+				spin(p);
+				pthread_mutex_lock(&p->mtx);
+				spun = true;
+			} else
+				sleep_locked(p, w);
+			continue;
+		}
+		pthread_mutex_unlock(&p->mtx);
+		if (job != NULL) {
+			job->ops->release(job);
+			finished(p);
+		}
+		if ((job = next) != NULL) {
+			execute(p, job);
+			spun = false;
+		}
+		pthread_mutex_lock(&p->mtx);
+	}
+	pthread_mutex_unlock(&p->mtx);
+	return NULL;
+}
+
+/* Set stopping and wake every sleeping worker.  Lock held. */
+static void
+wake_all_locked(struct witch__pool *p)
+{
+	struct worker *w;
+
+	p->stopping = true;
+	for (w = p->idle; w != NULL; w = w->next_idle) {
+		w->woken = true;
+		pthread_cond_signal(&w->cv);
+	}
+	p->idle = NULL;
+}
+
+/* Join and destroy the first n workers; called once. */
+static void
+join_workers(struct witch__pool *p, unsigned n)
+{
+	unsigned i;
+
+	for (i = 0; i < n; i++)
+		pthread_join(p->workers[i].tid, NULL);
+}
+
+/* Start p->workers[0 .. n) with all signals blocked in them. */
+static int
+start_workers(struct witch__pool *p, unsigned n)
+{
+	sigset_t all, old;
+	int rc = 0;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	for (p->nworkers = 0; p->nworkers < n; p->nworkers++) {
+		if (pthread_create(&p->workers[p->nworkers].tid, NULL,
+		    worker_main, &p->workers[p->nworkers]) != 0) {
+			rc = WITCH_ESYSTEM;
+			break;
+		}
+	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return rc;
+}
+
+/* Destroy synchronisation objects and free; workers already joined. */
+static void
+destroy(struct witch__pool *p, unsigned ncv, bool have_mtx, bool have_drain)
+{
+	unsigned i;
+
+	for (i = 0; i < ncv; i++)
+		pthread_cond_destroy(&p->workers[i].cv);
+	if (have_drain)
+		pthread_cond_destroy(&p->drain_cv);
+	if (have_mtx)
+		pthread_mutex_destroy(&p->mtx);
+	witch__free(p->workers);
+	witch__free(p);
+}
+
+/*
+ * Create a pool of nworkers threads with room for queue_cap queued jobs
+ * and store it in *ret.  Returns 0, WITCH_EINVAL (nworkers or queue_cap is
+ * 0), WITCH_ENOMEM or WITCH_ESYSTEM; on failure every thread already
+ * started has been joined and nothing is leaked.  Worker threads start
+ * with all signals blocked.  Any thread.
+ */
+int
+witch__pool_new(struct witch__pool **ret, unsigned nworkers,
+    size_t queue_cap)
+{
+	struct witch__pool *p = NULL;
+	pthread_condattr_t ca;
+	unsigned ncv = 0;
+	bool have_mtx = false, have_drain = false;
+	int rc = WITCH_ENOMEM;
+
+	*ret = NULL;
+	if (nworkers == 0 || queue_cap == 0)
+		return WITCH_EINVAL;
+	if ((p = witch__calloc(1, sizeof(*p))) == NULL)
+		goto fail;
+	if ((p->workers = witch__calloc(nworkers, sizeof(*p->workers))) ==
+	    NULL)
+		goto fail;
+	p->cap = queue_cap;
+	atomic_init(&p->stopping, false);
+	atomic_init(&p->depth, 0);
+	atomic_init(&p->nrunning, 0);
+	rc = WITCH_ESYSTEM;
+	if (pthread_mutex_init(&p->mtx, NULL) != 0)
+		goto fail;
+	have_mtx = true;
+	if (pthread_condattr_init(&ca) != 0)
+		goto fail;
+	if (pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) != 0 ||
+	    pthread_cond_init(&p->drain_cv, &ca) != 0) {
+		pthread_condattr_destroy(&ca);
+		goto fail;
+	}
+	pthread_condattr_destroy(&ca);
+	have_drain = true;
+	for (; ncv < nworkers; ncv++) {
+		p->workers[ncv].pool = p;
+		if (pthread_cond_init(&p->workers[ncv].cv, NULL) != 0)
+			goto fail;
+	}
+	if ((rc = start_workers(p, nworkers)) != 0) {
+		pthread_mutex_lock(&p->mtx);
+		wake_all_locked(p);
+		pthread_mutex_unlock(&p->mtx);
+		join_workers(p, p->nworkers);
+		goto fail;
+	}
+	*ret = p;
+	return 0;
+fail:
+	if (p != NULL && p->workers != NULL)
+		destroy(p, ncv, have_mtx, have_drain);
+	else
+		witch__free(p);
+	return rc;
+}
+
+/*
+ * Queue up to n jobs in order with one lock; returns how many were
+ * accepted (a prefix of jobs; the caller keeps the rest: queue full or
+ * pool stopping).  Wakes at most one sleeping worker per accepted job.
+ * The pool owns the next/prev links of accepted jobs until they are
+ * popped; `cancelled' is left as the caller set it.  Any thread.
+ */
+size_t
+witch__pool_submit(struct witch__pool *p, struct witch__job **jobs,
+    size_t n)
+{
+	struct worker *wake[WAKE_BATCH], *w;
+	size_t i, k, room, nwake = 0;
+
+	pthread_mutex_lock(&p->mtx);
+	if (p->stopping) {
+		pthread_mutex_unlock(&p->mtx);
+		return 0;
+	}
+	room = p->cap - atomic_load_explicit(&p->depth, memory_order_relaxed);
+	k = n < room ? n : room;
+	for (i = 0; i < k; i++) {
+		jobs[i]->next = NULL;
+		jobs[i]->prev = p->tail;
+		if (p->tail != NULL)
+			p->tail->next = jobs[i];
+		else
+			p->head = jobs[i];
+		p->tail = jobs[i];
+	}
+	atomic_fetch_add_explicit(&p->depth, k, memory_order_relaxed);
+	/* Claim one sleeping worker per job; spinners find work alone. */
+	for (i = 0; i < k && (w = p->idle) != NULL; i++) {
+		p->idle = w->next_idle;
+		w->woken = true;
+		if (nwake < WAKE_BATCH)
+			wake[nwake++] = w;
+		else
+			pthread_cond_signal(&w->cv);
+	}
+	pthread_mutex_unlock(&p->mtx);
+	/*
+	 * Signal outside the lock, so the woken worker does not block on
+	 * the mutex at once.  A stale signal is harmless: workers re-check
+	 * their woken flag under the lock.
+	 */
+	for (i = 0; i < nwake; i++)
+		pthread_cond_signal(&wake[i]->cv);
+	return k;
+}
+
+/*
+ * Cancel every job for which match(job, arg) is true.  Queued ones are
+ * removed, then dropped (WITCH_ECANCELLED) and released on this thread
+ * after the lock is released; running ones get job->cancelled set
+ * (release).  Returns the number of jobs matched.  match runs under the
+ * pool lock.  Any thread but a worker's own match callback.
+ */
+size_t
+witch__pool_cancel(struct witch__pool *p,
+    bool (*match)(const struct witch__job *job, void *arg), void *arg)
+{
+	struct witch__job *job, *next, *list = NULL, **tailp = &list;
+	struct witch__job *r;
+	size_t n = 0;
+	unsigned i;
+
+	pthread_mutex_lock(&p->mtx);
+	for (job = p->head; job != NULL; job = next) {
+		next = job->next;
+		if (!match(job, arg))
+			continue;
+		unlink_job(p, job);
+		*tailp = job;
+		tailp = &job->next;
+		n++;
+	}
+	for (i = 0; i < p->nworkers; i++) {
+		if ((r = p->workers[i].running) != NULL && match(r, arg)) {
+			atomic_store_explicit(&r->cancelled, true,
+			    memory_order_release);
+			n++;
+		}
+	}
+	if (list != NULL)
+		check_idle_locked(p);
+	pthread_mutex_unlock(&p->mtx);
+	drop_list(list, WITCH_ECANCELLED);
+	return n;
+}
+
+/*
+ * Remove every queued job with a deadline (deadline_ns != 0) at or before
+ * now_ns, then drop (WITCH_ETIMEOUT) and release each on this thread.
+ * Returns how many.  Running jobs are not affected.  Any thread.
+ */
+size_t
+witch__pool_expire(struct witch__pool *p, uint64_t now_ns)
+{
+	struct witch__job *job, *next, *list = NULL, **tailp = &list;
+	size_t n = 0;
+
+	pthread_mutex_lock(&p->mtx);
+	for (job = p->head; job != NULL; job = next) {
+		next = job->next;
+		if (job->deadline_ns == 0 || job->deadline_ns > now_ns)
+			continue;
+		unlink_job(p, job);
+		*tailp = job;
+		tailp = &job->next;
+		n++;
+	}
+	if (list != NULL)
+		check_idle_locked(p);
+	pthread_mutex_unlock(&p->mtx);
+	drop_list(list, WITCH_ETIMEOUT);
+	return n;
+}
+
+/* Jobs queued, not yet taken by a worker: a snapshot.  Any thread. */
+size_t
+witch__pool_depth(struct witch__pool *p)
+{
+	return atomic_load_explicit(&p->depth, memory_order_relaxed);
+}
+
+/*
+ * Jobs taken by a worker whose release() has not returned yet: a
+ * snapshot.  Any thread.
+ */
+size_t
+witch__pool_running(struct witch__pool *p)
+{
+	return atomic_load_explicit(&p->nrunning, memory_order_acquire);
+}
+
+/*
+ * Wait until nothing is queued or running (every taken job's release()
+ * has returned), or until deadline_ns (CLOCK_MONOTONIC) passes.  Returns
+ * the number of jobs still queued or running (0: drained).  Jobs removed
+ * by a concurrent cancel/expire/stop count as gone once removed, even if
+ * that thread is still dropping them.  Any thread but a worker.
+ */
+size_t
+witch__pool_drain(struct witch__pool *p, uint64_t deadline_ns)
+{
+	struct timespec ts;
+	size_t left;
+
+	ts.tv_sec = (time_t)(deadline_ns / 1000000000u);
+	ts.tv_nsec = (long)(deadline_ns % 1000000000u);
+	pthread_mutex_lock(&p->mtx);
+	p->ndrainers++;
+	while ((left = pending_locked(p)) != 0)
+		if (pthread_cond_timedwait(&p->drain_cv, &p->mtx, &ts) ==
+		    ETIMEDOUT) {
+			left = pending_locked(p);
+			break;
+		}
+	p->ndrainers--;
+	pthread_mutex_unlock(&p->mtx);
+	return left;
+}
+
+/*
+ * Stop the pool: refuse new jobs, remove every queued job, set cancelled
+ * on the running ones, wake all workers, drop (WITCH_ESHUTTING_DOWN) and
+ * release the removed jobs on this thread, then join the workers (which
+ * waits for running jobs to return).  Idempotent; if two threads call it
+ * at once, only the first joins.  Not from a worker thread.
+ */
+void
+witch__pool_stop(struct witch__pool *p)
+{
+	struct witch__job *list, *job;
+	unsigned i;
+	bool join;
+
+	pthread_mutex_lock(&p->mtx);
+	join = !p->joined;
+	p->joined = true;
+	wake_all_locked(p);	/* stopping before cancelled: execute() */
+	list = p->head;
+	p->head = p->tail = NULL;
+	atomic_store_explicit(&p->depth, 0, memory_order_relaxed);
+	for (i = 0; i < p->nworkers; i++)
+		if ((job = p->workers[i].running) != NULL)
+			atomic_store_explicit(&job->cancelled, true,
+			    memory_order_release);
+	check_idle_locked(p);
+	pthread_mutex_unlock(&p->mtx);
+	drop_list(list, WITCH_ESHUTTING_DOWN);
+	if (join)
+		join_workers(p, p->nworkers);
+}
+
+/*
+ * Stop the pool if needed, then free it.  NULL is a no-op.  No other
+ * thread may use p any more.  Not from a worker thread.
+ */
+void
+witch__pool_free(struct witch__pool *p)
+{
+	if (p == NULL)
+		return;
+	witch__pool_stop(p);
+	destroy(p, p->nworkers, true, true);
+}

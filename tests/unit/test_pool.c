@@ -1,0 +1,885 @@
+/*
+ * tests/unit/test_pool.c: the fixed worker pool.
+ *
+ * Callbacks run on worker threads, where cmocka must not be used: they
+ * count into atomics and main asserts the exact totals afterwards.  Every
+ * wait for an event is a condition variable with a generous timeout, only
+ * so that a broken pool fails instead of hanging.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cmocka.h>
+
+#include <witch/error.h>
+
+#include "core/alloc.h"
+#include "pool/pool.h"
+
+#if defined(__SANITIZE_THREAD__)
+#define UNDER_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define UNDER_TSAN 1
+#endif
+#endif
+
+#ifdef UNDER_TSAN
+#define NJOBS		50000	/* exactly-once test */
+#define NPINGS		1000
+#define NSTRESS		10000	/* per submitter */
+#else
+#define NJOBS		100000
+#define NPINGS		2000
+#define NSTRESS		40000
+#endif
+
+#define SEC		1000000000ull
+/* Only to turn a hang into a failure, never to time anything. */
+#define EVENT_TIMEOUT	(60 * SEC)
+
+enum kind {
+	K_PLAIN,	/* count and return */
+	K_GATE,		/* announce start, wait for the gate to open */
+	K_WAIT_CANCEL,	/* announce start, wait for main, read flag */
+	K_PAIR,		/* wait until two K_PAIR jobs run at once */
+	K_PING,		/* announce completion */
+};
+
+struct tjob {
+	struct witch__job	job;	/* first */
+	unsigned		id;
+	enum kind		kind;
+	bool			heap;	/* free in release */
+	atomic_uint		nrun;
+	atomic_uint		ndrop;
+	atomic_uint		nrelease;
+	atomic_int		reason;
+};
+
+static struct {
+	pthread_t	main_thread;
+	/* totals */
+	atomic_uint	run;
+	atomic_uint	drop_timeout;
+	atomic_uint	drop_cancel;
+	atomic_uint	drop_shutdown;
+	atomic_uint	drop_other;
+	atomic_uint	drop_on_main;
+	atomic_uint	release;
+	atomic_uint	errors;		/* job run or dropped twice, ... */
+	/* events, under mtx */
+	pthread_mutex_t	mtx;
+	pthread_cond_t	cv;	/* CLOCK_MONOTONIC */
+	unsigned	started;
+	unsigned	pings;
+	unsigned	drops;
+	unsigned	pair_in;
+	bool		gate_open;
+	bool		cancel_returned;
+	bool		saw_cancel;
+} ctx;
+
+static const struct witch__job_ops tjob_ops;
+
+/* --- events --------------------------------------------------------- */
+
+static void
+ev_bump(unsigned *ctr)
+{
+	pthread_mutex_lock(&ctx.mtx);
+	(*ctr)++;
+	pthread_cond_broadcast(&ctx.cv);
+	pthread_mutex_unlock(&ctx.mtx);
+}
+
+static void
+ev_set(bool *flag)
+{
+	pthread_mutex_lock(&ctx.mtx);
+	*flag = true;
+	pthread_cond_broadcast(&ctx.cv);
+	pthread_mutex_unlock(&ctx.mtx);
+}
+
+static struct timespec
+abs_timeout(void)
+{
+	uint64_t t = witch__now_ns() + EVENT_TIMEOUT;
+	struct timespec ts;
+
+	ts.tv_sec = (time_t)(t / SEC);
+	ts.tv_nsec = (long)(t % SEC);
+	return ts;
+}
+
+static unsigned
+ev_get(const unsigned *ctr)
+{
+	unsigned v;
+
+	pthread_mutex_lock(&ctx.mtx);
+	v = *ctr;
+	pthread_mutex_unlock(&ctx.mtx);
+	return v;
+}
+
+/* Wait until *ctr >= n; false on timeout.  Any thread. */
+static bool
+ev_wait(const unsigned *ctr, unsigned n)
+{
+	struct timespec ts = abs_timeout();
+	bool ok = true;
+
+	pthread_mutex_lock(&ctx.mtx);
+	while (*ctr < n && ok)
+		ok = pthread_cond_timedwait(&ctx.cv, &ctx.mtx, &ts) !=
+		    ETIMEDOUT || *ctr >= n;
+	pthread_mutex_unlock(&ctx.mtx);
+	return ok;
+}
+
+/* Wait until *flag; false on timeout.  Any thread. */
+static bool
+ev_wait_flag(const bool *flag)
+{
+	struct timespec ts = abs_timeout();
+	bool ok = true;
+
+	pthread_mutex_lock(&ctx.mtx);
+	while (!*flag && ok)
+		ok = pthread_cond_timedwait(&ctx.cv, &ctx.mtx, &ts) !=
+		    ETIMEDOUT || *flag;
+	pthread_mutex_unlock(&ctx.mtx);
+	return ok;
+}
+
+static int
+setup(void **state)
+{
+	pthread_condattr_t ca;
+
+	(void)state;
+	memset(&ctx, 0, sizeof(ctx));
+	ctx.main_thread = pthread_self();
+	pthread_mutex_init(&ctx.mtx, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&ctx.cv, &ca);
+	pthread_condattr_destroy(&ca);
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	(void)state;
+	pthread_cond_destroy(&ctx.cv);
+	pthread_mutex_destroy(&ctx.mtx);
+	return 0;
+}
+
+/* --- jobs ----------------------------------------------------------- */
+
+static void
+tjob_init(struct tjob *t, unsigned id, enum kind kind, uint64_t deadline)
+{
+	memset(t, 0, sizeof(*t));
+	t->job.ops = &tjob_ops;
+	t->job.deadline_ns = deadline;
+	atomic_init(&t->job.cancelled, false);
+	t->id = id;
+	t->kind = kind;
+	atomic_init(&t->nrun, 0);
+	atomic_init(&t->ndrop, 0);
+	atomic_init(&t->nrelease, 0);
+	atomic_init(&t->reason, 0);
+}
+
+static struct tjob *
+tjob_new(unsigned id, enum kind kind, uint64_t deadline)
+{
+	struct tjob *t = malloc(sizeof(*t));
+
+	if (t != NULL) {
+		tjob_init(t, id, kind, deadline);
+		t->heap = true;
+	}
+	return t;
+}
+
+static void
+tjob_run(struct witch__job *job)
+{
+	struct tjob *t = (struct tjob *)job;
+	struct timespec ts;
+
+	if (atomic_fetch_add(&t->nrun, 1) != 0)
+		atomic_fetch_add(&ctx.errors, 1);
+	atomic_fetch_add(&ctx.run, 1);
+	switch (t->kind) {
+	case K_PLAIN:
+		break;
+	case K_GATE:
+		ev_bump(&ctx.started);
+		if (!ev_wait_flag(&ctx.gate_open))
+			atomic_fetch_add(&ctx.errors, 1);
+		break;
+	case K_WAIT_CANCEL:
+		ev_bump(&ctx.started);
+		if (!ev_wait_flag(&ctx.cancel_returned))
+			atomic_fetch_add(&ctx.errors, 1);
+		/* Cancel returned before main set the flag: must see it. */
+		pthread_mutex_lock(&ctx.mtx);
+		ctx.saw_cancel = atomic_load_explicit(&job->cancelled,
+		    memory_order_acquire);
+		pthread_mutex_unlock(&ctx.mtx);
+		break;
+	case K_PAIR:
+		ts = abs_timeout();
+		pthread_mutex_lock(&ctx.mtx);
+		ctx.pair_in++;
+		pthread_cond_broadcast(&ctx.cv);
+		while (ctx.pair_in % 2 != 0)
+			if (pthread_cond_timedwait(&ctx.cv, &ctx.mtx, &ts) ==
+			    ETIMEDOUT) {
+				atomic_fetch_add(&ctx.errors, 1);
+				break;
+			}
+		pthread_mutex_unlock(&ctx.mtx);
+		break;
+	case K_PING:
+		ev_bump(&ctx.pings);
+		break;
+	}
+}
+
+static void
+tjob_drop(struct witch__job *job, int reason)
+{
+	struct tjob *t = (struct tjob *)job;
+
+	if (atomic_fetch_add(&t->ndrop, 1) != 0)
+		atomic_fetch_add(&ctx.errors, 1);
+	atomic_store(&t->reason, reason);
+	if (pthread_equal(pthread_self(), ctx.main_thread))
+		atomic_fetch_add(&ctx.drop_on_main, 1);
+	switch (reason) {
+	case WITCH_ETIMEOUT:
+		atomic_fetch_add(&ctx.drop_timeout, 1);
+		break;
+	case WITCH_ECANCELLED:
+		atomic_fetch_add(&ctx.drop_cancel, 1);
+		break;
+	case WITCH_ESHUTTING_DOWN:
+		atomic_fetch_add(&ctx.drop_shutdown, 1);
+		break;
+	default:
+		atomic_fetch_add(&ctx.drop_other, 1);
+		break;
+	}
+	ev_bump(&ctx.drops);
+}
+
+static void
+tjob_release(struct witch__job *job)
+{
+	struct tjob *t = (struct tjob *)job;
+
+	if (atomic_fetch_add(&t->nrelease, 1) != 0)
+		atomic_fetch_add(&ctx.errors, 1);
+	/* Exactly one of run or drop, and it has returned. */
+	if (atomic_load(&t->nrun) + atomic_load(&t->ndrop) != 1)
+		atomic_fetch_add(&ctx.errors, 1);
+	atomic_fetch_add(&ctx.release, 1);
+	if (t->heap)
+		free(t);
+}
+
+static const struct witch__job_ops tjob_ops = {
+	.run = tjob_run,
+	.drop = tjob_drop,
+	.release = tjob_release,
+};
+
+static size_t
+submit1(struct witch__pool *p, struct tjob *t)
+{
+	struct witch__job *j = &t->job;
+
+	return witch__pool_submit(p, &j, 1);
+}
+
+static bool
+match_even(const struct witch__job *job, void *arg)
+{
+	(void)arg;
+	return ((const struct tjob *)job)->id % 2 == 0;
+}
+
+static bool
+match_ptr(const struct witch__job *job, void *arg)
+{
+	return job == arg;
+}
+
+static struct witch__pool *
+pool_new(unsigned nworkers, size_t cap)
+{
+	struct witch__pool *p = NULL;
+
+	assert_int_equal(witch__pool_new(&p, nworkers, cap), 0);
+	assert_non_null(p);
+	return p;
+}
+
+static void
+open_gate(void)
+{
+	ev_set(&ctx.gate_open);
+}
+
+/* --- tests ---------------------------------------------------------- */
+
+static void
+test_new_errors(void **state)
+{
+	struct witch__pool *p = (void *)&p;
+	long n;
+	int rc;
+
+	(void)state;
+	assert_int_equal(witch__pool_new(&p, 0, 8), WITCH_EINVAL);
+	assert_null(p);
+	assert_int_equal(witch__pool_new(&p, 1, 0), WITCH_EINVAL);
+	assert_null(p);
+	/* Fail each allocation in turn until creation succeeds. */
+	for (n = 1;; n++) {
+		witch__alloc_fail_after(n);
+		rc = witch__pool_new(&p, 2, 8);
+		witch__alloc_fail_after(0);
+		if (rc == 0)
+			break;
+		assert_int_equal(rc, WITCH_ENOMEM);
+		assert_null(p);
+	}
+	assert_true(n > 1);
+	assert_non_null(p);
+	witch__pool_free(p);
+	witch__pool_free(NULL);
+	assert_true(witch__now_ns() > 0);
+}
+
+static void
+test_every_job_once(void **state)
+{
+	struct witch__job *batch[64];
+	struct witch__pool *p;
+	struct tjob *jobs;
+	size_t i, j, done, n, got;
+
+	(void)state;
+	jobs = calloc(NJOBS, sizeof(*jobs));
+	assert_non_null(jobs);
+	for (i = 0; i < NJOBS; i++)
+		tjob_init(&jobs[i], (unsigned)i, K_PLAIN, 0);
+	p = pool_new(2, 1024);
+	for (i = 0; i < NJOBS; i += n) {
+		n = NJOBS - i < 64 ? NJOBS - i : 64;
+		for (j = 0; j < n; j++)
+			batch[j] = &jobs[i + j].job;
+		for (done = 0; done < n; done += got)
+			if ((got = witch__pool_submit(p, batch + done,
+			    n - done)) == 0)
+				sched_yield();	/* full: let them run */
+	}
+	assert_int_equal(witch__pool_drain(p, witch__now_ns() +
+	    EVENT_TIMEOUT), 0);
+	assert_int_equal(witch__pool_depth(p), 0);
+	assert_int_equal(witch__pool_running(p), 0);
+	/* drain waits for release() to return, so the totals are final. */
+	assert_int_equal(atomic_load(&ctx.run), NJOBS);
+	assert_int_equal(atomic_load(&ctx.release), NJOBS);
+	assert_int_equal(ev_get(&ctx.drops), 0);
+	assert_int_equal(atomic_load(&ctx.errors), 0);
+	for (i = 0; i < NJOBS; i++) {
+		assert_int_equal(atomic_load(&jobs[i].nrun), 1);
+		assert_int_equal(atomic_load(&jobs[i].ndrop), 0);
+		assert_int_equal(atomic_load(&jobs[i].nrelease), 1);
+	}
+	witch__pool_free(p);
+	free(jobs);
+}
+
+/* One job at a time: each must be picked up even if all workers sleep. */
+static void
+test_ping_pong(void **state)
+{
+	struct witch__pool *p;
+	struct tjob t;
+	unsigned i;
+
+	(void)state;
+	p = pool_new(2, 4);
+	for (i = 0; i < NPINGS; i++) {
+		tjob_init(&t, i, K_PING, 0);
+		assert_int_equal(submit1(p, &t), 1);
+		assert_true(ev_wait(&ctx.pings, i + 1));
+		/* t is released before running drops to zero. */
+		assert_int_equal(witch__pool_drain(p, witch__now_ns() +
+		    EVENT_TIMEOUT), 0);
+		assert_int_equal(atomic_load(&t.nrelease), 1);
+	}
+	assert_int_equal(atomic_load(&ctx.run), NPINGS);
+	assert_int_equal(atomic_load(&ctx.release), NPINGS);
+	assert_int_equal(atomic_load(&ctx.errors), 0);
+	witch__pool_free(p);
+}
+
+/* A batch of two must get two workers going (they wait for each other). */
+static void
+test_batch_wakes_enough(void **state)
+{
+	struct witch__job *batch[2];
+	struct witch__pool *p;
+	struct tjob t[2];
+	unsigned i;
+
+	(void)state;
+	p = pool_new(2, 4);
+	for (i = 0; i < 50; i++) {
+		tjob_init(&t[0], 0, K_PAIR, 0);
+		tjob_init(&t[1], 1, K_PAIR, 0);
+		batch[0] = &t[0].job;
+		batch[1] = &t[1].job;
+		assert_int_equal(witch__pool_submit(p, batch, 2), 2);
+		assert_int_equal(witch__pool_drain(p, witch__now_ns() +
+		    EVENT_TIMEOUT), 0);
+		assert_int_equal(atomic_load(&ctx.errors), 0);
+	}
+	assert_int_equal(atomic_load(&ctx.run), 100);
+	assert_int_equal(atomic_load(&ctx.release), 100);
+	witch__pool_free(p);
+}
+
+static void
+test_bounded_queue(void **state)
+{
+	struct witch__job *batch[6];
+	struct witch__pool *p;
+	struct tjob gate, t[7];
+	unsigned i;
+
+	(void)state;
+	p = pool_new(1, 4);
+	tjob_init(&gate, 100, K_GATE, 0);
+	assert_int_equal(submit1(p, &gate), 1);
+	assert_true(ev_wait(&ctx.started, 1));
+	for (i = 0; i < 7; i++)
+		tjob_init(&t[i], i, K_PLAIN, 0);
+	for (i = 0; i < 6; i++)
+		batch[i] = &t[i].job;
+	/* The worker is busy: exactly cap jobs are accepted, in order. */
+	assert_int_equal(witch__pool_submit(p, batch, 6), 4);
+	assert_int_equal(witch__pool_depth(p), 4);
+	assert_int_equal(witch__pool_running(p), 1);
+	assert_int_equal(submit1(p, &t[6]), 0);
+	assert_int_equal(witch__pool_submit(p, batch, 0), 0);
+	open_gate();
+	assert_int_equal(witch__pool_drain(p, witch__now_ns() +
+	    EVENT_TIMEOUT), 0);
+	assert_int_equal(atomic_load(&ctx.run), 5);
+	assert_int_equal(atomic_load(&ctx.release), 5);
+	for (i = 0; i < 4; i++)
+		assert_int_equal(atomic_load(&t[i].nrun), 1);
+	for (i = 4; i < 7; i++) {
+		assert_int_equal(atomic_load(&t[i].nrun), 0);
+		assert_int_equal(atomic_load(&t[i].nrelease), 0);
+	}
+	/* Room again after draining. */
+	assert_int_equal(witch__pool_submit(p, batch + 4, 2), 2);
+	assert_int_equal(witch__pool_drain(p, witch__now_ns() +
+	    EVENT_TIMEOUT), 0);
+	assert_int_equal(atomic_load(&ctx.run), 7);
+	assert_int_equal(atomic_load(&ctx.errors), 0);
+	witch__pool_free(p);
+}
+
+static void
+test_deadline(void **state)
+{
+	struct witch__pool *p;
+	struct tjob gate, a, b, c, d;
+	uint64_t now = witch__now_ns();
+
+	(void)state;
+	p = pool_new(1, 8);
+	tjob_init(&gate, 100, K_GATE, 0);
+	assert_int_equal(submit1(p, &gate), 1);
+	assert_true(ev_wait(&ctx.started, 1));
+	tjob_init(&a, 1, K_PLAIN, now + 3600 * SEC);
+	tjob_init(&b, 2, K_PLAIN, 0);
+	tjob_init(&c, 3, K_PLAIN, now + 7200 * SEC);
+	tjob_init(&d, 4, K_PLAIN, 1);	/* long past */
+	assert_int_equal(submit1(p, &a), 1);
+	assert_int_equal(submit1(p, &b), 1);
+	assert_int_equal(submit1(p, &c), 1);
+
+	assert_int_equal(witch__pool_expire(p, witch__now_ns()), 0);
+	/* Expire at a's deadline (<=): only a, dropped on this thread. */
+	assert_int_equal(witch__pool_expire(p, a.job.deadline_ns), 1);
+	assert_int_equal(atomic_load(&ctx.drop_timeout), 1);
+	assert_int_equal(atomic_load(&ctx.drop_on_main), 1);
+	assert_int_equal(atomic_load(&a.ndrop), 1);
+	assert_int_equal(atomic_load(&a.reason), WITCH_ETIMEOUT);
+	assert_int_equal(atomic_load(&a.nrelease), 1);
+	assert_int_equal(witch__pool_depth(p), 2);
+
+	/* d is past its deadline when a worker pops it: dropped there. */
+	assert_int_equal(submit1(p, &d), 1);
+	open_gate();
+	assert_int_equal(witch__pool_drain(p, witch__now_ns() +
+	    EVENT_TIMEOUT), 0);
+	assert_int_equal(atomic_load(&d.nrun), 0);
+	assert_int_equal(atomic_load(&d.ndrop), 1);
+	assert_int_equal(atomic_load(&d.reason), WITCH_ETIMEOUT);
+	assert_int_equal(atomic_load(&d.nrelease), 1);
+	assert_int_equal(atomic_load(&ctx.drop_timeout), 2);
+	assert_int_equal(atomic_load(&ctx.drop_on_main), 1);
+	assert_int_equal(atomic_load(&a.nrun), 0);
+	assert_int_equal(atomic_load(&b.nrun), 1);
+	assert_int_equal(atomic_load(&c.nrun), 1);
+	assert_int_equal(atomic_load(&ctx.run), 3);	/* gate, b, c */
+	assert_int_equal(atomic_load(&ctx.release), 5);
+	assert_int_equal(atomic_load(&ctx.errors), 0);
+	witch__pool_free(p);
+}
+
+static void
+test_cancel_queued(void **state)
+{
+	struct witch__pool *p;
+	struct tjob gate, t[6];
+	unsigned i;
+
+	(void)state;
+	p = pool_new(1, 8);
+	tjob_init(&gate, 101, K_GATE, 0);	/* odd: never matched */
+	assert_int_equal(submit1(p, &gate), 1);
+	assert_true(ev_wait(&ctx.started, 1));
+	for (i = 1; i <= 5; i++) {
+		tjob_init(&t[i], i, K_PLAIN, 0);
+		assert_int_equal(submit1(p, &t[i]), 1);
+	}
+	assert_int_equal(witch__pool_cancel(p, match_even, NULL), 2);
+	/* Dropped and released before cancel returned, on this thread. */
+	assert_int_equal(atomic_load(&ctx.drop_cancel), 2);
+	assert_int_equal(atomic_load(&ctx.drop_on_main), 2);
+	assert_int_equal(atomic_load(&ctx.release), 2);
+	assert_int_equal(atomic_load(&t[2].reason), WITCH_ECANCELLED);
+	assert_int_equal(atomic_load(&t[4].reason), WITCH_ECANCELLED);
+	assert_int_equal(witch__pool_depth(p), 3);
+	assert_int_equal(witch__pool_cancel(p, match_even, NULL), 0);
+
+	/* A job cancelled before it is submitted is dropped at pop. */
+	tjob_init(&t[0], 7, K_PLAIN, 0);
+	atomic_store(&t[0].job.cancelled, true);
+	assert_int_equal(submit1(p, &t[0]), 1);
+
+	open_gate();
+	assert_int_equal(witch__pool_drain(p, witch__now_ns() +
+	    EVENT_TIMEOUT), 0);
+	assert_int_equal(atomic_load(&ctx.run), 4);	/* gate, 1, 3, 5 */
+	assert_int_equal(atomic_load(&t[1].nrun), 1);
+	assert_int_equal(atomic_load(&t[3].nrun), 1);
+	assert_int_equal(atomic_load(&t[5].nrun), 1);
+	assert_int_equal(atomic_load(&t[2].nrun), 0);
+	assert_int_equal(atomic_load(&t[4].nrun), 0);
+	assert_int_equal(atomic_load(&t[0].nrun), 0);
+	assert_int_equal(atomic_load(&t[0].reason), WITCH_ECANCELLED);
+	assert_int_equal(atomic_load(&ctx.drop_cancel), 3);
+	assert_int_equal(atomic_load(&ctx.release), 7);
+	assert_int_equal(atomic_load(&ctx.errors), 0);
+	witch__pool_free(p);
+}
+
+static void
+test_cancel_running(void **state)
+{
+	struct witch__pool *p;
+	struct tjob t;
+
+	(void)state;
+	p = pool_new(1, 8);
+	tjob_init(&t, 1, K_WAIT_CANCEL, 0);
+	assert_int_equal(submit1(p, &t), 1);
+	assert_true(ev_wait(&ctx.started, 1));
+	assert_int_equal(witch__pool_running(p), 1);
+	assert_int_equal(witch__pool_cancel(p, match_ptr, &t.job), 1);
+	assert_int_equal(ev_get(&ctx.drops), 0);	/* running: no drop */
+	ev_set(&ctx.cancel_returned);
+	assert_int_equal(witch__pool_drain(p, witch__now_ns() +
+	    EVENT_TIMEOUT), 0);
+	pthread_mutex_lock(&ctx.mtx);
+	assert_true(ctx.saw_cancel);
+	pthread_mutex_unlock(&ctx.mtx);
+	assert_int_equal(atomic_load(&ctx.run), 1);
+	assert_int_equal(ev_get(&ctx.drops), 0);
+	assert_int_equal(atomic_load(&ctx.release), 1);
+	/* After release, the job is gone from the pool: no match. */
+	assert_int_equal(witch__pool_cancel(p, match_ptr, &t.job), 0);
+	assert_int_equal(atomic_load(&ctx.errors), 0);
+	witch__pool_free(p);
+}
+
+static void
+test_drain_deadline(void **state)
+{
+	struct witch__pool *p;
+	struct tjob gate, t;
+
+	(void)state;
+	p = pool_new(1, 8);
+	assert_int_equal(witch__pool_drain(p, 0), 0);	/* idle: at once */
+	tjob_init(&gate, 1, K_GATE, 0);
+	tjob_init(&t, 2, K_PLAIN, 0);
+	assert_int_equal(submit1(p, &gate), 1);
+	assert_true(ev_wait(&ctx.started, 1));
+	assert_int_equal(submit1(p, &t), 1);
+	/* Blocked: the deadline passes with one running and one queued. */
+	assert_int_equal(witch__pool_drain(p, 0), 2);
+	assert_int_equal(witch__pool_drain(p, witch__now_ns() +
+	    20 * 1000000ull), 2);
+	open_gate();
+	assert_int_equal(witch__pool_drain(p, witch__now_ns() +
+	    EVENT_TIMEOUT), 0);
+	assert_int_equal(atomic_load(&ctx.run), 2);
+	assert_int_equal(atomic_load(&ctx.release), 2);
+	assert_int_equal(atomic_load(&ctx.errors), 0);
+	witch__pool_free(p);
+}
+
+static void *
+stop_thread(void *arg)
+{
+	witch__pool_stop(arg);
+	return NULL;
+}
+
+static void
+test_stop(void **state)
+{
+	struct witch__pool *p;
+	struct tjob gate, t[3], late;
+	pthread_t th;
+	unsigned i;
+
+	(void)state;
+	p = pool_new(1, 8);
+	tjob_init(&gate, 1, K_GATE, 0);
+	assert_int_equal(submit1(p, &gate), 1);
+	assert_true(ev_wait(&ctx.started, 1));
+	for (i = 0; i < 3; i++) {
+		tjob_init(&t[i], 10 + i, K_PLAIN, 0);
+		assert_int_equal(submit1(p, &t[i]), 1);
+	}
+	/* stop joins, and the gate job is blocked: stop on another thread. */
+	assert_int_equal(pthread_create(&th, NULL, stop_thread, p), 0);
+	assert_true(ev_wait(&ctx.drops, 3));
+	assert_int_equal(atomic_load(&ctx.drop_shutdown), 3);
+	for (i = 0; i < 3; i++) {
+		assert_int_equal(atomic_load(&t[i].nrun), 0);
+		assert_int_equal(atomic_load(&t[i].ndrop), 1);
+		assert_int_equal(atomic_load(&t[i].reason),
+		    WITCH_ESHUTTING_DOWN);
+	}
+	/* The running job was told. */
+	assert_true(atomic_load_explicit(&gate.job.cancelled,
+	    memory_order_acquire));
+	/* Refused while stopping. */
+	tjob_init(&late, 99, K_PLAIN, 0);
+	assert_int_equal(submit1(p, &late), 0);
+	open_gate();
+	pthread_join(th, NULL);
+	assert_int_equal(witch__pool_running(p), 0);
+	assert_int_equal(witch__pool_depth(p), 0);
+	assert_int_equal(submit1(p, &late), 0);
+	witch__pool_stop(p);	/* idempotent */
+	assert_int_equal(witch__pool_drain(p, 0), 0);
+	assert_int_equal(atomic_load(&ctx.run), 1);
+	assert_int_equal(atomic_load(&ctx.release), 4);
+	assert_int_equal(ev_get(&ctx.drops), 3);
+	assert_int_equal(atomic_load(&late.nrelease), 0);
+	assert_int_equal(atomic_load(&ctx.errors), 0);
+	witch__pool_free(p);
+}
+
+/* --- stress --------------------------------------------------------- */
+
+struct stress {
+	struct witch__pool	*pool;
+	atomic_uint		 accepted;
+	atomic_uint		 refused;
+	atomic_uint		 cancel_matched;
+	atomic_uint		 expired;
+	atomic_uint		 alloc_fail;
+	atomic_bool		 done;
+	unsigned		 seed;
+};
+
+struct submitter {
+	struct stress	*s;
+	unsigned	 base;
+};
+
+static void *
+stress_submitter(void *arg)
+{
+	struct submitter *sb = arg;
+	struct stress *s = sb->s;
+	struct witch__job *batch[8];
+	struct tjob *t;
+	size_t i, n = 0, got;
+	uint64_t deadline;
+	unsigned id;
+
+	for (id = 0; id < NSTRESS; id += 8) {
+		for (n = 0; n < 8 && id + n < NSTRESS; n++) {
+			/* A third have a deadline a few microseconds out. */
+			deadline = (id + n) % 3 == 0 ?
+			    witch__now_ns() + 2000 * ((id + n) % 5) : 0;
+			t = tjob_new(sb->base + id + (unsigned)n, K_PLAIN,
+			    deadline);
+			if (t == NULL) {
+				atomic_fetch_add(&s->alloc_fail, 1);
+				break;
+			}
+			batch[n] = &t->job;
+		}
+		got = witch__pool_submit(s->pool, batch, n);
+		atomic_fetch_add(&s->accepted, (unsigned)got);
+		atomic_fetch_add(&s->refused, (unsigned)(n - got));
+		for (i = got; i < n; i++)
+			free(batch[i]);	/* still ours */
+		if (got < n)
+			sched_yield();
+	}
+	return NULL;
+}
+
+static bool
+match_mod(const struct witch__job *job, void *arg)
+{
+	return ((const struct tjob *)job)->id % 7 == *(unsigned *)arg;
+}
+
+static void *
+stress_canceller(void *arg)
+{
+	struct stress *s = arg;
+	unsigned k = 0;
+
+	while (!atomic_load(&s->done)) {
+		atomic_fetch_add(&s->cancel_matched,
+		    (unsigned)witch__pool_cancel(s->pool, match_mod, &k));
+		atomic_fetch_add(&s->expired,
+		    (unsigned)witch__pool_expire(s->pool, witch__now_ns()));
+		(void)witch__pool_depth(s->pool);
+		(void)witch__pool_running(s->pool);
+		k = (k + 1) % 7;
+		sched_yield();
+	}
+	return NULL;
+}
+
+static void
+test_stress(void **state)
+{
+	static struct stress s;
+	struct submitter sb[2];
+	pthread_t sub[2], canc[2];
+	unsigned i, accepted, dropped;
+
+	(void)state;
+	memset(&s, 0, sizeof(s));
+	s.pool = pool_new(2, 256);
+	for (i = 0; i < 2; i++)
+		assert_int_equal(pthread_create(&canc[i], NULL,
+		    stress_canceller, &s), 0);
+	for (i = 0; i < 2; i++) {
+		sb[i].s = &s;
+		sb[i].base = i * NSTRESS;
+		assert_int_equal(pthread_create(&sub[i], NULL,
+		    stress_submitter, &sb[i]), 0);
+	}
+	for (i = 0; i < 2; i++)
+		pthread_join(sub[i], NULL);
+	atomic_store(&s.done, true);
+	for (i = 0; i < 2; i++)
+		pthread_join(canc[i], NULL);
+	assert_int_equal(witch__pool_drain(s.pool, witch__now_ns() +
+	    EVENT_TIMEOUT), 0);
+
+	accepted = atomic_load(&s.accepted);
+	dropped = atomic_load(&ctx.drop_timeout) +
+	    atomic_load(&ctx.drop_cancel);
+	assert_int_equal(atomic_load(&s.alloc_fail), 0);
+	assert_int_equal(accepted + atomic_load(&s.refused), 2 * NSTRESS);
+	assert_true(accepted > 0);
+	assert_int_equal(atomic_load(&ctx.run) + dropped, accepted);
+	assert_int_equal(atomic_load(&ctx.release), accepted);
+	assert_int_equal(atomic_load(&ctx.drop_shutdown), 0);
+	assert_int_equal(atomic_load(&ctx.drop_other), 0);
+	/* Every queued cancel and expiry was a drop (a running match not). */
+	assert_true(atomic_load(&ctx.drop_cancel) <=
+	    atomic_load(&s.cancel_matched));
+	assert_true(atomic_load(&ctx.drop_timeout) >=
+	    atomic_load(&s.expired));
+	assert_int_equal(atomic_load(&ctx.errors), 0);
+	print_message("stress: accepted %u refused %u run %u timeout %u "
+	    "(expire %u) cancelled %u (matched %u)\n", accepted,
+	    atomic_load(&s.refused), atomic_load(&ctx.run),
+	    atomic_load(&ctx.drop_timeout), atomic_load(&s.expired),
+	    atomic_load(&ctx.drop_cancel), atomic_load(&s.cancel_matched));
+	witch__pool_free(s.pool);
+	assert_int_equal(atomic_load(&ctx.release), accepted);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_new_errors, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_every_job_once, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_ping_pong, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_batch_wakes_enough, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_bounded_queue, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_deadline, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_cancel_queued, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_cancel_running, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_drain_deadline, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_stop, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stress, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
