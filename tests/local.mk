@@ -33,3 +33,38 @@ tests_unit_test_headers_c11_CPPFLAGS = -I$(top_builddir)/include \
 tests_unit_test_headers_c11_CFLAGS = $(SAN_CFLAGS) -std=c11 -Wall -Wextra \
 	-Werror -pedantic
 tests_unit_test_headers_c11_LDADD = libwitch.la $(JANSSON_LIBS)
+
+# Limits, lifecycle and daemon tests (test_limits, test_lifecycle, test_witchd).
+if HAVE_CMOCKA
+check_PROGRAMS += tests/integ/test_limits tests/integ/test_lifecycle \
+	tests/daemon/test_witchd
+TESTS += tests/integ/test_limits tests/integ/test_lifecycle \
+	tests/daemon/test_witchd
+tests_integ_test_limits_SOURCES = tests/integ/test_limits.c
+tests_integ_test_limits_CFLAGS = $(WITCHTEST_CFLAGS_)
+tests_integ_test_limits_LDADD = $(INTEG_LIBS_)
+tests_integ_test_lifecycle_SOURCES = tests/integ/test_lifecycle.c
+tests_integ_test_lifecycle_CFLAGS = $(WITCHTEST_CFLAGS_)
+tests_integ_test_lifecycle_LDADD = $(INTEG_LIBS_)
+tests_daemon_test_witchd_SOURCES = tests/daemon/test_witchd.c
+tests_daemon_test_witchd_CFLAGS = $(WITCHTEST_CFLAGS_)
+tests_daemon_test_witchd_LDADD = $(INTEG_LIBS_)
+endif
+
+# Protocol-level bad input over real sockets: framing, malformed requests,
+# the JSONTestSuite corpus.
+if HAVE_CMOCKA
+check_PROGRAMS += tests/integ/test_frames tests/integ/test_malformed \
+	tests/integ/test_jsonsuite
+TESTS += tests/integ/test_frames tests/integ/test_malformed \
+	tests/integ/test_jsonsuite
+tests_integ_test_frames_SOURCES = tests/integ/test_frames.c
+tests_integ_test_frames_CFLAGS = $(WITCHTEST_CFLAGS_)
+tests_integ_test_frames_LDADD = $(INTEG_LIBS_)
+tests_integ_test_malformed_SOURCES = tests/integ/test_malformed.c
+tests_integ_test_malformed_CFLAGS = $(WITCHTEST_CFLAGS_)
+tests_integ_test_malformed_LDADD = $(INTEG_LIBS_)
+tests_integ_test_jsonsuite_SOURCES = tests/integ/test_jsonsuite.c
+tests_integ_test_jsonsuite_CFLAGS = $(WITCHTEST_CFLAGS_)
+tests_integ_test_jsonsuite_LDADD = $(INTEG_LIBS_)
+endif

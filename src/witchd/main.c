@@ -284,13 +284,16 @@ main(int argc, char *argv[])
 			break;
 		case 'h':
 			usage(stdout);
+			witch_server_config_free(cfg);
 			return 0;
 		case 'V':
 			printf("witchd %s (libwitch %s)\n", WITCH_VERSION_STRING,
 			    witch_version());
+			witch_server_config_free(cfg);
 			return 0;
 		default:
 			usage(stderr);
+			witch_server_config_free(cfg);
 			return 2;
 		}
 	}
@@ -298,11 +301,13 @@ main(int argc, char *argv[])
 		fprintf(stderr, "witchd: unexpected argument '%s'\n",
 		    argv[optind]);
 		usage(stderr);
+		witch_server_config_free(cfg);
 		return 2;
 	}
 	if (witch_server_config_set_output_limits(cfg, osoft, ohard) != 0) {
 		fprintf(stderr, "witchd: --output-soft must not exceed "
 		    "--output-hard\n");
+		witch_server_config_free(cfg);
 		return 2;
 	}
 	raise_nofile();

@@ -47,7 +47,8 @@ uint64_t witch__now_ns(void);
 
 /*
  * Create and start a pool of nworkers (>= 1) threads with room for
- * queue_cap (>= 1) waiting jobs.  Returns 0, WITCH_ENOMEM or WITCH_ESYSTEM
+ * queue_cap (>= 1) waiting jobs.  Returns 0, WITCH_EINVAL (a zero
+ * argument), WITCH_ENOMEM or WITCH_ESYSTEM
  * (threads already started are joined again on failure).
  */
 int witch__pool_new(struct witch__pool **ret, unsigned nworkers,
