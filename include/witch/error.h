@@ -38,7 +38,9 @@
 	X(19, ADDRINUSE, "address_in_use", "address already in use")	\
 	X(20, STATE, "invalid_state", "operation not valid in this state") \
 	X(21, EXISTS, "already_exists", "already exists")		\
-	X(22, TOO_LARGE, "too_large", "value too large")
+	X(22, TOO_LARGE, "too_large", "value too large")		\
+	X(23, PROTOCOL, "protocol_error", "peer broke the protocol")	\
+	X(24, REMOTE, "remote_error", "server answered with an error")
 
 enum witch_err {
 	WITCH_OK = 0,
@@ -57,6 +59,7 @@ enum witch_err {
  */
 typedef struct witch_error {
 	int code;				/* a WITCH_E* value */
+	int remote;	/* with WITCH_EREMOTE: the server's code, else 0 */
 	char text[WITCH_ERROR_TEXT_MAX];	/* NUL-terminated */
 } witch_error_t;
 

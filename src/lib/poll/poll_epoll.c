@@ -162,3 +162,13 @@ witch__poller_backend(void)
 {
 	return "epoll";
 }
+
+/*
+ * The epoll descriptor; readable while events are pending.  Reactor or
+ * owning thread.
+ */
+int
+witch__poller_fd(const struct witch__poller *p)
+{
+	return p->epfd;
+}

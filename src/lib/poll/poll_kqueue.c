@@ -220,3 +220,13 @@ witch__poller_backend(void)
 {
 	return "kqueue";
 }
+
+/*
+ * The kqueue descriptor; readable while events are pending.  Owning
+ * thread.
+ */
+int
+witch__poller_fd(const struct witch__poller *p)
+{
+	return p->kq;
+}

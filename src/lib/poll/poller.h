@@ -57,6 +57,12 @@ int witch__poller_del(struct witch__poller *p, int fd);
  */
 int witch__poller_wait(struct witch__poller *p, struct witch__poll_event *ev,
     int max, int timeout_ms);
+/*
+ * The poller's own descriptor: it polls readable whenever an event is
+ * pending, so it can be nested in another event loop (the client's
+ * witch_client_fd()).
+ */
+int witch__poller_fd(const struct witch__poller *p);
 /* Name of the backend ("epoll", "kqueue"). */
 const char *witch__poller_backend(void);
 
