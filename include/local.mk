@@ -2,4 +2,5 @@ witchinclude_HEADERS += \
 	%reldir%/witch/witch.h \
 	%reldir%/witch/export.h \
 	%reldir%/witch/error.h \
-	%reldir%/witch/server.h
+	%reldir%/witch/server.h \
+	%reldir%/witch/client.h

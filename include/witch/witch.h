@@ -8,5 +8,6 @@
 #include <witch/version.h>
 #include <witch/error.h>
 #include <witch/server.h>
+#include <witch/client.h>
 
 #endif /* WITCH_WITCH_H */

@@ -1,0 +1,1 @@
+# client: the witch client library (see include/witch/client.h)

@@ -1,0 +1,1 @@
+# witchctl: the command-line client (links only the public API)
