@@ -181,7 +181,7 @@ th_recv(int fd, int timeout_ms)
 		free(b);
 		return NULL;
 	}
-	j = json_loadb((const char *)b, n, 0, NULL);
+	j = json_loadb((const char *)b, n, JSON_ALLOW_NUL, NULL);
 	free(b);
 	return j;
 }
