@@ -68,3 +68,12 @@ tests_integ_test_jsonsuite_SOURCES = tests/integ/test_jsonsuite.c
 tests_integ_test_jsonsuite_CFLAGS = $(WITCHTEST_CFLAGS_)
 tests_integ_test_jsonsuite_LDADD = $(INTEG_LIBS_)
 endif
+
+# Concurrency stress over real sockets (runs under TSan too).
+if HAVE_CMOCKA
+check_PROGRAMS += tests/integ/test_stress
+TESTS += tests/integ/test_stress
+tests_integ_test_stress_SOURCES = tests/integ/test_stress.c
+tests_integ_test_stress_CFLAGS = $(WITCHTEST_CFLAGS_)
+tests_integ_test_stress_LDADD = $(INTEG_LIBS_)
+endif

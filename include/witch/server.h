@@ -176,10 +176,11 @@ WITCH_EXTERN const char *witch_server_source_hash(const witch_server_t *srv);
  * queued shutting_down, flag running handlers cancelled, send every client
  * {"event":"closing","data":{"reason":"shutdown"}}, flush, close and join
  * all threads (this waits for running handlers to return).  Idempotent.
- * Not from a handler.
+ * From a handler it returns WITCH_ESTATE and does nothing (it would wait
+ * for itself).
  */
 WITCH_EXTERN int witch_server_stop(witch_server_t *srv, int drain_ms);
-/* Stop if running, then free; NULL is a no-op. */
+/* Stop if running, then free; NULL is a no-op; from a handler, nothing. */
 WITCH_EXTERN void witch_server_free(witch_server_t *srv);
 
 /* ---- inside a handler (worker thread, only during the call) ------------ */

@@ -669,6 +669,47 @@ test_errors(void **state)
 	assert_non_null(witch_strerror(12345));
 }
 
+/* A handler that tries to stop or free its own server is refused. */
+static int
+h_stop_self(witch_request_t *req, void *ud)
+{
+	witch_server_t *srv = witch_request_server(req);
+
+	witch_server_free(srv);		/* must be a no-op here */
+	return witch_request_reply(req, json_integer(witch_server_stop(srv,
+	    0)));
+}
+
+static void
+reg_stop_self(witch_server_t *srv, void *arg)
+{
+	assert_int_equal(witch_server_register_endpoint(srv, "stop_self",
+	    h_stop_self, NULL), 0);
+}
+
+static void
+test_stop_from_handler(void **state)
+{
+	witch_server_t *srv = th_server_start(NULL, reg_stop_self, NULL);
+	json_t *r;
+	int fd = th_connect(witch_server_port(srv));
+
+	th_send(fd, "{\"id\":1,\"endpoint\":\"stop_self\"}");
+	r = th_recv(fd, 0);
+	assert_non_null(r);
+	assert_int_equal(json_integer_value(json_object_get(r, "result")),
+	    WITCH_ESTATE);
+	json_decref(r);
+	/* The server is still serving. */
+	th_send(fd, "{\"id\":2,\"endpoint\":\"ping\"}");
+	r = th_recv(fd, 0);
+	assert_non_null(r);
+	assert_int_equal(th_id(r), 2);
+	json_decref(r);
+	close(fd);
+	witch_server_free(srv);
+}
+
 int
 main(void)
 {
@@ -679,6 +720,7 @@ main(void)
 		cmocka_unit_test(test_port_in_use),
 		cmocka_unit_test(test_connect_cycles),
 		cmocka_unit_test(test_errors),
+		cmocka_unit_test(test_stop_from_handler),
 	};
 
 	signal(SIGPIPE, SIG_IGN);

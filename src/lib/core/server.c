@@ -188,15 +188,29 @@ teardown(struct witch_server *srv)
 	srv->nbatch = srv->batch_cap = 0;
 }
 
+static int start_locked(struct witch_server *, witch_error_t *);
+
 int
 witch_server_start(witch_server_t *srv, witch_error_t *err)
+{
+	int rc;
+
+	if (srv == NULL)
+		return set_err(err, WITCH_EINVAL, "no server");
+	pthread_mutex_lock(&srv->stop_mtx);
+	rc = start_locked(srv, err);
+	pthread_mutex_unlock(&srv->stop_mtx);
+	return rc;
+}
+
+/* witch_server_start() with stop_mtx held (start and stop serialised). */
+static int
+start_locked(struct witch_server *srv, witch_error_t *err)
 {
 	struct timespec ts;
 	sigset_t all, old;
 	int rc;
 
-	if (srv == NULL)
-		return set_err(err, WITCH_EINVAL, "no server");
 	if (atomic_load(&srv->phase) != WITCH__PHASE_NEW)
 		return set_err(err, WITCH_ESTATE, "server already started");
 	if (srv->cfg.has_source_hash)
@@ -229,6 +243,10 @@ witch_server_start(witch_server_t *srv, witch_error_t *err)
 		rc = set_err(err, WITCH_ESYSTEM, "poller: %s", strerror(errno));
 		goto fail;
 	}
+	srv->start_ns = witch__now_ns();
+	clock_gettime(CLOCK_REALTIME, &ts);
+	srv->start_wall = ts.tv_sec + ts.tv_nsec / 1e9;
+	srv->next_conn_id = 1;
 	/* jansson's hash seed must be fixed before any thread parses. */
 	json_object_seed(0);
 	if ((rc = witch__pool_new(&srv->pool, srv->nworkers,
@@ -236,10 +254,6 @@ witch_server_start(witch_server_t *srv, witch_error_t *err)
 		rc = set_err(err, rc, "cannot start %u workers", srv->nworkers);
 		goto fail;
 	}
-	srv->start_ns = witch__now_ns();
-	clock_gettime(CLOCK_REALTIME, &ts);
-	srv->start_wall = ts.tv_sec + ts.tv_nsec / 1e9;
-	srv->next_conn_id = 1;
 	atomic_store(&srv->phase, WITCH__PHASE_RUNNING);
 	/* The reactor takes no process signals, whatever the caller's mask. */
 	sigfillset(&all);
@@ -289,6 +303,8 @@ witch_server_stop(witch_server_t *srv, int drain_ms)
 
 	if (srv == NULL)
 		return WITCH_EINVAL;
+	if (witch__tls_handler_srv != NULL)
+		return WITCH_ESTATE;	/* from a handler: would deadlock */
 	pthread_mutex_lock(&srv->stop_mtx);
 	if (atomic_load(&srv->phase) != WITCH__PHASE_RUNNING) {
 		pthread_mutex_unlock(&srv->stop_mtx);
@@ -325,6 +341,8 @@ witch_server_free(witch_server_t *srv)
 {
 	if (srv == NULL)
 		return;
+	if (witch__tls_handler_srv != NULL)
+		return;		/* misuse from a handler: leak, don't crash */
 	witch_server_stop(srv, -1);
 	teardown(srv);
 	witch__free(srv->eps);

@@ -3,9 +3,12 @@
  * server API (core/server.c), the built-in endpoints (core/builtins.c)
  * and the reactor (reactor/reactor.c, reactor/conn.c).
  *
- * Threads: fields marked [R] belong to the reactor thread alone; [W] are
- * read by workers; [A] are atomics any thread may touch; [I] are immutable
- * once the server has started.
+ * Threads: fields marked [R] belong to the reactor thread alone (the last
+ * unref may free them on a worker: safe through its acq_rel); [A] are
+ * atomics any thread may touch; [I] are immutable once the server has
+ * started, and workers read them freely (eps, server_id, source_hash,
+ * pool, cfg).  "reactor only" fields of the server are also written by the
+ * application thread before the reactor starts and after it is joined.
  */
 #ifndef WITCH__CORE_SERVER_INT_H
 #define WITCH__CORE_SERVER_INT_H
@@ -96,7 +99,11 @@ struct witch__conn {
 	atomic_uint		 inflight;		/* [A] jobs queued/running */
 	atomic_bool		 want_done;		/* [A] notify when a job ends */
 	int			 proto;			/* [R] index, set on hello */
-	struct witch__conn	*ready_next;		/* ready list link */
+	struct witch__conn	*ready_next;		/* ready list link: written
+							 * by the thread that set
+							 * scheduled, read by the
+							 * reactor after its
+							 * acquire exchange */
 	struct witch__oqueue	 oq;			/* [A] output queue */
 
 	int			 fd;			/* [R] -1 once closed */
@@ -248,6 +255,8 @@ void witch__conn_send_error(struct witch__conn *c, const char *id, int code,
     const char *msg);
 
 /* reactor/reactor.c */
+/* Set on a worker while it runs a handler (stop/free refuse there). */
+extern _Thread_local struct witch_server *witch__tls_handler_srv;
 void *witch__reactor_main(void *arg);
 /* The reactor's job operations (request execution on workers). */
 extern const struct witch__job_ops witch__reqjob_ops;

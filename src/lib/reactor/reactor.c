@@ -92,6 +92,9 @@ job_reply(struct witch__reqjob *rj, struct witch_request *req, int rc)
 	witch__conn_send(c, p, len);
 }
 
+/* The server whose handler this thread is running, if any. */
+_Thread_local struct witch_server *witch__tls_handler_srv;
+
 static void
 job_run(struct witch__job *job)
 {
@@ -101,7 +104,9 @@ job_run(struct witch__job *job)
 
 	memset(&req, 0, sizeof(req));
 	req.rj = rj;
+	witch__tls_handler_srv = rj->conn->srv;
 	rc = rj->ep->fn(&req, rj->ep->ud);
+	witch__tls_handler_srv = NULL;
 	job_reply(rj, &req, rc);
 	json_decref(req.result);
 	job_done(rj->conn);
@@ -229,17 +234,35 @@ static void
 submit_batch(struct witch_server *srv)
 {
 	struct witch__reqjob *rj;
-	size_t i, ok;
+	size_t i, n, ok;
+	bool stopping;
 
 	if (srv->nbatch == 0)
 		return;
+	/* Requests of clients that left this turn are not worth running. */
+	for (i = n = 0; i < srv->nbatch; i++) {
+		rj = (struct witch__reqjob *)srv->batch[i];
+		if (rj->conn->fd >= 0) {
+			srv->batch[n++] = &rj->job;
+			continue;
+		}
+		atomic_fetch_add(&srv->ctr.requests_failed, 1);
+		job_done(rj->conn);
+		job_release(&rj->job);
+	}
+	srv->nbatch = n;
 	ok = witch__pool_submit(srv->pool, srv->batch, srv->nbatch);
+	/* A pool that refuses because stop began is not overloaded. */
+	stopping = atomic_load(&srv->phase) != WITCH__PHASE_RUNNING;
 	for (i = ok; i < srv->nbatch; i++) {
 		rj = (struct witch__reqjob *)srv->batch[i];
-		atomic_fetch_add(&srv->ctr.overloaded, 1);
+		if (!stopping)
+			atomic_fetch_add(&srv->ctr.overloaded, 1);
 		atomic_fetch_add(&srv->ctr.requests_failed, 1);
 		if (!rj->oneway)
-			reply_error(rj->conn, rj->id, WITCH_EOVERLOADED,
+			reply_error(rj->conn, rj->id, stopping ?
+			    WITCH_ESHUTTING_DOWN : WITCH_EOVERLOADED, stopping ?
+			    "server is shutting down" :
 			    "request queue is full; retry later");
 		job_done(rj->conn);
 		job_release(&rj->job);
@@ -305,6 +328,7 @@ dispatch(struct witch__conn *c, struct witch__request_env *env,
 	return;
 overloaded:
 	atomic_fetch_add(&srv->ctr.overloaded, 1);
+	atomic_fetch_add(&srv->ctr.requests_failed, 1);
 	if (!env->oneway)
 		reply_error(c, env->id, WITCH_EOVERLOADED, "out of memory");
 }
@@ -636,8 +660,14 @@ conn_settle(struct witch__conn *c)
 		}
 		return;
 	}
-	if (c->state != WITCH__CONN_CLOSING || out > 0 ||
-	    atomic_load(&c->inflight) > 0)
+	/*
+	 * inflight first: a job whose end we see pushed its reply (and
+	 * counted its bytes) before it ended (seq_cst in job_done), so the
+	 * byte count read after it includes that reply.
+	 */
+	if (c->state != WITCH__CONN_CLOSING ||
+	    atomic_load(&c->inflight) > 0 ||
+	    witch__oqueue_bytes(&c->oq) > 0)
 		return;
 	if (c->eof && c->final_code == 0) {
 		conn_abort(c, "peer closed");
