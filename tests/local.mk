@@ -77,3 +77,12 @@ tests_integ_test_stress_SOURCES = tests/integ/test_stress.c
 tests_integ_test_stress_CFLAGS = $(WITCHTEST_CFLAGS_)
 tests_integ_test_stress_LDADD = $(INTEG_LIBS_)
 endif
+
+if HAVE_CMOCKA
+# Unix sockets and adopted (socket-activated) listeners.
+check_PROGRAMS += tests/integ/test_listeners
+TESTS += tests/integ/test_listeners
+tests_integ_test_listeners_SOURCES = tests/integ/test_listeners.c
+tests_integ_test_listeners_CFLAGS = $(WITCHTEST_CFLAGS_)
+tests_integ_test_listeners_LDADD = $(INTEG_LIBS_)
+endif

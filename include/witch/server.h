@@ -118,6 +118,17 @@ WITCH_EXTERN int witch_server_config_set_source_hash(
  * most one day). */
 WITCH_EXTERN int witch_server_config_set_drain_timeout(
     witch_server_config_t *cfg, unsigned ms);
+/* Listen on bind:port over TCP (default true). */
+WITCH_EXTERN int witch_server_config_set_listen_tcp(
+    witch_server_config_t *cfg, bool on);
+/*
+ * Also listen on a unix stream socket at path (at most 107 bytes; NULL:
+ * none), created with permissions mode (e.g. 0660).  A stale socket file
+ * is replaced; a path where another server answers is WITCH_EADDRINUSE at
+ * start.  Clients on it are identified by their credentials (uid, pid).
+ */
+WITCH_EXTERN int witch_server_config_set_unix_path(
+    witch_server_config_t *cfg, const char *path, unsigned mode);
 /* Logger for this server (NULL: libwitch stays silent). */
 WITCH_EXTERN int witch_server_config_set_logger(witch_server_config_t *cfg,
     witch_log_fn fn, void *userdata);
@@ -155,6 +166,15 @@ WITCH_EXTERN int witch_server_register_endpoint(witch_server_t *srv,
 WITCH_EXTERN int witch_server_register_endpoint_for(witch_server_t *srv,
     const char *name, const char *const *protocols, size_t count,
     witch_handler_fn handler, void *userdata);
+
+/*
+ * Serve an already listening stream socket too (socket activation: e.g. a
+ * descriptor from systemd's LISTEN_FDS).  The server owns fd from now on,
+ * on every path (closed on failure).  TCP or unix; before start only; at
+ * most 8.  Returns 0, WITCH_EINVAL (not a listening stream socket),
+ * WITCH_ESTATE or WITCH_ETOO_LARGE.
+ */
+WITCH_EXTERN int witch_server_adopt_listener(witch_server_t *srv, int fd);
 
 /*
  * Bind, listen and start the reactor and workers.  Returns 0, or

@@ -84,6 +84,9 @@ usage(FILE *f)
 "      --protocols LIST       comma-separated protocols, preferred first\n"
 "                             (default v1)\n"
 "      --port-file FILE       write the bound port to FILE once listening\n"
+"  -U, --unix PATH            also listen on a unix socket at PATH (mode\n"
+"                             0660; clients identified by uid and pid)\n"
+"      --no-tcp               do not listen on TCP (use with --unix)\n"
 "  -v, --verbose              log debug messages\n"
 "  -q, --quiet                log warnings and errors only\n"
 "  -h, --help                 show this help and exit\n"
@@ -172,7 +175,8 @@ set_protocols(witch_server_config_t *cfg, const char *arg)
 
 enum {
 	OPT_PROJECT = 256, OPT_MAX_FRAME, OPT_QUEUE, OPT_IDLE, OPT_HANDSHAKE,
-	OPT_OSOFT, OPT_OHARD, OPT_DRAIN, OPT_PROTOCOLS, OPT_PORT_FILE
+	OPT_OSOFT, OPT_OHARD, OPT_DRAIN, OPT_PROTOCOLS, OPT_PORT_FILE,
+	OPT_NO_TCP
 };
 
 int
@@ -194,6 +198,8 @@ main(int argc, char *argv[])
 		{ "drain-timeout", required_argument, NULL, OPT_DRAIN },
 		{ "protocols", required_argument, NULL, OPT_PROTOCOLS },
 		{ "port-file", required_argument, NULL, OPT_PORT_FILE },
+		{ "unix", required_argument, NULL, 'U' },
+		{ "no-tcp", no_argument, NULL, OPT_NO_TCP },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
@@ -213,7 +219,7 @@ main(int argc, char *argv[])
 	if (witch_server_config_new(&cfg) != 0)
 		fatalx("out of memory");
 	witch_server_config_set_logger(cfg, log_line, NULL);
-	while ((ch = getopt_long(argc, argv, "p:b:n:w:m:vqhV", longopts,
+	while ((ch = getopt_long(argc, argv, "p:b:n:w:m:U:vqhV", longopts,
 	    NULL)) != -1) {
 		switch (ch) {
 		case 'p':
@@ -275,6 +281,13 @@ main(int argc, char *argv[])
 			break;
 		case OPT_PORT_FILE:
 			port_file = optarg;
+			break;
+		case 'U':
+			check(witch_server_config_set_unix_path(cfg, optarg,
+			    0660), "unix", optarg);
+			break;
+		case OPT_NO_TCP:
+			witch_server_config_set_listen_tcp(cfg, false);
 			break;
 		case 'v':
 			log_level = WITCH_LOG_DEBUG;

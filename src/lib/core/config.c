@@ -19,6 +19,8 @@ static void
 config_defaults(struct witch_server_config *cfg)
 {
 	memset(cfg, 0, sizeof(*cfg));
+	cfg->tcp = true;
+	cfg->unix_mode = 0660;
 	cfg->port = WITCH_DEFAULT_PORT;
 	strlcpy(cfg->bind, WITCH_DEFAULT_BIND, sizeof(cfg->bind));
 	strlcpy(cfg->name, "witch", sizeof(cfg->name));
@@ -256,5 +258,31 @@ witch_server_config_set_logger(witch_server_config_t *cfg, witch_log_fn fn,
 		return WITCH_EINVAL;
 	cfg->log_fn = fn;
 	cfg->log_ud = userdata;
+	return 0;
+}
+
+int
+witch_server_config_set_listen_tcp(witch_server_config_t *cfg, bool on)
+{
+	if (cfg == NULL)
+		return WITCH_EINVAL;
+	cfg->tcp = on;
+	return 0;
+}
+
+int
+witch_server_config_set_unix_path(witch_server_config_t *cfg,
+    const char *path, unsigned mode)
+{
+	if (cfg == NULL || mode > 0777)
+		return WITCH_EINVAL;
+	if (path == NULL) {
+		cfg->unix_path[0] = '\0';
+		return 0;
+	}
+	if (path[0] == '\0' || strlen(path) > WITCH__UNIX_PATH_MAX)
+		return WITCH_EINVAL;
+	strlcpy(cfg->unix_path, path, sizeof(cfg->unix_path));
+	cfg->unix_mode = mode;
 	return 0;
 }

@@ -12,6 +12,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <sys/socket.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
 #include <witch/server.h>
 
 #include "core/alloc.h"
@@ -51,7 +55,6 @@ witch_server_new(witch_server_t **ret, const witch_server_config_t *cfg)
 	arc4random_buf(id, sizeof(id));
 	for (i = 0; i < sizeof(id); i++)
 		snprintf(srv->server_id + 2 * i, 3, "%02x", id[i]);
-	srv->lfd = -1;
 	srv->reserve_fd = -1;
 	srv->wakeup.rfd = srv->wakeup.wfd = -1;
 	atomic_init(&srv->phase, WITCH__PHASE_NEW);
@@ -168,10 +171,7 @@ teardown(struct witch_server *srv)
 		witch__pool_free(srv->pool);
 		srv->pool = NULL;
 	}
-	if (srv->lfd >= 0) {
-		close(srv->lfd);
-		srv->lfd = -1;
-	}
+	witch__listeners_close(srv);
 	if (srv->reserve_fd >= 0) {
 		close(srv->reserve_fd);
 		srv->reserve_fd = -1;
@@ -186,6 +186,90 @@ teardown(struct witch_server *srv)
 	witch__free(srv->batch);
 	srv->batch = NULL;
 	srv->nbatch = srv->batch_cap = 0;
+}
+
+int
+witch_server_adopt_listener(witch_server_t *srv, int fd)
+{
+	int local;
+
+	if (srv == NULL || fd < 0) {
+		if (fd >= 0)
+			close(fd);
+		return WITCH_EINVAL;
+	}
+	if (atomic_load(&srv->phase) != WITCH__PHASE_NEW) {
+		close(fd);
+		return WITCH_ESTATE;
+	}
+	if (srv->nadopted == WITCH__LISTENERS_MAX - 2) {
+		close(fd);
+		return WITCH_ETOO_LARGE;
+	}
+	if (witch__sock_check_listener(fd, &local) != 0) {
+		close(fd);
+		return WITCH_EINVAL;
+	}
+	srv->adopted[srv->nadopted++] = fd;
+	return 0;
+}
+
+/* The TCP port a listener is bound to, or 0. */
+static unsigned
+listener_port(int fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+
+	if (getsockname(fd, (struct sockaddr *)&ss, &len) == -1)
+		return 0;
+	if (ss.ss_family == AF_INET)
+		return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+	if (ss.ss_family == AF_INET6)
+		return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+	return 0;
+}
+
+/* Open (or take over) every listener the configuration asks for. */
+static int
+open_listeners(struct witch_server *srv, witch_error_t *err)
+{
+	struct witch__listener *l;
+	size_t i;
+	int rc, local;
+
+	for (i = 0; i < srv->nadopted; i++) {
+		l = &srv->lst[srv->nlst++];
+		memset(l, 0, sizeof(*l));
+		l->fd = srv->adopted[i];
+		witch__sock_check_listener(l->fd, &local);
+		l->local = local;
+		if (!l->local && srv->port == 0)
+			srv->port = listener_port(l->fd);
+	}
+	srv->nadopted = 0;
+	if (srv->cfg.tcp) {
+		l = &srv->lst[srv->nlst];
+		memset(l, 0, sizeof(*l));
+		if ((rc = witch__sock_listen(srv->cfg.bind, srv->cfg.port,
+		    &l->fd, &srv->port, err)) != 0)
+			return rc;
+		srv->nlst++;
+	}
+	if (srv->cfg.unix_path[0] != '\0') {
+		l = &srv->lst[srv->nlst];
+		memset(l, 0, sizeof(*l));
+		if ((rc = witch__sock_listen_unix(srv->cfg.unix_path,
+		    srv->cfg.unix_mode, &l->fd, err)) != 0)
+			return rc;
+		l->local = true;
+		strlcpy(l->path, srv->cfg.unix_path, sizeof(l->path));
+		srv->nlst++;
+	}
+	if (srv->nlst == 0)
+		return set_err(err, WITCH_EINVAL, "nothing to listen on: "
+		    "TCP is off and there is no unix path or adopted socket");
+	return 0;
 }
 
 static int start_locked(struct witch_server *, witch_error_t *);
@@ -209,6 +293,7 @@ start_locked(struct witch_server *srv, witch_error_t *err)
 {
 	struct timespec ts;
 	sigset_t all, old;
+	size_t i;
 	int rc;
 
 	if (atomic_load(&srv->phase) != WITCH__PHASE_NEW)
@@ -227,8 +312,7 @@ start_locked(struct witch_server *srv, witch_error_t *err)
 		rc = set_err(err, WITCH_ENOMEM, "out of memory");
 		goto fail;
 	}
-	if ((rc = witch__sock_listen(srv->cfg.bind, srv->cfg.port, &srv->lfd,
-	    &srv->port, err)) != 0)
+	if ((rc = open_listeners(srv, err)) != 0)
 		goto fail;
 	srv->reserve_fd = witch__sock_reserve_fd();
 	if ((rc = witch__poller_new(&srv->poller)) != 0 ||
@@ -238,10 +322,17 @@ start_locked(struct witch_server *srv, witch_error_t *err)
 		goto fail;
 	}
 	if (witch__poller_add(srv->poller, srv->wakeup.rfd, &srv->wakeup,
-	    1) != 0 || witch__poller_add(srv->poller, srv->lfd, &srv->lfd,
 	    1) != 0) {
 		rc = set_err(err, WITCH_ESYSTEM, "poller: %s", strerror(errno));
 		goto fail;
+	}
+	for (i = 0; i < srv->nlst; i++) {
+		if (witch__poller_add(srv->poller, srv->lst[i].fd,
+		    &srv->lst[i], 1) != 0) {
+			rc = set_err(err, WITCH_ESYSTEM, "poller: %s",
+			    strerror(errno));
+			goto fail;
+		}
 	}
 	srv->start_ns = witch__now_ns();
 	clock_gettime(CLOCK_REALTIME, &ts);
@@ -267,10 +358,11 @@ start_locked(struct witch_server *srv, witch_error_t *err)
 		goto fail;
 	}
 	srv->reactor_started = true;
-	witch__log(srv, WITCH_LOG_NOTICE,
-	    "listening on %s port %u (%u workers, poller %s, source hash %s)",
-	    srv->cfg.bind, srv->port, srv->nworkers, witch__poller_backend(),
-	    srv->source_hash);
+	witch__log(srv, WITCH_LOG_NOTICE, "listening: %zu socket%s, TCP "
+	    "port %u%s%s (%u workers, poller %s, source hash %s)", srv->nlst,
+	    srv->nlst == 1 ? "" : "s", srv->port,
+	    srv->cfg.unix_path[0] ? ", unix " : "", srv->cfg.unix_path,
+	    srv->nworkers, witch__poller_backend(), srv->source_hash);
 	return 0;
 fail:
 	teardown(srv);
@@ -345,6 +437,8 @@ witch_server_free(witch_server_t *srv)
 		return;		/* misuse from a handler: leak, don't crash */
 	witch_server_stop(srv, -1);
 	teardown(srv);
+	while (srv->nadopted > 0)
+		close(srv->adopted[--srv->nadopted]);
 	witch__free(srv->eps);
 	pthread_mutex_destroy(&srv->stop_mtx);
 	witch__free(srv);

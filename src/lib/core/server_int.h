@@ -52,7 +52,20 @@
 #define WITCH__PRECANCEL_MS 5000	/* ...and for how long */
 #define WITCH__CLOSE_WAIT_MS 5000	/* replies owed before a close */
 
+#define WITCH__LISTENERS_MAX 8
+#define WITCH__UNIX_PATH_MAX 107
+
+/* A listening socket (TCP, unix, or adopted from socket activation). */
+struct witch__listener {
+	int		 fd;
+	bool		 local;		/* unix: peers have credentials */
+	char		 path[WITCH__UNIX_PATH_MAX + 1]; /* unlink at stop */
+};
+
 struct witch_server_config {
+	bool		 tcp;		/* listen on bind:port */
+	char		 unix_path[WITCH__UNIX_PATH_MAX + 1];	/* "" none */
+	unsigned	 unix_mode;
 	unsigned	 port;
 	char		 bind[64];
 	char		 name[WITCH__NAME_MAX + 1];
@@ -121,6 +134,9 @@ struct witch__conn {
 	bool			 got_frame;		/* [R] */
 	bool			 rdhup;			/* [R] HUP reported */
 	bool			 counted;		/* [R] in ctr.clients */
+	bool			 local;			/* [I] unix socket peer */
+	bool			 trusted;		/* [I] unix or loopback */
+	long			 uid, pid;		/* [I] -1: unknown */
 	bool			 final_queued;		/* [R] */
 	int			 final_code;		/* [R] close with this */
 	const char		*final_reason;		/* [R] closing event */
@@ -198,7 +214,10 @@ struct witch_server {
 	struct witch__counters		 ctr;
 
 	/* reactor only */
-	int				 lfd;
+	struct witch__listener		 lst[WITCH__LISTENERS_MAX];
+	size_t				 nlst;
+	int				 adopted[WITCH__LISTENERS_MAX];
+	size_t				 nadopted;
 	int				 reserve_fd;
 	bool				 accept_paused;
 	bool				 accept_retry;
@@ -243,6 +262,8 @@ int witch__builtin_cancel(struct witch__conn *c,
 /* reactor/conn.c */
 struct witch__conn *witch__conn_new(struct witch_server *srv, int fd,
     const char *peer);
+/* Close every listener (reactor at drain, or teardown). */
+void witch__listeners_close(struct witch_server *srv);
 void witch__conn_ref(struct witch__conn *c);
 void witch__conn_unref(struct witch__conn *c);
 /* Any thread: queue one finished frame (takes data) for the client. */

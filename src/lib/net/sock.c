@@ -3,7 +3,9 @@
  */
 #include <sys/types.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
+#include <sys/un.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -104,6 +106,132 @@ fail:
 	}
 	errno = saved;
 	return rc;
+}
+
+int
+witch__sock_listen_unix(const char *path, unsigned mode, int *fdp,
+    witch_error_t *err)
+{
+	struct sockaddr_un sun;
+	struct stat st;
+	int fd = -1, probe, saved, rc;
+
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	if (strlcpy(sun.sun_path, path, sizeof(sun.sun_path)) >=
+	    sizeof(sun.sun_path)) {
+		errno = ENAMETOOLONG;
+		goto fail;
+	}
+	/* A socket file left behind by a dead server is replaced. */
+	if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode)) {
+		probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (probe >= 0 && connect(probe, (struct sockaddr *)&sun,
+		    sizeof(sun)) == 0) {
+			close(probe);
+			errno = EADDRINUSE;
+			goto fail;
+		}
+		if (probe >= 0)
+			close(probe);
+		unlink(path);
+	}
+	fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	if (fd == -1 || set_nonblock_cloexec(fd) == -1 ||
+	    bind(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1)
+		goto fail;
+	if (chmod(path, mode) == -1 || listen(fd, 511) == -1) {
+		saved = errno;
+		unlink(path);
+		errno = saved;
+		goto fail;
+	}
+	*fdp = fd;
+	return 0;
+fail:
+	saved = errno;
+	if (fd != -1)
+		close(fd);
+	rc = saved == EADDRINUSE ? WITCH_EADDRINUSE : WITCH_ESYSTEM;
+	if (err != NULL) {
+		err->code = rc;
+		snprintf(err->text, sizeof(err->text), "cannot listen on unix "
+		    "socket %s: %s", path, saved == EADDRINUSE ?
+		    "another server is listening there" : strerror(saved));
+	}
+	errno = saved;
+	return rc;
+}
+
+int
+witch__sock_check_listener(int fd, int *local)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	int type = 0, acc = 0;
+	socklen_t tl = sizeof(type), al = sizeof(acc);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) == -1 ||
+	    type != SOCK_STREAM || getsockname(fd, (struct sockaddr *)&ss,
+	    &len) == -1)
+		return WITCH_EINVAL;
+#ifdef SO_ACCEPTCONN
+	if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &acc, &al) == 0 &&
+	    !acc)
+		return WITCH_EINVAL;
+#endif
+	if (set_nonblock_cloexec(fd) == -1)
+		return WITCH_EINVAL;
+	*local = ss.ss_family == AF_UNIX;
+	return 0;
+}
+
+int
+witch__sock_peer_creds(int fd, long *uid, long *pid)
+{
+	*uid = *pid = -1;
+#if HAVE_DECL_SO_PEERCRED
+	struct ucred uc;
+	socklen_t len = sizeof(uc);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &uc, &len) == 0) {
+		*uid = uc.uid;
+		*pid = uc.pid;
+		return 0;
+	}
+#else
+	uid_t u;
+	gid_t g;
+
+	if (getpeereid(fd, &u, &g) == 0) {
+		*uid = u;
+		return 0;
+	}
+#endif
+	return -1;
+}
+
+int
+witch__sock_peer_is_loopback(int fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+
+	if (getpeername(fd, (struct sockaddr *)&ss, &len) == -1)
+		return 0;
+	if (ss.ss_family == AF_INET)
+		return (ntohl(((struct sockaddr_in *)&ss)->sin_addr.s_addr) >>
+		    24) == 127;
+	if (ss.ss_family == AF_INET6) {
+		const struct in6_addr *a =
+		    &((struct sockaddr_in6 *)&ss)->sin6_addr;
+
+		if (IN6_IS_ADDR_LOOPBACK(a))
+			return 1;
+		if (IN6_IS_ADDR_V4MAPPED(a))
+			return a->s6_addr[12] == 127;
+	}
+	return ss.ss_family == AF_UNIX;
 }
 
 /* "addr:port" (or "[addr]:port") of ss. */

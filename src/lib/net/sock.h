@@ -18,6 +18,23 @@
 int witch__sock_listen(const char *addr, unsigned port, int *fd,
     unsigned *bound_port, witch_error_t *err);
 /*
+ * Create a non-blocking, close-on-exec unix stream listener at path with
+ * permissions mode.  A stale socket file is removed first; if a server
+ * answers there, WITCH_EADDRINUSE.  0, WITCH_EADDRINUSE or WITCH_ESYSTEM.
+ */
+int witch__sock_listen_unix(const char *path, unsigned mode, int *fd,
+    witch_error_t *err);
+/*
+ * Check that fd is a listening stream socket; make it non-blocking and
+ * close-on-exec.  Sets *local for AF_UNIX.  0 or WITCH_EINVAL.
+ */
+int witch__sock_check_listener(int fd, int *local);
+/* Credentials of a unix-socket peer: 0, or -1 when unknown. */
+int witch__sock_peer_creds(int fd, long *uid, long *pid);
+/* True if the peer "addr:port" string is a loopback address. */
+int witch__sock_peer_is_loopback(int fd);
+
+/*
  * Accept one connection, non-blocking and close-on-exec.  Returns the fd,
  * or -1 with errno set (EAGAIN when none is pending).  peer gets
  * "addr:port" (peerlen bytes).

@@ -708,15 +708,45 @@ accept_pause(struct witch_server *srv, int err)
 	}
 }
 
+void
+witch__listeners_close(struct witch_server *srv)
+{
+	struct witch__listener *l;
+
+	while (srv->nlst > 0) {
+		l = &srv->lst[--srv->nlst];
+		if (srv->poller != NULL)
+			witch__poller_del(srv->poller, l->fd);
+		close(l->fd);
+		if (l->path[0] != '\0')
+			unlink(l->path);
+	}
+}
+
+/* Who is on the other end of a new connection. */
 static void
-accept_loop(struct witch_server *srv)
+identify(struct witch__conn *c, const struct witch__listener *l)
+{
+	c->uid = c->pid = -1;
+	c->local = l->local;
+	if (l->local) {
+		witch__sock_peer_creds(c->fd, &c->uid, &c->pid);
+		snprintf(c->peer, sizeof(c->peer), "unix:uid=%ld,pid=%ld",
+		    c->uid, c->pid);
+		c->trusted = true;
+	} else
+		c->trusted = witch__sock_peer_is_loopback(c->fd);
+}
+
+static void
+accept_loop(struct witch_server *srv, struct witch__listener *l)
 {
 	struct witch__conn *c;
 	char peer[64];
 	int fd;
 
-	while (!srv->accept_paused && srv->lfd >= 0) {
-		fd = witch__sock_accept(srv->lfd, peer, sizeof(peer));
+	while (!srv->accept_paused && l->fd >= 0) {
+		fd = witch__sock_accept(l->fd, peer, sizeof(peer));
 		if (fd < 0) {
 			if (errno == EINTR || errno == ECONNABORTED ||
 			    errno == EPROTO)
@@ -729,7 +759,8 @@ accept_loop(struct witch_server *srv)
 				    strerror(errno));
 			return;
 		}
-		witch__sock_tune(fd);
+		if (!l->local)
+			witch__sock_tune(fd);
 		if ((c = witch__conn_new(srv, fd, peer)) == NULL) {
 			close(fd);
 			atomic_fetch_add(&srv->ctr.conns_rejected, 1);
@@ -742,6 +773,7 @@ accept_loop(struct witch_server *srv)
 			atomic_fetch_add(&srv->ctr.conns_rejected, 1);
 			continue;
 		}
+		identify(c, l);
 		c->next = srv->conns;
 		if (srv->conns != NULL)
 			srv->conns->prev = c;
@@ -750,7 +782,7 @@ accept_loop(struct witch_server *srv)
 		if (atomic_load(&srv->ctr.clients) >= srv->cfg.max_clients) {
 			atomic_fetch_add(&srv->ctr.conns_rejected, 1);
 			witch__log(srv, WITCH_LOG_INFO, "client %s refused: "
-			    "max_clients (%u) reached", peer,
+			    "max_clients (%u) reached", c->peer,
 			    srv->cfg.max_clients);
 			conn_finish(c, WITCH_ESERVER_FULL, NULL, 1000);
 			continue;
@@ -765,11 +797,14 @@ accept_loop(struct witch_server *srv)
 static void
 accept_resume(struct witch_server *srv)
 {
+	size_t i;
+
 	srv->accept_retry = false;
 	if (!srv->accept_paused)
 		return;
 	srv->accept_paused = false;
-	accept_loop(srv);
+	for (i = 0; i < srv->nlst && !srv->accept_paused; i++)
+		accept_loop(srv, &srv->lst[i]);
 	if (!srv->accept_paused && srv->reserve_fd < 0)
 		srv->reserve_fd = witch__sock_reserve_fd();
 }
@@ -785,8 +820,9 @@ handle_event(struct witch_server *srv, struct witch__poll_event *ev)
 		witch__wakeup_clear(&srv->wakeup);
 		return;
 	}
-	if (ev->udata == &srv->lfd) {
-		accept_loop(srv);
+	if (ev->udata >= (void *)&srv->lst[0] &&
+	    ev->udata < (void *)&srv->lst[WITCH__LISTENERS_MAX]) {
+		accept_loop(srv, ev->udata);
 		return;
 	}
 	c = ev->udata;
@@ -902,11 +938,8 @@ phase_step(struct witch_server *srv)
 	struct witch__conn *c, *next;
 	int phase = atomic_load(&srv->phase);
 
-	if (phase >= WITCH__PHASE_DRAINING && srv->lfd >= 0) {
-		witch__poller_del(srv->poller, srv->lfd);
-		close(srv->lfd);
-		srv->lfd = -1;
-	}
+	if (phase >= WITCH__PHASE_DRAINING && srv->nlst > 0)
+		witch__listeners_close(srv);
 	if (phase < WITCH__PHASE_CLOSING)
 		return true;
 	if (srv->closing_deadline_ns == 0) {
