@@ -184,6 +184,17 @@ WITCH_EXTERN int witch_server_adopt_listener(witch_server_t *srv, int fd);
 WITCH_EXTERN int witch_server_start(witch_server_t *srv, witch_error_t *err);
 /* The bound TCP port (useful with port 0), or 0 before start. */
 WITCH_EXTERN unsigned witch_server_port(const witch_server_t *srv);
+/*
+ * Apply to a running (or new) server the settings of cfg that can change
+ * live: max_clients, idle and handshake timeouts, output limits.  Others
+ * in cfg are ignored (they need a restart).  Connections already open
+ * keep going; the new limits apply from the next check.  Any thread.
+ * Returns 0 or WITCH_EINVAL.
+ */
+WITCH_EXTERN int witch_server_reconfigure(witch_server_t *srv,
+    const witch_server_config_t *cfg);
+/* Clients connected now (a snapshot).  Any thread. */
+WITCH_EXTERN unsigned witch_server_clients(const witch_server_t *srv);
 /* Server id (32 hex digits, random per server object). */
 WITCH_EXTERN const char *witch_server_id(const witch_server_t *srv);
 /* Source hash in force (32 hex digits); valid after start. */

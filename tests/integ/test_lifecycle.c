@@ -710,6 +710,43 @@ test_stop_from_handler(void **state)
 	witch_server_free(srv);
 }
 
+/* Live settings change without a restart; open connections are kept. */
+static void
+test_reconfigure(void **state)
+{
+	witch_server_config_t *cfg = th_config();
+	witch_server_t *srv;
+	json_t *r;
+	int a, b, c;
+
+	witch_server_config_set_max_clients(cfg, 1);
+	srv = th_server_start(cfg, NULL, NULL);
+	a = th_connect(witch_server_port(srv));
+	th_send(a, "{\"id\":1,\"endpoint\":\"ping\"}");
+	r = th_recv(a, 0);
+	assert_int_equal(th_id(r), 1);
+	json_decref(r);
+	b = th_connect(witch_server_port(srv));
+	assert_string_equal(th_recv_code(b, NULL), "server_full");
+	close(b);
+	assert_int_equal(witch_server_clients(srv), 1);
+
+	witch_server_config_set_max_clients(cfg, 2);
+	assert_int_equal(witch_server_reconfigure(srv, cfg), 0);
+	c = th_connect(witch_server_port(srv));
+	th_send(c, "{\"id\":2,\"endpoint\":\"status\"}");
+	r = th_recv(c, 0);
+	assert_int_equal(th_id(r), 2);
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(r,
+	    "result"), "max_clients")), 2);
+	json_decref(r);
+	assert_int_equal(witch_server_clients(srv), 2);
+	close(a);
+	close(c);
+	witch_server_config_free(cfg);
+	witch_server_free(srv);
+}
+
 int
 main(void)
 {
@@ -721,6 +758,7 @@ main(void)
 		cmocka_unit_test(test_connect_cycles),
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_stop_from_handler),
+		cmocka_unit_test(test_reconfigure),
 	};
 
 	signal(SIGPIPE, SIG_IGN);

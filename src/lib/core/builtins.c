@@ -89,7 +89,7 @@ bi_status(witch_request_t *req, void *ud)
 	    "s:I, s:I, s:I, s:[]}",
 	    "uptime", up,
 	    "clients", (json_int_t)atomic_load(&c->clients),
-	    "max_clients", (json_int_t)srv->cfg.max_clients,
+	    "max_clients", (json_int_t)atomic_load(&srv->live.max_clients),
 	    "workers", (json_int_t)srv->nworkers,
 	    "queue_depth", (json_int_t)witch__pool_depth(srv->pool),
 	    "running", (json_int_t)witch__pool_running(srv->pool),

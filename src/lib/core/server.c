@@ -37,6 +37,17 @@ set_err(witch_error_t *err, int code, const char *fmt, ...)
 	return code;
 }
 
+/* Publish the live-changeable settings of cfg. */
+static void
+live_set(struct witch_server *srv, const struct witch_server_config *cfg)
+{
+	atomic_store(&srv->live.max_clients, cfg->max_clients);
+	atomic_store(&srv->live.idle_ms, cfg->idle_ms);
+	atomic_store(&srv->live.handshake_ms, cfg->handshake_ms);
+	atomic_store(&srv->live.out_soft, cfg->out_soft);
+	atomic_store(&srv->live.out_hard, cfg->out_hard);
+}
+
 int
 witch_server_new(witch_server_t **ret, const witch_server_config_t *cfg)
 {
@@ -59,6 +70,7 @@ witch_server_new(witch_server_t **ret, const witch_server_config_t *cfg)
 	srv->wakeup.rfd = srv->wakeup.wfd = -1;
 	atomic_init(&srv->phase, WITCH__PHASE_NEW);
 	atomic_init(&srv->ready, NULL);
+	live_set(srv, &srv->cfg);
 	pthread_mutex_init(&srv->stop_mtx, NULL);
 	if (witch__builtins_register(srv) != 0) {
 		witch__free(srv->eps);
@@ -270,6 +282,27 @@ open_listeners(struct witch_server *srv, witch_error_t *err)
 		return set_err(err, WITCH_EINVAL, "nothing to listen on: "
 		    "TCP is off and there is no unix path or adopted socket");
 	return 0;
+}
+
+int
+witch_server_reconfigure(witch_server_t *srv,
+    const witch_server_config_t *cfg)
+{
+	if (srv == NULL || cfg == NULL)
+		return WITCH_EINVAL;
+	live_set(srv, cfg);
+	witch__log(srv, WITCH_LOG_NOTICE, "reconfigured: max_clients %u, "
+	    "idle_timeout %u ms, handshake_timeout %u ms, output %zu/%zu",
+	    cfg->max_clients, cfg->idle_ms, cfg->handshake_ms, cfg->out_soft,
+	    cfg->out_hard);
+	return 0;
+}
+
+unsigned
+witch_server_clients(const witch_server_t *srv)
+{
+	return srv != NULL ? atomic_load(&((witch_server_t *)(uintptr_t)srv)->
+	    ctr.clients) : 0;
 }
 
 static int start_locked(struct witch_server *, witch_error_t *);

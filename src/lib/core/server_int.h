@@ -184,6 +184,15 @@ struct witch__counters {
 	atomic_uint			clients;
 };
 
+/* Settings witch_server_reconfigure() may change while running. */
+struct witch__live {
+	atomic_uint	max_clients;
+	atomic_uint	idle_ms;
+	atomic_uint	handshake_ms;
+	atomic_size_t	out_soft;
+	atomic_size_t	out_hard;
+};
+
 enum witch__phase {
 	WITCH__PHASE_NEW = 0,
 	WITCH__PHASE_RUNNING,
@@ -212,6 +221,7 @@ struct witch_server {
 	struct witch__wakeup		 wakeup;
 	_Atomic(struct witch__conn *)	 ready;		/* [A] MPSC stack */
 	struct witch__counters		 ctr;
+	struct witch__live		 live;		/* [A] */
 
 	/* reactor only */
 	struct witch__listener		 lst[WITCH__LISTENERS_MAX];

@@ -156,6 +156,19 @@ const struct witch__job_ops witch__reqjob_ops = {
 
 /* ---- small helpers ---------------------------------------------------- */
 
+/* Output limits in force (witch_server_reconfigure may change them). */
+static inline size_t
+out_soft(struct witch_server *srv)
+{
+	return atomic_load_explicit(&srv->live.out_soft, memory_order_relaxed);
+}
+
+static inline size_t
+out_hard(struct witch_server *srv)
+{
+	return atomic_load_explicit(&srv->live.out_hard, memory_order_relaxed);
+}
+
 /* Carry c over to the turn list (flush and/or continue reading). */
 static void
 turn_add(struct witch__conn *c)
@@ -560,12 +573,12 @@ conn_flush(struct witch__conn *c)
 	if (c->fd < 0)
 		return;
 	conn_take(c);
-	if (witch__oqueue_bytes(&c->oq) > srv->cfg.out_hard) {
+	if (witch__oqueue_bytes(&c->oq) > out_hard(srv)) {
 		atomic_fetch_add(&srv->ctr.output_drops, 1);
 		witch__log(srv, WITCH_LOG_WARNING, "client %llu (%s) "
 		    "dropped: %zu bytes of output pending, hard limit %zu",
 		    (unsigned long long)c->id, c->peer,
-		    witch__oqueue_bytes(&c->oq), srv->cfg.out_hard);
+		    witch__oqueue_bytes(&c->oq), out_hard(srv));
 		conn_abort(c, "output hard limit");
 		return;
 	}
@@ -648,10 +661,10 @@ conn_settle(struct witch__conn *c)
 		return;
 	out = witch__oqueue_bytes(&c->oq);
 	if (c->state == WITCH__CONN_OPEN) {
-		if (!c->read_paused && out > srv->cfg.out_soft) {
+		if (!c->read_paused && out > out_soft(srv)) {
 			c->read_paused = true;
 			want_done(c);
-		} else if (c->read_paused && out <= srv->cfg.out_soft / 2 &&
+		} else if (c->read_paused && out <= out_soft(srv) / 2 &&
 		    atomic_load(&c->inflight) < WITCH__INFLIGHT_LOW) {
 			c->read_paused = false;
 			atomic_store(&c->want_done, false);
@@ -779,11 +792,12 @@ accept_loop(struct witch_server *srv, struct witch__listener *l)
 			srv->conns->prev = c;
 		srv->conns = c;
 		srv->nconns++;
-		if (atomic_load(&srv->ctr.clients) >= srv->cfg.max_clients) {
+		if (atomic_load(&srv->ctr.clients) >=
+		    atomic_load(&srv->live.max_clients)) {
 			atomic_fetch_add(&srv->ctr.conns_rejected, 1);
 			witch__log(srv, WITCH_LOG_INFO, "client %s refused: "
 			    "max_clients (%u) reached", c->peer,
-			    srv->cfg.max_clients);
+			    atomic_load(&srv->live.max_clients));
 			conn_finish(c, WITCH_ESERVER_FULL, NULL, 1000);
 			continue;
 		}
@@ -887,8 +901,8 @@ housekeeping(struct witch_server *srv)
 {
 	struct witch__conn *c, *next;
 	uint64_t now = srv->now_ns;
-	uint64_t hs = (uint64_t)srv->cfg.handshake_ms * 1000000u;
-	uint64_t idle = (uint64_t)srv->cfg.idle_ms * 1000000u;
+	uint64_t hs = (uint64_t)atomic_load(&srv->live.handshake_ms) * 1000000u;
+	uint64_t idle = (uint64_t)atomic_load(&srv->live.idle_ms) * 1000000u;
 
 	srv->next_tick_ns = now + (uint64_t)WITCH__TICK_MS * 1000000u;
 	if (srv->pool != NULL)
