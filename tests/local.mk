@@ -86,3 +86,12 @@ tests_integ_test_listeners_SOURCES = tests/integ/test_listeners.c
 tests_integ_test_listeners_CFLAGS = $(WITCHTEST_CFLAGS_)
 tests_integ_test_listeners_LDADD = $(INTEG_LIBS_)
 endif
+
+if HAVE_CMOCKA
+# Operations built-ins: stats, clients, kill_client, monitor.
+check_PROGRAMS += tests/integ/test_ops
+TESTS += tests/integ/test_ops
+tests_integ_test_ops_SOURCES = tests/integ/test_ops.c
+tests_integ_test_ops_CFLAGS = $(WITCHTEST_CFLAGS_)
+tests_integ_test_ops_LDADD = $(INTEG_LIBS_)
+endif

@@ -1,10 +1,15 @@
 /*
  * core/builtins.c: the built-in endpoints every server has (protocol.md).
  *
- * ping, echo, info, status and peer_list run on workers like any handler.
- * hello and cancel change the state of the calling connection, so the
- * reactor answers them inline, in order with the frames around them.
+ * ping, echo, info, status, stats and peer_list run on workers like any
+ * handler.  hello, cancel, clients, kill_client and monitor read or change
+ * connection state, which the reactor owns, so the reactor answers them
+ * inline, in order with the frames around them.  clients, kill_client and
+ * monitor reveal or act on other clients: they are served only to trusted
+ * connections (the unix control socket, or loopback).
  */
+#include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -106,6 +111,110 @@ bi_status(witch_request_t *req, void *ud)
 	return witch_request_reply(req, o);
 }
 
+/* Upper bound (us) of latency bucket i: 2^(i/4). */
+static double
+bucket_us(size_t i)
+{
+	return exp2(i / 4.0);
+}
+
+/* Latency percentiles (ms) from the log-bucket histogram. */
+static json_t *
+latency_json(const struct witch_server *srv)
+{
+	static const double qs[] = { 0.5, 0.9, 0.99, 0.999 };
+	static const char *names[] = { "p50_ms", "p90_ms", "p99_ms",
+	    "p999_ms" };
+	uint64_t h[WITCH__LAT_BUCKETS], total = 0, acc;
+	json_t *o = json_object();
+	size_t i, q;
+
+	for (i = 0; i < WITCH__LAT_BUCKETS; i++)
+		total += h[i] = atomic_load(&srv->ctr.latency[i]);
+	json_object_set_new(o, "count", json_integer((json_int_t)total));
+	for (q = 0; q < 4; q++) {
+		acc = 0;
+		for (i = 0; i < WITCH__LAT_BUCKETS; i++) {
+			acc += h[i];
+			if (total > 0 && acc >= (uint64_t)(qs[q] * total))
+				break;
+		}
+		json_object_set_new(o, names[q], total == 0 ? json_null() :
+		    json_real(bucket_us(i < WITCH__LAT_BUCKETS ? i :
+		    WITCH__LAT_BUCKETS - 1) / 1000.0));
+	}
+	return o;
+}
+
+static int
+bi_stats(witch_request_t *req, void *ud)
+{
+	struct witch_server *srv = witch_request_server(req);
+	const struct witch__counters *c = &srv->ctr;
+	json_t *eps = json_object(), *errs = json_object(), *o;
+	uint64_t n;
+	size_t i;
+
+	for (i = 0; i < srv->neps; i++) {
+		n = atomic_load(&srv->eps[i].calls);
+		if (n > 0)
+			json_object_set_new(eps, srv->eps[i].name, json_pack(
+			    "{s:I, s:I}", "calls", (json_int_t)n, "errors",
+			    (json_int_t)atomic_load(&srv->eps[i].failures)));
+	}
+	for (i = 1; i < 32; i++) {
+		n = atomic_load(&c->errors[i]);
+		if (n > 0)
+			json_object_set_new(errs, witch_err_name(-(int)i),
+			    json_integer((json_int_t)n));
+	}
+	o = json_pack("{s:f, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
+	    "s:I, s:I, s:o, s:o, s:o}",
+	    "uptime", (witch__now_ns() - srv->start_ns) / 1e9,
+	    "clients", (json_int_t)atomic_load(&c->clients),
+	    "connections_accepted", (json_int_t)atomic_load(&c->conns_accepted),
+	    "connections_rejected", (json_int_t)atomic_load(&c->conns_rejected),
+	    "requests_served", (json_int_t)atomic_load(&c->requests_served),
+	    "requests_failed", (json_int_t)atomic_load(&c->requests_failed),
+	    "protocol_errors", (json_int_t)atomic_load(&c->protocol_errors),
+	    "output_limit_drops", (json_int_t)atomic_load(&c->output_drops),
+	    "emfile_pauses", (json_int_t)atomic_load(&c->emfile_pauses),
+	    "overloaded", (json_int_t)atomic_load(&c->overloaded),
+	    "queue_depth", (json_int_t)witch__pool_depth(srv->pool),
+	    "running", (json_int_t)witch__pool_running(srv->pool),
+	    "endpoints", eps, "errors", errs, "latency", latency_json(srv));
+	if (o == NULL)
+		return WITCH_ENOMEM;
+	return witch_request_reply(req, o);
+}
+
+void
+witch__count_error(struct witch_server *srv, int code)
+{
+	if (code < 0 && code > -32)
+		atomic_fetch_add_explicit(&srv->ctr.errors[-code], 1,
+		    memory_order_relaxed);
+}
+
+void
+witch__count_call(const struct witch__endpoint *ep, bool ok,
+    struct witch_server *srv, uint64_t t0_ns)
+{
+	struct witch__endpoint *e = (struct witch__endpoint *)(uintptr_t)ep;
+	uint64_t us = (witch__now_ns() - t0_ns) / 1000u;
+	size_t b = 0;
+
+	atomic_fetch_add_explicit(&e->calls, 1, memory_order_relaxed);
+	if (!ok)
+		atomic_fetch_add_explicit(&e->failures, 1,
+		    memory_order_relaxed);
+	/* Bucket: the smallest i with 2^(i/4) >= us. */
+	while (b < WITCH__LAT_BUCKETS - 1 && bucket_us(b) < (double)us)
+		b++;
+	atomic_fetch_add_explicit(&srv->ctr.latency[b], 1,
+	    memory_order_relaxed);
+}
+
 static int
 bi_peer_list(witch_request_t *req, void *ud)
 {
@@ -129,7 +238,10 @@ witch__builtins_register(struct witch_server *srv)
 	} tab[] = {
 		{ "ping", bi_ping }, { "echo", bi_echo }, { "info", bi_info },
 		{ "status", bi_status }, { "peer_list", bi_peer_list },
+		{ "stats", bi_stats },
 		{ "hello", bi_inline }, { "cancel", bi_inline },
+		{ "clients", bi_inline }, { "kill_client", bi_inline },
+		{ "monitor", bi_inline },
 	};
 	size_t i;
 	int rc;
@@ -188,8 +300,8 @@ pick_protocol(const struct witch_server *srv, json_t *list)
 	return -1;
 }
 
-int
-witch__builtin_hello(struct witch__conn *c, struct witch__request_env *env,
+static int
+builtin_hello(struct witch__conn *c, struct witch__request_env *env,
     struct witch__buf *out)
 {
 	struct witch_server *srv = c->srv;
@@ -281,8 +393,8 @@ precancel_add(struct witch__conn *c, const char *id, uint64_t now)
 	    (uint64_t)WITCH__PRECANCEL_MS * 1000000u;
 }
 
-int
-witch__builtin_cancel(struct witch__conn *c, struct witch__request_env *env,
+static int
+builtin_cancel(struct witch__conn *c, struct witch__request_env *env,
     struct witch__buf *out)
 {
 	struct cancel_match m;
@@ -314,4 +426,153 @@ witch__builtin_cancel(struct witch__conn *c, struct witch__request_env *env,
 	return inline_reply(out, env->id, json_pack("{s:I, s:I}",
 	    "matched", (json_int_t)matched,
 	    "remembered", (json_int_t)remembered));
+}
+
+/* ---- operations (trusted connections only) --------------------------- */
+
+/* unauthorized unless c is on the control socket or loopback. */
+static bool
+refuse_untrusted(struct witch__conn *c, struct witch__request_env *env,
+    struct witch__buf *out)
+{
+	if (c->trusted)
+		return false;
+	witch__count_error(c->srv, WITCH_EUNAUTHORIZED);
+	witch__reply_error(out, env->id, WITCH_EUNAUTHORIZED, "this "
+	    "operation is served only on the control socket and to loopback "
+	    "clients");
+	return true;
+}
+
+/* One row of the clients list. */
+static json_t *
+client_json(const struct witch__conn *c, uint64_t now)
+{
+	const struct witch_server *srv = c->srv;
+
+	return json_pack("{s:I, s:s, s:s, s:b, s:I, s:I, s:f, s:f, s:I, s:I, "
+	    "s:I, s:s, s:s}",
+	    "id", (json_int_t)c->id, "addr", c->peer,
+	    "name", c->client_name, "local", c->local,
+	    "uid", (json_int_t)c->uid, "pid", (json_int_t)c->pid,
+	    "age", (now - c->created_ns) / 1e9,
+	    "idle", (now - c->active_ns) / 1e9,
+	    "inflight", (json_int_t)atomic_load(&c->inflight),
+	    "output_bytes", (json_int_t)witch__oqueue_bytes(&c->oq),
+	    "requests", (json_int_t)c->nrequests,
+	    "protocol", srv->cfg.protocols[c->proto],
+	    "state", c->state == WITCH__CONN_OPEN ? "open" : "closing");
+}
+
+static int
+builtin_clients(struct witch__conn *c, struct witch__request_env *env,
+    struct witch__buf *out)
+{
+	const struct witch__conn *it;
+	json_t *list;
+
+	if (refuse_untrusted(c, env, out))
+		return 0;
+	if ((list = json_array()) == NULL)
+		return inline_reply(out, env->id, NULL);
+	for (it = c->srv->conns; it != NULL; it = it->next)
+		if (it->counted)
+			json_array_append_new(list, client_json(it,
+			    c->srv->now_ns));
+	return inline_reply(out, env->id, list);
+}
+
+static int
+builtin_kill_client(struct witch__conn *c, struct witch__request_env *env,
+    struct witch__buf *out)
+{
+	struct witch__conn *it;
+	json_t *idv;
+	json_int_t id;
+
+	if (refuse_untrusted(c, env, out))
+		return 0;
+	idv = env->data != NULL ? json_object_get(env->data, "id") : NULL;
+	if (!json_is_integer(idv))
+		return witch__reply_error(out, env->id, WITCH_EINVALID_REQUEST,
+		    "kill_client: data must be {\"id\": <client id>}");
+	id = json_integer_value(idv);
+	for (it = c->srv->conns; it != NULL; it = it->next)
+		if (it->counted && (json_int_t)it->id == id)
+			break;
+	if (it == NULL || it->state != WITCH__CONN_OPEN) {
+		witch__count_error(c->srv, WITCH_EINVAL);
+		return witch__reply_error(out, env->id, WITCH_EINVAL,
+		    "kill_client: no such client");
+	}
+	witch__log(c->srv, WITCH_LOG_NOTICE, "client %llu (%s) killed by "
+	    "client %llu (%s)", (unsigned long long)it->id, it->peer,
+	    (unsigned long long)c->id, c->peer);
+	witch__conn_kill(it, "killed");
+	return inline_reply(out, env->id, json_pack("{s:I}", "killed",
+	    (json_int_t)id));
+}
+
+static int
+builtin_monitor(struct witch__conn *c, struct witch__request_env *env,
+    struct witch__buf *out)
+{
+	if (refuse_untrusted(c, env, out))
+		return 0;
+	if (!c->monitor) {
+		c->monitor = true;
+		c->srv->nmonitors++;
+	}
+	return inline_reply(out, env->id, json_pack("{s:b}", "monitoring",
+	    1));
+}
+
+void
+witch__monitor_feed(struct witch__conn *c,
+    const struct witch__request_env *env)
+{
+	struct witch_server *srv = c->srv;
+	struct witch__conn *m;
+	struct witch__buf b;
+	struct timespec ts;
+	json_t *d;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	d = json_pack("{s:f, s:I, s:s, s:s, s:o, s:O?, s:b}",
+	    "time", ts.tv_sec + ts.tv_nsec / 1e9, "client", (json_int_t)c->id,
+	    "addr", c->peer, "endpoint", env->endpoint,
+	    "id", json_loads(env->id, JSON_DECODE_ANY, NULL),
+	    "data", env->data, "oneway", env->oneway);
+	if (d == NULL)
+		return;
+	for (m = srv->conns; m != NULL; m = m->next) {
+		if (!m->monitor || m == c || m->state != WITCH__CONN_OPEN)
+			continue;
+		witch__buf_init(&b, 0);
+		if (witch__reply_event(&b, "monitor", d) == 0)
+			witch__conn_reply_buf(m, &b);
+		else
+			witch__buf_free(&b);
+	}
+	json_decref(d);
+}
+
+witch__inline_fn
+witch__builtin_inline(const char *name)
+{
+	static const struct {
+		const char		*name;
+		witch__inline_fn	 fn;
+	} tab[] = {
+		{ "hello", builtin_hello }, { "cancel", builtin_cancel },
+		{ "clients", builtin_clients },
+		{ "kill_client", builtin_kill_client },
+		{ "monitor", builtin_monitor },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(tab) / sizeof(tab[0]); i++)
+		if (strcmp(tab[i].name, name) == 0)
+			return tab[i].fn;
+	return NULL;
 }

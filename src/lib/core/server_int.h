@@ -93,7 +93,17 @@ struct witch__endpoint {
 	void			*ud;
 	uint32_t		 proto_mask;	/* bit i: server protocol i */
 	bool			 builtin;
+	atomic_uint_fast64_t	 calls;		/* [A] answered */
+	atomic_uint_fast64_t	 failures;	/* [A] of which errors */
 };
+
+struct witch__conn;
+
+/* Reactor-side built-in: answers into out (a frame) on the reactor. */
+typedef int (*witch__inline_fn)(struct witch__conn *c,
+    struct witch__request_env *env, struct witch__buf *out);
+
+#define WITCH__LAT_BUCKETS 64	/* latency: bucket i ends at 2^(i/4) us */
 
 /* Connection states, in order of the close sequence. */
 enum witch__conn_state {
@@ -135,6 +145,8 @@ struct witch__conn {
 	bool			 rdhup;			/* [R] HUP reported */
 	bool			 counted;		/* [R] in ctr.clients */
 	bool			 local;			/* [I] unix socket peer */
+	bool			 monitor;		/* [R] gets monitor events */
+	uint64_t		 nrequests;		/* [R] frames received */
 	bool			 trusted;		/* [I] unix or loopback */
 	long			 uid, pid;		/* [I] -1: unknown */
 	bool			 final_queued;		/* [R] */
@@ -161,6 +173,7 @@ struct witch__reqjob {
 	json_t				*data;	/* borrowed from root */
 	bool				 oneway;
 	int				 proto;	/* connection's, at dispatch */
+	uint64_t			 t0_ns;	/* read by the reactor */
 	char				 id[WITCH__ID_MAX + 1];
 };
 
@@ -181,6 +194,8 @@ struct witch__counters {
 	atomic_uint_fast64_t	emfile_pauses;
 	atomic_uint_fast64_t	overloaded;
 	atomic_uint_fast64_t	protocol_errors;
+	atomic_uint_fast64_t	errors[32];	/* by -code */
+	atomic_uint_fast64_t	latency[WITCH__LAT_BUCKETS];
 	atomic_uint			clients;
 };
 
@@ -236,6 +251,7 @@ struct witch_server {
 	struct witch__conn		*turn;		/* requeue/flush list */
 	struct witch__conn		*dead;		/* closed this turn */
 	size_t				 nconns;	/* incl. lingering */
+	size_t				 nmonitors;
 	uint64_t			 next_conn_id;
 	struct witch__job		**batch;
 	size_t				 nbatch, batch_cap;
@@ -261,13 +277,17 @@ int witch__endpoint_add_builtin(struct witch_server *srv, const char *name,
 
 /* core/builtins.c */
 int witch__builtins_register(struct witch_server *srv);
+/* The reactor-side built-in called name, or NULL. */
+witch__inline_fn witch__builtin_inline(const char *name);
+/* Send a monitor event about request env of c to every monitor. */
+void witch__monitor_feed(struct witch__conn *c,
+    const struct witch__request_env *env);
+/* Account one error reply with code; one answered request of ep. */
+void witch__count_error(struct witch_server *srv, int code);
+void witch__count_call(const struct witch__endpoint *ep, bool ok,
+    struct witch_server *srv, uint64_t t0_ns);
 const struct witch__endpoint *witch__endpoint_find(
     const struct witch_server *srv, const char *name, int proto);
-/* Reactor-side built-ins (they touch connection state). */
-int witch__builtin_hello(struct witch__conn *c,
-    struct witch__request_env *env, struct witch__buf *out);
-int witch__builtin_cancel(struct witch__conn *c,
-    struct witch__request_env *env, struct witch__buf *out);
 
 /* reactor/conn.c */
 struct witch__conn *witch__conn_new(struct witch_server *srv, int fd,
@@ -284,6 +304,10 @@ void witch__conn_schedule(struct witch__conn *c);
 /* Any thread: send an error reply with the given id (unless oneway). */
 void witch__conn_send_error(struct witch__conn *c, const char *id, int code,
     const char *msg);
+/* Reactor: queue a frame built on the reactor and flush it this turn. */
+void witch__conn_reply_buf(struct witch__conn *c, struct witch__buf *b);
+/* Reactor: close c after its owed replies, with a closing event. */
+void witch__conn_kill(struct witch__conn *c, const char *reason);
 
 /* reactor/reactor.c */
 /* Set on a worker while it runs a handler (stop/free refuse there). */

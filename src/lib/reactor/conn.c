@@ -124,6 +124,7 @@ witch__conn_send_error(struct witch__conn *c, const char *id, int code,
 	unsigned char *p;
 	size_t len;
 
+	witch__count_error(c->srv, code);
 	witch__buf_init(&b, 0);
 	if (witch__reply_error(&b, id, code, msg) != 0) {
 		witch__buf_free(&b);

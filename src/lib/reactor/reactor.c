@@ -64,13 +64,18 @@ job_reply(struct witch__reqjob *rj, struct witch_request *req, int rc)
 	unsigned char *p;
 	size_t len;
 	int code = req->err != 0 ? req->err : rc;
+	bool ok = code >= 0 && rc >= 0;
 
-	if (code >= 0 && rc >= 0)
+	if (ok)
 		atomic_fetch_add(&srv->ctr.requests_served, 1);
 	else
 		atomic_fetch_add(&srv->ctr.requests_failed, 1);
-	if (rj->oneway)
+	witch__count_call(rj->ep, ok, srv, rj->t0_ns);
+	if (rj->oneway) {
+		if (!ok)
+			witch__count_error(srv, code);
 		return;
+	}
 	witch__buf_init(&b, 0);
 	if (code >= 0 && rc >= 0) {
 		rc = witch__reply_result(&b, rj->id, req->result,
@@ -81,6 +86,7 @@ job_reply(struct witch__reqjob *rj, struct witch_request *req, int rc)
 	} else {
 		if (strcmp(witch_err_name(code), "unknown") == 0)
 			code = WITCH_EHANDLER;
+		witch__count_error(srv, code);
 		rc = witch__reply_error(&b, rj->id, code, req->msg[0] != '\0' ?
 		    req->msg : witch_strerror(code));
 	}
@@ -120,6 +126,7 @@ job_drop(struct witch__job *job, int reason)
 	const char *msg;
 
 	atomic_fetch_add(&c->srv->ctr.requests_failed, 1);
+	witch__count_call(rj->ep, false, c->srv, rj->t0_ns);
 	if (!rj->oneway) {
 		switch (reason) {
 		case WITCH_ETIMEOUT:
@@ -184,8 +191,8 @@ turn_add(struct witch__conn *c)
 }
 
 /* Queue a frame built by the reactor itself and flush it this turn. */
-static void
-reply_buf(struct witch__conn *c, struct witch__buf *b)
+void
+witch__conn_reply_buf(struct witch__conn *c, struct witch__buf *b)
 {
 	struct witch__omsg *m;
 	unsigned char *p;
@@ -208,9 +215,10 @@ reply_error(struct witch__conn *c, const char *id, int code, const char *msg)
 {
 	struct witch__buf b;
 
+	witch__count_error(c->srv, code);
 	witch__buf_init(&b, 0);
 	if (witch__reply_error(&b, id, code, msg) == 0)
-		reply_buf(c, &b);
+		witch__conn_reply_buf(c, &b);
 	else
 		witch__buf_free(&b);
 }
@@ -240,6 +248,12 @@ conn_finish(struct witch__conn *c, int code, const char *reason,
 	c->deadline_ns = c->srv->now_ns + (uint64_t)wait_ms * 1000000u;
 	want_done(c);
 	turn_add(c);
+}
+
+void
+witch__conn_kill(struct witch__conn *c, const char *reason)
+{
+	conn_finish(c, 0, reason, 1000);
 }
 
 /* Submit every request parsed this turn; answer the excess overloaded. */
@@ -331,6 +345,7 @@ dispatch(struct witch__conn *c, struct witch__request_env *env,
 	rj->data = env->data;
 	rj->oneway = env->oneway;
 	rj->proto = c->proto;
+	rj->t0_ns = srv->now_ns;
 	memcpy(rj->id, env->id, sizeof(rj->id));
 	if (atomic_fetch_add(&c->inflight, 1) + 1 >= WITCH__INFLIGHT_HIGH &&
 	    !c->read_paused) {
@@ -354,6 +369,7 @@ on_frame(void *ud, const char *payload, size_t len)
 	struct witch_server *srv = c->srv;
 	struct witch__request_env env;
 	const struct witch__endpoint *ep;
+	witch__inline_fn inl;
 	struct witch__buf b;
 	char msg[160];
 	int rc;
@@ -362,6 +378,7 @@ on_frame(void *ud, const char *payload, size_t len)
 		return 0;	/* closing: input is discarded */
 	c->got_frame = true;
 	c->active_ns = srv->now_ns;
+	c->nrequests++;
 	rc = witch__request_parse(payload, len, &env, msg, sizeof(msg));
 	if (rc != 0) {
 		atomic_fetch_add(&srv->ctr.protocol_errors, 1);
@@ -370,6 +387,8 @@ on_frame(void *ud, const char *payload, size_t len)
 			reply_error(c, env.id, rc, msg);
 		return 0;
 	}
+	if (srv->nmonitors > 0)
+		witch__monitor_feed(c, &env);
 	if (env.has_id && c->nprecancel > 0 && precancelled(c, env.id)) {
 		atomic_fetch_add(&srv->ctr.requests_failed, 1);
 		if (!env.oneway)
@@ -377,20 +396,16 @@ on_frame(void *ud, const char *payload, size_t len)
 			    "cancelled before it arrived");
 		goto done;
 	}
-	/* hello and cancel are served while draining, too. */
-	if (strcmp(env.endpoint, "hello") == 0 ||
-	    strcmp(env.endpoint, "cancel") == 0) {
+	/* Reactor-side built-ins (hello, cancel...), also while draining. */
+	if ((inl = witch__builtin_inline(env.endpoint)) != NULL) {
 		/* Earlier requests must be in the pool before a cancel. */
 		submit_batch(srv);
 		witch__buf_init(&b, 0);
-		if (env.endpoint[0] == 'h')
-			witch__builtin_hello(c, &env, &b);
-		else
-			witch__builtin_cancel(c, &env, &b);
+		inl(c, &env, &b);
 		if (env.oneway)
 			witch__buf_free(&b);
 		else
-			reply_buf(c, &b);
+			witch__conn_reply_buf(c, &b);
 		goto done;
 	}
 	if (atomic_load(&srv->phase) != WITCH__PHASE_RUNNING) {
@@ -461,6 +476,10 @@ conn_abort(struct witch__conn *c, const char *why)
 	atomic_store_explicit(&c->closed, true, memory_order_release);
 	conn_unlink(c);
 	srv->nconns--;
+	if (c->monitor) {
+		c->monitor = false;
+		srv->nmonitors--;
+	}
 	if (c->counted) {
 		atomic_fetch_sub(&srv->ctr.clients, 1);
 		c->counted = false;
@@ -632,6 +651,8 @@ conn_final(struct witch__conn *c)
 
 	witch__buf_init(&b, 0);
 	if (c->final_code != 0)
+		witch__count_error(c->srv, c->final_code);
+	if (c->final_code != 0)
 		witch__reply_error(&b, "null", c->final_code,
 		    c->final_code == WITCH_EFRAME_TOO_LARGE ?
 		    "frame length exceeds max_frame; closing" :
@@ -644,7 +665,7 @@ conn_final(struct witch__conn *c)
 		json_decref(d);
 	}
 	c->final_queued = true;
-	reply_buf(c, &b);
+	witch__conn_reply_buf(c, &b);
 }
 
 /*
