@@ -202,15 +202,25 @@ witch__count_call(const struct witch__endpoint *ep, bool ok,
 {
 	struct witch__endpoint *e = (struct witch__endpoint *)(uintptr_t)ep;
 	uint64_t us = (witch__now_ns() - t0_ns) / 1000u;
+	unsigned lg;
 	size_t b = 0;
 
 	atomic_fetch_add_explicit(&e->calls, 1, memory_order_relaxed);
 	if (!ok)
 		atomic_fetch_add_explicit(&e->failures, 1,
 		    memory_order_relaxed);
-	/* Bucket: the smallest i with 2^(i/4) >= us. */
-	while (b < WITCH__LAT_BUCKETS - 1 && bucket_us(b) < (double)us)
-		b++;
+	/*
+	 * Bucket 4e + f + 1 for us in [2^e (1 + f/4), 2^e (1 + (f+1)/4)):
+	 * the exponent and two mantissa bits, no floating point on the hot
+	 * path.  Its reported bound 2^(i/4) is within 6% of the true one.
+	 */
+	if (us > 0) {
+		lg = 63 - (unsigned)__builtin_clzll(us);
+		b = 4 * lg + 1 + (lg >= 2 ? (us >> (lg - 2)) & 3 :
+		    lg == 1 ? (us & 1) << 1 : 0);
+		if (b >= WITCH__LAT_BUCKETS)
+			b = WITCH__LAT_BUCKETS - 1;
+	}
 	atomic_fetch_add_explicit(&srv->ctr.latency[b], 1,
 	    memory_order_relaxed);
 }
