@@ -95,3 +95,21 @@ tests_integ_test_ops_SOURCES = tests/integ/test_ops.c
 tests_integ_test_ops_CFLAGS = $(WITCHTEST_CFLAGS_)
 tests_integ_test_ops_LDADD = $(INTEG_LIBS_)
 endif
+
+# The client library: backoff unit test, integration over real sockets
+# (a real server, and fake misbehaving servers).
+if HAVE_CMOCKA
+check_PROGRAMS += tests/unit/test_backoff tests/integ/test_client \
+	tests/integ/test_client_bad
+TESTS += tests/unit/test_backoff tests/integ/test_client \
+	tests/integ/test_client_bad
+tests_unit_test_backoff_SOURCES = tests/unit/test_backoff.c
+tests_unit_test_backoff_CFLAGS = $(WITCHTEST_CFLAGS_)
+tests_unit_test_backoff_LDADD = $(WITCHTEST_LIBS_) -lm
+tests_integ_test_client_SOURCES = tests/integ/test_client.c
+tests_integ_test_client_CFLAGS = $(WITCHTEST_CFLAGS_)
+tests_integ_test_client_LDADD = $(INTEG_LIBS_)
+tests_integ_test_client_bad_SOURCES = tests/integ/test_client_bad.c
+tests_integ_test_client_bad_CFLAGS = $(WITCHTEST_CFLAGS_)
+tests_integ_test_client_bad_LDADD = $(INTEG_LIBS_)
+endif

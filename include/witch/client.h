@@ -66,9 +66,12 @@ typedef void (*witch_client_state_fn)(witch_client_t *c,
  * thread.  status is 0 with result set (borrowed: valid during the call;
  * json_incref() to keep it), or a negative WITCH_E* value with err
  * explaining and result NULL.  err->code tells the kind of failure:
- *   WITCH_ECONNECTION  the link failed or was lost before the reply;
- *   WITCH_ETIMEOUT     no reply within the request's timeout;
- *   WITCH_ECANCELLED   cancelled by witch_client_cancel() (or the server);
+ *   WITCH_ECONNECTION  the link failed or was lost before the reply
+ *                      (or the first connect failed: then its error);
+ *   WITCH_ETIMEOUT     no reply within the request's timeout (or the
+ *                      server answered "timeout": err->remote says so);
+ *   WITCH_ECANCELLED   cancelled by witch_client_cancel() (or the server
+ *                      answered "cancelled");
  *   WITCH_EPROTOCOL    the server broke the protocol (garbage, oversized
  *                      frame, reply without id...): the link is dropped;
  *   WITCH_EREMOTE      the server answered with an error: err->remote holds
@@ -162,7 +165,10 @@ WITCH_EXTERN void witch_client_disconnect(witch_client_t *c);
 WITCH_EXTERN void witch_client_free(witch_client_t *c);
 /* Current state.  Any thread. */
 WITCH_EXTERN enum witch_client_state witch_client_state(witch_client_t *c);
-/* The server's hello reply (borrowed; NULL until connected). */
+/*
+ * The server's hello reply (borrowed; NULL unless connected; valid until
+ * the next successful hello or witch_client_free()).
+ */
 WITCH_EXTERN json_t *witch_client_server_info(witch_client_t *c);
 
 /* ---- requests ----------------------------------------------------------- */
@@ -172,13 +178,17 @@ WITCH_EXTERN json_t *witch_client_server_info(witch_client_t *c);
  * the reply.  data is borrowed (NULL: no data).  Returns 0 and stores the
  * result in *result (a new reference the caller must json_decref), or a
  * negative WITCH_E* value as for witch_reply_fn, with err filled.  While
- * reconnecting, the request waits for the link up to its timeout.
+ * connecting or reconnecting, the request waits for the link up to its
+ * timeout; when disconnected or closed it fails at once with
+ * WITCH_ECONNECTION.
  */
 WITCH_EXTERN int witch_client_call(witch_client_t *c, const char *endpoint,
     json_t *data, unsigned timeout_ms, json_t **result, witch_error_t *err);
 /*
  * Asynchronous call: returns 0 and a request id in *id (may be NULL), and
- * cb runs exactly once later; or a negative value (cb never runs).
+ * cb runs exactly once later; or a negative value (cb never runs):
+ * WITCH_EINVAL, WITCH_ENOMEM, WITCH_ETOO_LARGE, or WITCH_ECONNECTION when
+ * disconnected or closed.
  */
 WITCH_EXTERN int witch_client_call_async(witch_client_t *c,
     const char *endpoint, json_t *data, unsigned timeout_ms,
@@ -204,7 +214,8 @@ WITCH_EXTERN int witch_client_timeout(witch_client_t *c);
 /*
  * Do pending I/O, timers and callbacks, waiting up to timeout_ms for
  * something to happen (0: don't wait).  Returns 0 or WITCH_ESTATE when
- * the I/O thread owns the client.
+ * the I/O thread owns the client or another thread (or a callback on this
+ * one) is already driving it.
  */
 WITCH_EXTERN int witch_client_process(witch_client_t *c, int timeout_ms);
 
