@@ -9,3 +9,5 @@ dist_man_MANS += \
 	man/witch_strerror.3
 TESTS += man/lint.sh
 EXTRA_DIST += man/lint.sh
+dist_man_MANS += man/witchctl.1
+dist_man_MANS += man/witchd.conf.5

@@ -1,1 +1,21 @@
 # witchctl: the command-line client (links only the public API)
+bin_PROGRAMS += src/witchctl/witchctl
+src_witchctl_witchctl_SOURCES = %reldir%/main.c %reldir%/witchctl.h \
+	%reldir%/cmd_ping.c %reldir%/cmd_call.c \
+	%reldir%/output.c %reldir%/output.h
+src_witchctl_witchctl_LDADD = libwitch.la $(JANSSON_LIBS) $(LIBBSD_LIBS)
+
+# bash completion.  bash-completion loads completions/<command> on demand,
+# so the script is installed under the command's own name (a build-tree
+# copy, which avoids install hooks shared with the other fragments).
+bashcompdir = $(datadir)/bash-completion/completions
+bashcomp_DATA = contrib/completion/witchctl
+contrib/completion/witchctl: $(top_srcdir)/contrib/completion/witchctl.bash
+	$(AM_V_GEN)$(MKDIR_P) contrib/completion && \
+	cp $(top_srcdir)/contrib/completion/witchctl.bash $@
+CLEANFILES += contrib/completion/witchctl
+EXTRA_DIST += contrib/completion/witchctl.bash
+
+# black-box test: witchd driven by witchctl
+TESTS += tests/daemon/test_witchctl.sh
+EXTRA_DIST += tests/daemon/test_witchctl.sh

@@ -1,0 +1,350 @@
+#!/bin/sh
+# tests/daemon/test_witchctl.sh: witchctl against a live witchd, black box.
+#
+# Starts $WITCH_BUILDDIR/src/witchd/witchd on 127.0.0.1 (port 0 and
+# --port-file), drives $WITCH_BUILDDIR/src/witchctl/witchctl, and checks
+# output and exit status of every command, including ping through a
+# server restart.  Prints one "ok"/"FAIL" line per check; exits 1 if any
+# failed, 77 (skip) without WITCH_BUILDDIR.  Every wait is bounded.
+
+if [ -z "$WITCH_BUILDDIR" ]; then
+	echo "WITCH_BUILDDIR is not set: skipping"
+	exit 77
+fi
+WITCHD=$WITCH_BUILDDIR/src/witchd/witchd
+CTL=$WITCH_BUILDDIR/src/witchctl/witchctl
+for f in "$WITCHD" "$CTL"; do
+	if [ ! -x "$f" ]; then
+		echo "FAIL - $f not built"
+		exit 1
+	fi
+done
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/test_witchctl.XXXXXX") || exit 1
+pids=
+cleanup() {
+	for p in $pids; do
+		kill -KILL "$p" 2>/dev/null
+	done
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 1' HUP INT TERM
+
+failures=0
+ok() { echo "ok - $*"; }
+fail() { echo "FAIL - $*"; failures=$((failures + 1)); }
+check() { # check DESCRIPTION COMMAND...: ok if the command succeeds
+	d=$1
+	shift
+	if "$@"; then ok "$d"; else fail "$d"; fi
+}
+has() { grep -q -e "$2" "$1"; }
+
+if command -v python3 >/dev/null 2>&1; then
+	# Every non-empty line of the file is one JSON value.
+	json_lines() {
+		python3 -c 'import json,sys
+for l in open(sys.argv[1]):
+    if l.strip(): json.loads(l)' "$1" 2>/dev/null
+	}
+	json_file() {
+		python3 -c 'import json,sys; json.load(open(sys.argv[1]))' \
+		    "$1" 2>/dev/null
+	}
+else
+	json_lines() { ! grep -v -q -e '^[[{"0-9tfn-]' "$1"; }
+	json_file() { grep -q -e '^[[{]' "$1" && grep -q -e '^[]}]$' "$1"; }
+fi
+
+# Wait (at most 5 s) until file $1 is not empty.
+wait_file() {
+	i=0
+	while [ ! -s "$1" ] && [ $i -lt 100 ]; do
+		sleep 0.05
+		i=$((i + 1))
+	done
+	[ -s "$1" ]
+}
+
+# Wait (at most 5 s) until file $1 matches $2.
+wait_match() {
+	i=0
+	while ! grep -q -e "$2" "$1" 2>/dev/null && [ $i -lt 100 ]; do
+		sleep 0.05
+		i=$((i + 1))
+	done
+	grep -q -e "$2" "$1" 2>/dev/null
+}
+
+# start_witchd PORT NAME: start a server, set $srv_pid and $srv_port.
+start_witchd() {
+	rm -f "$tmp/$2.port"
+	"$WITCHD" -q -b 127.0.0.1 -p "$1" --drain-timeout 1 -w 2 \
+	    --port-file "$tmp/$2.port" 2>>"$tmp/$2.log" &
+	srv_pid=$!
+	pids="$pids $srv_pid"
+	if ! wait_file "$tmp/$2.port"; then
+		srv_port=
+		return 1
+	fi
+	srv_port=$(cat "$tmp/$2.port")
+}
+
+# Stop server $1 with SIGTERM, SIGKILL after 5 s; wait for it.
+stop_witchd() {
+	kill -TERM "$1" 2>/dev/null
+	i=0
+	while kill -0 "$1" 2>/dev/null && [ $i -lt 100 ]; do
+		sleep 0.05
+		i=$((i + 1))
+	done
+	kill -KILL "$1" 2>/dev/null
+	wait "$1" 2>/dev/null
+}
+
+# run ARGS...: run witchctl; output in $tmp/out and $tmp/err, status $rc.
+run() {
+	"$CTL" "$@" >"$tmp/out" 2>"$tmp/err"
+	rc=$?
+}
+
+expect_rc() { # expect_rc WANT DESCRIPTION
+	if [ "$rc" -eq "$1" ]; then
+		ok "$2 (exit $rc)"
+	else
+		fail "$2: exit $rc, expected $1"
+		sed 's/^/	stderr: /' "$tmp/err"
+	fi
+}
+
+start_witchd 0 main || { echo "FAIL - witchd did not start"; exit 1; }
+main_pid=$srv_pid
+P=$srv_port
+W="-H 127.0.0.1 -p $P --timeout 3"
+
+# ---- help and version ----------------------------------------------------
+run --help
+expect_rc 0 "--help"
+check "--help lists commands and exit statuses" \
+    sh -c "grep -q 'usage: witchctl' '$tmp/out' && grep -q ping '$tmp/out' \
+    && grep -q 'exit status' '$tmp/out'"
+run --version
+expect_rc 0 "--version"
+check "--version names witchctl" has "$tmp/out" '^witchctl '
+for c in ping echo call info status peers; do
+	run $c --help
+	expect_rc 0 "$c --help"
+	check "$c --help shows its usage" has "$tmp/out" "usage: witchctl.* $c"
+done
+
+# ---- ping ------------------------------------------------------------------
+run $W ping -c 2 -i 0.1
+expect_rc 0 "ping -c 2"
+check "ping prints a reply line per probe" \
+    has "$tmp/out" "^reply from 127.0.0.1:$P: seq=2 time=[0-9.]* ms"
+check "ping prints statistics" \
+    has "$tmp/out" "^2 probes sent, 2 replies, 0% lost, rtt min/avg/max = "
+check "ping statistics header" \
+    has "$tmp/out" "^--- 127.0.0.1:$P witch ping statistics ---"
+run $W --json ping -c 3 -i 0.05
+expect_rc 0 "--json ping -c 3"
+check "--json ping: one JSON object a line" json_lines "$tmp/out"
+check "--json ping: probe objects" has "$tmp/out" '"seq":3,"ok":true,"rtt_ms":'
+check "--json ping: summary object" \
+    has "$tmp/out" '^{"sent":3,"received":3,"lost":0,"min_ms":'
+check "--json ping: four lines" test "$(wc -l <"$tmp/out")" -eq 4
+
+# ---- echo and call ---------------------------------------------------------
+run $W echo hello   world
+expect_rc 0 "echo"
+check "echo prints the text" test "$(cat "$tmp/out")" = "hello world"
+run $W --json echo 'héllo "x"'
+expect_rc 0 "--json echo"
+check "--json echo prints the result" \
+    test "$(cat "$tmp/out")" = '{"echo":"héllo \"x\""}'
+run $W call echo '{"a": [1, 2.5, null], "b": {"c": true}}'
+expect_rc 0 "call echo JSON"
+check "call pretty-prints the result" has "$tmp/out" '^      "c": true'
+check "call output is JSON" json_file "$tmp/out"
+run $W --json call echo '{"a": [1, 2.5, null], "b": {"c": true}}'
+expect_rc 0 "--json call echo"
+check "--json call prints compact JSON" test "$(cat "$tmp/out")" = \
+    '{"echo":{"a":[1,2.5,null],"b":{"c":true}}}'
+echo '[1, "two"]' >"$tmp/in"
+"$CTL" $W --json call echo - <"$tmp/in" >"$tmp/out" 2>"$tmp/err"
+rc=$?
+expect_rc 0 "call echo - (standard input)"
+check "call reads JSON from standard input" \
+    test "$(cat "$tmp/out")" = '{"echo":[1,"two"]}'
+run $W --json call ping
+expect_rc 0 "call ping without data"
+check "call ping answers pong" has "$tmp/out" '"pong":true'
+
+# ---- errors: server, usage, JSON -------------------------------------------
+run $W call nope
+expect_rc 1 "call of an unknown endpoint"
+check "server error line" \
+    has "$tmp/err" '^witchctl: server error: unknown_endpoint: '
+check "server error is one line" test "$(wc -l <"$tmp/err")" -eq 1
+run $W call echo '{"a": 1,'
+expect_rc 2 "call with invalid JSON"
+check "invalid JSON names the position" \
+    has "$tmp/err" '^witchctl: call: invalid JSON argument at line 1, column'
+run $W call
+expect_rc 2 "call without endpoint"
+run $W echo
+expect_rc 2 "echo without text"
+run $W info extra
+expect_rc 2 "info with an extra argument"
+run $W
+expect_rc 2 "no command"
+run $W frobnicate
+expect_rc 2 "unknown command"
+check "unknown command message" \
+    has "$tmp/err" "^witchctl: unknown command 'frobnicate'"
+run --bogus info
+expect_rc 2 "unknown option"
+run -p 70000 info
+expect_rc 2 "port out of range"
+run --timeout 0 info
+expect_rc 2 "timeout 0"
+run --timeout abc info
+expect_rc 2 "timeout not a number"
+run $W ping -c 0
+expect_rc 2 "ping -c 0"
+run $W ping -i 0.001
+expect_rc 2 "ping -i below 0.01"
+run $W ping extra
+expect_rc 2 "ping with an extra argument"
+
+# ---- info, status, peers ---------------------------------------------------
+run $W info
+expect_rc 0 "info"
+for k in '^name: *witch$' '^server id: ' '^version: ' '^protocols: *v1' \
+    '^source hash: *[0-9a-f]\{32\}$' '^project: ' '^endpoints: .*echo'; do
+	check "info shows $k" has "$tmp/out" "$k"
+done
+check "info lists the ping endpoint" \
+    sh -c "sed -n '/^endpoints:/,\$p' '$tmp/out' | grep -q -w ping"
+
+run $W --json info
+expect_rc 0 "--json info"
+check "--json info is JSON" json_lines "$tmp/out"
+check "--json info has server_id" has "$tmp/out" '"server_id":'
+run $W status
+expect_rc 0 "status"
+for k in '^uptime: ' '^clients: *[0-9]*/[0-9]' '^workers: *2$' \
+    '^queue depth: ' '^requests served: *[0-9]' '^requests failed: '; do
+	check "status shows $k" has "$tmp/out" "$k"
+done
+run $W --json status
+expect_rc 0 "--json status"
+check "--json status is JSON" json_lines "$tmp/out"
+check "--json status has requests_served" has "$tmp/out" '"requests_served":'
+run $W peers
+expect_rc 0 "peers"
+check "peers says no peers" test "$(cat "$tmp/out")" = "no peers"
+run $W --json peers
+expect_rc 0 "--json peers"
+check "--json peers is the empty list" test "$(cat "$tmp/out")" = "[]"
+
+# ---- connection failure: a port freed a moment ago --------------------------
+if start_witchd 0 gone; then
+	gone=$srv_port
+	stop_witchd "$srv_pid"
+	run -p "$gone" --timeout 2 info
+	expect_rc 3 "info on a port with nothing listening"
+	check "connection failure message" \
+	    has "$tmp/err" "^witchctl: cannot connect to 127.0.0.1:$gone: "
+	check "connection failure is one line" \
+	    test "$(wc -l <"$tmp/err")" -eq 1
+	run -p "$gone" --timeout 2 ping -c 1
+	expect_rc 3 "ping on a port with nothing listening"
+else
+	fail "second witchd did not start"
+fi
+
+# ---- timeout: a listener that never answers --------------------------------
+if command -v python3 >/dev/null 2>&1; then
+	python3 -c 'import socket,sys,time
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(8)
+open(sys.argv[1], "w").write("%d\n" % s.getsockname()[1])
+conns = []
+end = time.time() + 15
+while time.time() < end:
+    s.settimeout(max(0.01, end - time.time()))
+    try: conns.append(s.accept()[0])
+    except OSError: pass' "$tmp/mute.port" &
+	mute=$!
+	pids="$pids $mute"
+	if wait_file "$tmp/mute.port"; then
+		start=$(date +%s)
+		run -p "$(cat "$tmp/mute.port")" --timeout 0.5 info
+		took=$(($(date +%s) - start))
+		expect_rc 3 "info on a server that never answers"
+		check "--timeout bounds the wait ($took s)" test "$took" -le 3
+	else
+		fail "silent listener did not start"
+	fi
+	kill "$mute" 2>/dev/null
+else
+	echo "ok - # SKIP timeout check (no python3)"
+fi
+
+# ---- ping through a server restart -----------------------------------------
+"$CTL" $W --timeout 2 ping -c 8 -i 0.3 >"$tmp/ping" 2>"$tmp/ping.err" &
+ping_pid=$!
+pids="$pids $ping_pid"
+if wait_match "$tmp/ping" "^reply from .* seq=2 "; then
+	# The highest seq seen before the stop; the old server can answer
+	# at most one more, so a reply from seq + 2 on came after the restart.
+	before=$(sed -n 's/.*seq=\([0-9]*\).*/\1/p' "$tmp/ping" | sort -n |
+	    tail -1)
+	stop_witchd "$main_pid"
+	sleep 0.3
+	restarted=
+	for try in 1 2 3 4 5; do
+		if start_witchd "$P" restart; then
+			restarted=yes
+			break
+		fi
+		sleep 0.2
+	done
+	check "witchd restarted on port $P" test -n "$restarted"
+	# 8 probes, 0.3 s apart, each bounded by 2 s: done within 10 s.
+	i=0
+	while kill -0 "$ping_pid" 2>/dev/null && [ $i -lt 200 ]; do
+		sleep 0.05
+		i=$((i + 1))
+	done
+	wait "$ping_pid"
+	prc=$?
+	rc=$prc
+	cp "$tmp/ping.err" "$tmp/err"
+	expect_rc 0 "ping through a restart"
+	last=$(grep '^reply from' "$tmp/ping" | tail -1 |
+	    sed 's/.*seq=\([0-9]*\).*/\1/')
+	check "ping replied before the restart (seq<=$before)" \
+	    test "$before" -ge 2
+	check "ping replied after the restart (last reply seq=$last)" \
+	    test "${last:-0}" -ge $((before + 2))
+	check "ping summary counts 8 probes" \
+	    has "$tmp/ping" '^8 probes sent, '
+	if grep -q '^no reply: seq=' "$tmp/ping" ||
+	    ! grep -q '^8 probes sent, 8 replies' "$tmp/ping"; then
+		ok "a probe was lost during the restart"
+	else
+		ok "no probe lost: the restart was between probes"
+	fi
+else
+	fail "ping did not get two replies"
+fi
+sed 's/^/	/' "$tmp/ping"
+
+if [ $failures -gt 0 ]; then
+	echo "$failures check(s) failed"
+	exit 1
+fi
+echo "all checks passed"
+exit 0
