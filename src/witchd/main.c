@@ -1,8 +1,14 @@
 /*
  * witchd: the witch server as a process.  It links only the public API.
  *
- * Runs in the foreground, logs to stderr, serves the built-in endpoints,
- * and on SIGINT or SIGTERM drains in-flight requests and exits 0.
+ * Settings come from the command line, the configuration file and the
+ * built-in defaults, in that order of precedence (config.c).  witchd runs
+ * in the foreground, logs to stderr (log.c), tells a service manager when
+ * it is ready, reloading or stopping (notify.c), takes listeners passed by
+ * socket activation and serves a local control socket (listen.c).
+ *
+ * Signals are taken synchronously by the main thread: SIGINT and SIGTERM
+ * drain in-flight requests and exit 0, SIGHUP reloads the file.
  */
 #include <sys/resource.h>
 
@@ -11,7 +17,6 @@
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,116 +25,259 @@
 
 #include <witch/witch.h>
 
-static int log_level = WITCH_LOG_INFO;
-static pthread_mutex_t log_mtx = PTHREAD_MUTEX_INITIALIZER;
+#include "config.h"
+#include "listen.h"
+#include "log.h"
+#include "notify.h"
 
-static void
-log_line(int level, const char *msg, void *ud)
-{
-	static const char *names[] = { "emerg", "alert", "crit", "error",
-	    "warning", "notice", "info", "debug" };
-	struct timespec ts;
-	struct tm tm;
-	char when[32];
+/* Exit statuses: see witchd(8). */
+#define EXIT_START	1
+#define EXIT_USAGE	2
 
-	if (level > log_level)
-		return;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	localtime_r(&ts.tv_sec, &tm);
-	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
-	pthread_mutex_lock(&log_mtx);
-	fprintf(stderr, "%s.%03ld witchd[%ld]: %s: %s\n", when,
-	    ts.tv_nsec / 1000000, (long)getpid(),
-	    names[level >= 0 && level <= 7 ? level : 7], msg);
-	pthread_mutex_unlock(&log_mtx);
-}
+struct witchd {
+	struct conf	 flags;		/* command line (SRC_FLAG) */
+	struct conf	 cur;		/* the configuration in force */
+	const char	*conf_path;
+	bool		 conf_given;	/* -c: the file must exist */
+	bool		 check;		/* --check-config */
+	witch_server_t	*srv;
+	struct listeners lst;
+	char		 status[256];	/* last STATUS= sent */
+};
 
-static void
-fatalx(const char *fmt, ...)
-{
-	char msg[512];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	log_line(WITCH_LOG_ERR, msg, NULL);
-	exit(1);
-}
+enum {
+	OPT_CONFIG = 'c', OPT_CHECK = 't', OPT_VERBOSE = 'v', OPT_QUIET = 'q',
+	OPT_HELP = 'h', OPT_VERSION = 'V',
+	OPT_NO_CONTROL = 1000, OPT_NO_TCP, OPT_UNIX,
+	OPT_TABLE = 2000		/* + conf_id */
+};
 
 static void
 usage(FILE *f)
 {
+	char left[64], def[CONF_STR_MAX + 16];
+	const struct conf_opt *o;
+	struct conf d;
+	int i;
+
+	conf_defaults(&d);
 	fprintf(f,
-"usage: witchd [options]\n"
-"Run the witch server in the foreground (see witchd(8)).\n"
-"\n"
-"  -p, --port N               TCP port (default %d; 0 picks a free one)\n"
-"  -b, --bind ADDR            numeric address to bind (default %s)\n"
-"  -n, --name NAME            server name (default witch)\n"
-"      --project-id ID        project identifier (default none)\n"
-"  -w, --workers N            worker threads (default 0 = CPUs - 1, min 1)\n"
-"  -m, --max-clients N        connections served at once (default %d)\n"
-"      --max-frame BYTES      largest request frame (default %u, max %u)\n"
-"      --queue-depth N        requests waiting for a worker (default %d)\n"
-"      --idle-timeout S       close clients silent for S seconds (default 0:\n"
-"                             never; fractions allowed)\n"
-"      --handshake-timeout S  close clients with no complete frame after S\n"
-"                             seconds (default %g; 0: never)\n"
-"      --output-soft BYTES    stop reading a client with this much unsent\n"
-"                             output (default %u)\n"
-"      --output-hard BYTES    drop a client with this much (default %u)\n"
-"      --drain-timeout S      on SIGTERM, let requests finish for S seconds\n"
-"                             (default %g)\n"
-"      --protocols LIST       comma-separated protocols, preferred first\n"
-"                             (default v1)\n"
-"      --port-file FILE       write the bound port to FILE once listening\n"
-"  -U, --unix PATH            also listen on a unix socket at PATH (mode\n"
-"                             0660; clients identified by uid and pid)\n"
-"      --no-tcp               do not listen on TCP (use with --unix)\n"
-"  -v, --verbose              log debug messages\n"
-"  -q, --quiet                log warnings and errors only\n"
-"  -h, --help                 show this help and exit\n"
-"  -V, --version              show the version and exit\n",
-	    WITCH_DEFAULT_PORT, WITCH_DEFAULT_BIND, WITCH_DEFAULT_MAX_CLIENTS,
-	    WITCH_DEFAULT_MAX_FRAME, WITCH_MAX_FRAME_CEILING,
-	    WITCH_DEFAULT_QUEUE_DEPTH,
-	    WITCH_DEFAULT_HANDSHAKE_TIMEOUT_MS / 1000.0,
-	    WITCH_DEFAULT_OUTPUT_SOFT, WITCH_DEFAULT_OUTPUT_HARD,
-	    WITCH_DEFAULT_DRAIN_TIMEOUT_MS / 1000.0);
+"usage: witchd [-c file] [--check-config] [options]\n"
+"Run the witch server in the foreground (see witchd(8), witchd.conf(5)).\n"
+"Every setting is also a key of the configuration file; the command line\n"
+"wins over the file, the file over the defaults.\n"
+"\n");
+	for (i = 0; i < C_COUNT; i++) {
+		o = &conf_opts[i];
+		if (o->shortopt != 0)
+			snprintf(left, sizeof(left), "-%c, --%s %s",
+			    o->shortopt, o->name, o->arg);
+		else
+			snprintf(left, sizeof(left), "    --%s %s", o->name,
+			    o->arg);
+		fprintf(f, "  %-32s %s (default %s)\n", left, o->help,
+		    conf_format(&d, i, def, sizeof(def)));
+	}
+	fprintf(f,
+"      --unix PATH                  same as --control-socket PATH\n"
+"      --no-control-socket          same as --control-socket none\n"
+"      --no-tcp                     same as --tcp no\n"
+"  -c, --config FILE                configuration file (default %s)\n"
+"  -t, --check-config               check the configuration and exit\n"
+"  -v, --verbose                    same as --log-level debug\n"
+"  -q, --quiet                      same as --log-level warning\n"
+"  -h, --help                       show this help and exit\n"
+"  -V, --version                    show the version and exit\n",
+	    CONF_DEFAULT_PATH);
 }
 
-/* Parse an integer option in [min, max] or exit with status 2. */
-static long long
-num_arg(const char *opt, const char *s, long long min, long long max)
+/* Set one option from the command line, or exit with status 2. */
+static void
+flag(struct witchd *w, enum conf_id id, const char *arg)
 {
-	const char *errstr;
-	long long v;
+	struct conf_val v;
+	char why[256];
 
-	v = strtonum(s, min, max, &errstr);
-	if (errstr != NULL) {
-		fprintf(stderr, "witchd: --%s %s: value is %s (allowed %lld "
-		    "to %lld)\n", opt, s, errstr, min, max);
-		exit(2);
+	if (conf_parse_value(id, arg, &v, why, sizeof(why)) != 0) {
+		fprintf(stderr, "witchd: --%s %s: %s\n", conf_opts[id].name,
+		    arg, why);
+		exit(EXIT_USAGE);
 	}
-	return v;
+	v.src = SRC_FLAG;
+	v.line = 0;
+	w->flags.v[id] = v;
 }
 
-/* Parse seconds (fractions allowed) into milliseconds, or exit 2. */
-static unsigned
-secs_arg(const char *opt, const char *s)
+/* The getopt tables, built from conf_opts[] plus the flag-only options. */
+static void
+build_getopt(struct option *lo, char *so, size_t solen)
 {
-	char *end;
-	double v;
+	static const struct option extra[] = {
+		{ "unix", required_argument, NULL, OPT_UNIX },
+		{ "no-control-socket", no_argument, NULL, OPT_NO_CONTROL },
+		{ "no-tcp", no_argument, NULL, OPT_NO_TCP },
+		{ "config", required_argument, NULL, OPT_CONFIG },
+		{ "check-config", no_argument, NULL, OPT_CHECK },
+		{ "verbose", no_argument, NULL, OPT_VERBOSE },
+		{ "quiet", no_argument, NULL, OPT_QUIET },
+		{ "help", no_argument, NULL, OPT_HELP },
+		{ "version", no_argument, NULL, OPT_VERSION },
+		{ NULL, 0, NULL, 0 }
+	};
+	size_t i, n = 0;
+	char one[3];
 
-	errno = 0;
-	v = strtod(s, &end);
-	if (errno != 0 || end == s || *end != '\0' || v < 0 || v > 86400 * 7) {
-		fprintf(stderr, "witchd: --%s %s: expected seconds from 0 to "
-		    "604800\n", opt, s);
-		exit(2);
+	strlcpy(so, "c:tvqhV", solen);
+	for (i = 0; i < C_COUNT; i++) {
+		lo[n].name = conf_opts[i].name;
+		lo[n].has_arg = required_argument;
+		lo[n].flag = NULL;
+		lo[n].val = OPT_TABLE + (int)i;
+		n++;
+		if (conf_opts[i].shortopt != 0) {
+			one[0] = (char)conf_opts[i].shortopt;
+			one[1] = ':';
+			one[2] = '\0';
+			strlcat(so, one, solen);
+		}
 	}
-	return (unsigned)(v * 1000 + 0.5);
+	for (i = 0; i < sizeof(extra) / sizeof(extra[0]); i++)
+		lo[n++] = extra[i];
+}
+
+static void
+parse_args(struct witchd *w, int argc, char *argv[])
+{
+	struct option lo[C_COUNT + 16];
+	char so[64];
+	int ch, i;
+
+	build_getopt(lo, so, sizeof(so));
+	while ((ch = getopt_long(argc, argv, so, lo, NULL)) != -1) {
+		if (ch >= OPT_TABLE && ch < OPT_TABLE + C_COUNT) {
+			flag(w, ch - OPT_TABLE, optarg);
+			continue;
+		}
+		for (i = 0; i < C_COUNT; i++)
+			if (ch == conf_opts[i].shortopt)
+				break;
+		if (i < C_COUNT) {
+			flag(w, i, optarg);
+			continue;
+		}
+		switch (ch) {
+		case OPT_UNIX:
+			flag(w, C_CONTROL_SOCKET, optarg);
+			break;
+		case OPT_NO_CONTROL:
+			flag(w, C_CONTROL_SOCKET, "none");
+			break;
+		case OPT_NO_TCP:
+			flag(w, C_TCP, "no");
+			break;
+		case OPT_CONFIG:
+			w->conf_path = optarg;
+			w->conf_given = true;
+			break;
+		case OPT_CHECK:
+			w->check = true;
+			break;
+		case OPT_VERBOSE:
+			flag(w, C_LOG_LEVEL, "debug");
+			break;
+		case OPT_QUIET:
+			flag(w, C_LOG_LEVEL, "warning");
+			break;
+		case OPT_HELP:
+			usage(stdout);
+			exit(0);
+		case OPT_VERSION:
+			printf("witchd %s (libwitch %s)\n",
+			    WITCH_VERSION_STRING, witch_version());
+			exit(0);
+		default:
+			usage(stderr);
+			exit(EXIT_USAGE);
+		}
+	}
+	if (optind != argc) {
+		fprintf(stderr, "witchd: unexpected argument '%s'\n",
+		    argv[optind]);
+		usage(stderr);
+		exit(EXIT_USAGE);
+	}
+}
+
+/* Error reporters: plain lines for --check-config, log lines otherwise. */
+static void
+err_plain(const char *msg)
+{
+	fprintf(stderr, "%s\n", msg);
+}
+
+static void
+err_log(const char *msg)
+{
+	log_error("%s", msg);
+}
+
+/*
+ * Defaults, then the file, then the flags, into *c; every error reported.
+ * Returns 0, or -1 when the result must not be used.
+ */
+static int
+load_conf(struct witchd *w, struct conf *c, conf_err_fn errfn)
+{
+	witch_server_config_t *cfg;
+	char msg[CONF_STR_MAX + 128];
+	int rc;
+
+	conf_defaults(c);
+	rc = conf_load_file(c, w->conf_path, errfn);
+	if (rc == -1) {
+		if (errno == ENOENT && !w->conf_given) {
+			log_debug("no %s: built-in defaults", w->conf_path);
+			conf_defaults(c);
+		} else {
+			snprintf(msg, sizeof(msg), "%s: cannot read "
+			    "configuration file: %s", w->conf_path,
+			    strerror(errno));
+			errfn(msg);
+			return -1;
+		}
+	}
+	/* Values that failed keep their defaults: check the rest anyway, so
+	 * that one run reports every error. */
+	conf_overlay_flags(c, &w->flags);
+	if (conf_to_server(c, &cfg, errfn) != 0)
+		return -1;
+	witch_server_config_free(cfg);
+	return rc > 0 ? -1 : 0;
+}
+
+/* --check-config: report and exit; with -v, print what is in force. */
+static void __attribute__((noreturn))
+check_config(struct witchd *w)
+{
+	char val[CONF_STR_MAX + 16], where[CONF_STR_MAX + 16];
+	struct conf *c;
+	int i;
+
+	if ((c = malloc(sizeof(*c))) == NULL)
+		exit(EXIT_START);
+	if (load_conf(w, c, err_plain) != 0) {
+		fprintf(stderr, "witchd: configuration NOT valid\n");
+		exit(conf_last_bad >= 0 && c->v[conf_last_bad].src ==
+		    SRC_FLAG ? EXIT_USAGE : EXIT_START);
+	}
+	if (c->v[C_LOG_LEVEL].num >= WITCH_LOG_DEBUG)
+		for (i = 0; i < C_COUNT; i++)
+			printf("%s = %s\t# %s\n", conf_opts[i].name,
+			    conf_format(c, i, val, sizeof(val)),
+			    conf_where(c, i, where, sizeof(where)));
+	fprintf(stderr, "witchd: configuration OK\n");
+	free(c);
+	exit(0);
 }
 
 /* Raise the descriptor limit to its hard limit (many clients). */
@@ -140,216 +288,280 @@ raise_nofile(void)
 
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
 		rl.rlim_cur = rl.rlim_max;
-		setrlimit(RLIMIT_NOFILE, &rl);
+		if (setrlimit(RLIMIT_NOFILE, &rl) == -1)
+			log_warn("setrlimit RLIMIT_NOFILE");
 	}
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0)
+		log_debug("open files limit %llu",
+		    (unsigned long long)rl.rlim_cur);
+}
+
+/*
+ * Hand the activated listeners and the control socket to the server.
+ * Returns 0, or -1 (logged).
+ */
+static int
+setup_listeners(struct witchd *w)
+{
+	const struct conf_val *cs = &w->cur.v[C_CONTROL_SOCKET];
+	bool have_unix = w->lst.nunix > 0;
+	int i, rc;
+
+	for (i = 0; i < w->lst.ntcp; i++)
+		if ((rc = witch_server_adopt_listener(w->srv,
+		    w->lst.tcp[i])) != 0) {
+			log_error("socket activation: %s", witch_strerror(rc));
+			return -1;
+		}
+	for (i = 0; i < w->lst.nunix; i++)
+		if ((rc = witch_server_adopt_listener(w->srv,
+		    w->lst.unix_fd[i])) != 0) {
+			log_error("socket activation: %s", witch_strerror(rc));
+			return -1;
+		}
+	w->lst.ntcp = w->lst.nunix = 0;
+	if (have_unix || cs->num == 0)
+		return 0;
+	if (listen_control(&w->lst, cs->str,
+	    (unsigned)w->cur.v[C_CONTROL_SOCKET_MODE].num,
+	    cs->src != SRC_DEFAULT) != 0)
+		return -1;
+	if (w->lst.control_fd != -1) {
+		rc = witch_server_adopt_listener(w->srv, w->lst.control_fd);
+		w->lst.control_fd = -1;
+		if (rc != 0) {
+			log_error("control socket: %s", witch_strerror(rc));
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* Bail out of start-up: nothing may stay half-started. */
+static void __attribute__((noreturn))
+start_failed(struct witchd *w)
+{
+	witch_server_free(w->srv);
+	listen_cleanup(&w->lst);
+	notify_close();
+	exit(EXIT_START);
 }
 
 static void
-check(int rc, const char *what, const char *val)
+start(struct witchd *w)
 {
-	if (rc != 0) {
-		fprintf(stderr, "witchd: --%s %s: %s\n", what, val,
-		    witch_strerror(rc));
-		exit(2);
+	witch_server_config_t *cfg;
+	const char *pf = w->cur.v[C_PORT_FILE].str;
+	witch_error_t err;
+	bool activated;
+	FILE *f;
+
+	if (conf_to_server(&w->cur, &cfg, err_log) != 0)
+		exit(EXIT_START);
+	witch_server_config_set_logger(cfg, log_witch, NULL);
+	listen_activation(&w->lst);
+	activated = w->lst.ntcp > 0;
+	if (activated) {
+		/* The service manager's sockets replace bind:port. */
+		witch_server_config_set_listen_tcp(cfg, false);
+		log_info("TCP listener%s from the service manager; bind and "
+		    "port are not used", w->lst.ntcp > 1 ? "s" : "");
+	}
+	if (w->lst.nunix > 0)
+		log_info("control socket from the service manager");
+	if (witch_server_new(&w->srv, cfg) != 0)
+		fatalx("out of memory");
+	witch_server_config_free(cfg);
+	if (setup_listeners(w) != 0)
+		start_failed(w);
+	if (witch_server_start(w->srv, &err) != 0) {
+		log_error("%s", err.text);
+		start_failed(w);
+	}
+	if (pf[0] != '\0') {
+		if ((f = fopen(pf, "w")) == NULL ||
+		    fprintf(f, "%u\n", witch_server_port(w->srv)) < 0 ||
+		    fclose(f) != 0) {
+			log_error("--port-file %s: %s", pf, strerror(errno));
+			witch_server_stop(w->srv, 0);
+			start_failed(w);
+		}
 	}
 }
 
-/* Split "v1,v2" into cfg's protocol list. */
+/* Tell the service manager how many clients we serve, when it changed. */
 static void
-set_protocols(witch_server_config_t *cfg, const char *arg)
+update_status(struct witchd *w, bool force)
 {
-	char buf[256], *p, *tok;
-	const char *list[16];
-	size_t n = 0;
+	char status[sizeof(w->status)];
+	unsigned n;
 
-	if (strlcpy(buf, arg, sizeof(buf)) >= sizeof(buf))
-		check(WITCH_EINVAL, "protocols", arg);
-	for (p = buf; (tok = strsep(&p, ",")) != NULL;) {
-		if (n == 16)
-			check(WITCH_EINVAL, "protocols", arg);
-		list[n++] = tok;
-	}
-	check(witch_server_config_set_protocols(cfg, list, n), "protocols",
-	    arg);
+	if (!notify_enabled())
+		return;
+	n = witch_server_clients(w->srv);
+	snprintf(status, sizeof(status), "serving %u client%s (max %lld), "
+	    "TCP port %u", n, n == 1 ? "" : "s",
+	    w->cur.v[C_MAX_CLIENTS].num, witch_server_port(w->srv));
+	if (!force && strcmp(status, w->status) == 0)
+		return;
+	strlcpy(w->status, status, sizeof(w->status));
+	notify_send("STATUS=%s", status);
 }
 
-enum {
-	OPT_PROJECT = 256, OPT_MAX_FRAME, OPT_QUEUE, OPT_IDLE, OPT_HANDSHAKE,
-	OPT_OSOFT, OPT_OHARD, OPT_DRAIN, OPT_PROTOCOLS, OPT_PORT_FILE,
-	OPT_NO_TCP
-};
+/*
+ * SIGHUP: read the file again.  If anything is wrong the configuration in
+ * force stays; otherwise the settings that can change live are applied and
+ * every other change is logged as needing a restart.
+ */
+static void
+reload(struct witchd *w)
+{
+	char a[CONF_STR_MAX + 16], b[CONF_STR_MAX + 16];
+	witch_server_config_t *cfg;
+	struct conf *next, *cand;
+	int i, changed = 0;
+
+	notify_send("RELOADING=1");
+	log_notice("SIGHUP: reloading %s", w->conf_path);
+	next = malloc(sizeof(*next));
+	cand = malloc(sizeof(*cand));
+	if (next == NULL || cand == NULL) {
+		log_error("reload: out of memory; configuration unchanged");
+		goto done;
+	}
+	if (load_conf(w, next, err_log) != 0) {
+		log_error("reload failed: the configuration in force is "
+		    "unchanged");
+		goto done;
+	}
+	*cand = w->cur;
+	for (i = 0; i < C_COUNT; i++) {
+		if (!conf_differs(&w->cur, next, i))
+			continue;
+		conf_format(&w->cur, i, a, sizeof(a));
+		conf_format(next, i, b, sizeof(b));
+		if (conf_opts[i].live) {
+			log_notice("%s: %s -> %s", conf_opts[i].name, a, b);
+			cand->v[i] = next->v[i];
+			changed++;
+		} else
+			log_warnx("%s: %s -> %s needs restart (still %s)",
+			    conf_opts[i].name, a, b, a);
+	}
+	if (conf_to_server(cand, &cfg, err_log) != 0) {
+		log_error("reload failed: the configuration in force is "
+		    "unchanged");
+		goto done;
+	}
+	if (changed > 0)
+		witch_server_reconfigure(w->srv, cfg);
+	witch_server_config_free(cfg);
+	w->cur = *cand;
+	log_setlevel((int)w->cur.v[C_LOG_LEVEL].num);
+	log_notice("reloaded: %d live setting%s changed", changed,
+	    changed == 1 ? "" : "s");
+done:
+	free(next);
+	free(cand);
+	notify_send("READY=1");
+	update_status(w, true);
+}
+
+static uint64_t
+now_usec(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+/*
+ * Wait for signals; meanwhile keep the service manager informed: a
+ * watchdog ping every half interval, STATUS= when the client count
+ * changes (checked every second).  Returns the stopping signal.
+ */
+static int
+serve(struct witchd *w, const sigset_t *sigs)
+{
+	uint64_t wd = notify_watchdog_usec(), tick = 0, next_wd = 0, now;
+	struct timespec ts;
+	int sig;
+
+	if (notify_enabled())
+		tick = 1000000;
+	if (wd != 0) {
+		if (wd / 2 < tick)
+			tick = wd / 2 > 1000 ? wd / 2 : 1000;
+		log_info("watchdog: pinging every %llu ms",
+		    (unsigned long long)(wd / 2000));
+		notify_send("WATCHDOG=1");
+		next_wd = now_usec() + wd / 2;
+	}
+	for (;;) {
+		if (tick == 0) {
+			if (sigwait(sigs, &sig) != 0)
+				sig = SIGTERM;
+		} else {
+			ts.tv_sec = (time_t)(tick / 1000000);
+			ts.tv_nsec = (long)(tick % 1000000) * 1000;
+			sig = sigtimedwait(sigs, NULL, &ts);
+		}
+		now = now_usec();
+		if (wd != 0 && now >= next_wd) {
+			notify_send("WATCHDOG=1");
+			next_wd = now + wd / 2;
+		}
+		if (sig == SIGHUP)
+			reload(w);
+		else if (sig == SIGINT || sig == SIGTERM)
+			return sig;
+		update_status(w, false);
+	}
+}
 
 int
 main(int argc, char *argv[])
 {
-	static const struct option longopts[] = {
-		{ "port", required_argument, NULL, 'p' },
-		{ "bind", required_argument, NULL, 'b' },
-		{ "name", required_argument, NULL, 'n' },
-		{ "project-id", required_argument, NULL, OPT_PROJECT },
-		{ "workers", required_argument, NULL, 'w' },
-		{ "max-clients", required_argument, NULL, 'm' },
-		{ "max-frame", required_argument, NULL, OPT_MAX_FRAME },
-		{ "queue-depth", required_argument, NULL, OPT_QUEUE },
-		{ "idle-timeout", required_argument, NULL, OPT_IDLE },
-		{ "handshake-timeout", required_argument, NULL, OPT_HANDSHAKE },
-		{ "output-soft", required_argument, NULL, OPT_OSOFT },
-		{ "output-hard", required_argument, NULL, OPT_OHARD },
-		{ "drain-timeout", required_argument, NULL, OPT_DRAIN },
-		{ "protocols", required_argument, NULL, OPT_PROTOCOLS },
-		{ "port-file", required_argument, NULL, OPT_PORT_FILE },
-		{ "unix", required_argument, NULL, 'U' },
-		{ "no-tcp", no_argument, NULL, OPT_NO_TCP },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "quiet", no_argument, NULL, 'q' },
-		{ "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, 'V' },
-		{ NULL, 0, NULL, 0 }
-	};
-	witch_server_config_t *cfg;
-	witch_server_t *srv;
-	witch_error_t err;
-	const char *port_file = NULL;
-	size_t osoft = WITCH_DEFAULT_OUTPUT_SOFT;
-	size_t ohard = WITCH_DEFAULT_OUTPUT_HARD;
+	struct witchd *w;
 	sigset_t sigs;
-	FILE *f;
-	int ch, sig;
+	int sig;
 
-	if (witch_server_config_new(&cfg) != 0)
+	log_init();
+	if ((w = calloc(1, sizeof(*w))) == NULL)
 		fatalx("out of memory");
-	witch_server_config_set_logger(cfg, log_line, NULL);
-	while ((ch = getopt_long(argc, argv, "p:b:n:w:m:U:vqhV", longopts,
-	    NULL)) != -1) {
-		switch (ch) {
-		case 'p':
-			check(witch_server_config_set_port(cfg,
-			    num_arg("port", optarg, 0, 65535)), "port", optarg);
-			break;
-		case 'b':
-			check(witch_server_config_set_bind(cfg, optarg),
-			    "bind", optarg);
-			break;
-		case 'n':
-			check(witch_server_config_set_name(cfg, optarg),
-			    "name", optarg);
-			break;
-		case OPT_PROJECT:
-			check(witch_server_config_set_project_id(cfg, optarg),
-			    "project-id", optarg);
-			break;
-		case 'w':
-			check(witch_server_config_set_workers(cfg,
-			    num_arg("workers", optarg, 0, 1024)), "workers",
-			    optarg);
-			break;
-		case 'm':
-			check(witch_server_config_set_max_clients(cfg,
-			    num_arg("max-clients", optarg, 1, 1000000)),
-			    "max-clients", optarg);
-			break;
-		case OPT_MAX_FRAME:
-			check(witch_server_config_set_max_frame(cfg,
-			    num_arg("max-frame", optarg, 1,
-			    WITCH_MAX_FRAME_CEILING)), "max-frame", optarg);
-			break;
-		case OPT_QUEUE:
-			check(witch_server_config_set_queue_depth(cfg,
-			    num_arg("queue-depth", optarg, 1, 1000000)),
-			    "queue-depth", optarg);
-			break;
-		case OPT_IDLE:
-			witch_server_config_set_idle_timeout(cfg,
-			    secs_arg("idle-timeout", optarg));
-			break;
-		case OPT_HANDSHAKE:
-			witch_server_config_set_handshake_timeout(cfg,
-			    secs_arg("handshake-timeout", optarg));
-			break;
-		case OPT_OSOFT:
-			osoft = num_arg("output-soft", optarg, 1, LLONG_MAX);
-			break;
-		case OPT_OHARD:
-			ohard = num_arg("output-hard", optarg, 4096, LLONG_MAX);
-			break;
-		case OPT_DRAIN:
-			witch_server_config_set_drain_timeout(cfg,
-			    secs_arg("drain-timeout", optarg));
-			break;
-		case OPT_PROTOCOLS:
-			set_protocols(cfg, optarg);
-			break;
-		case OPT_PORT_FILE:
-			port_file = optarg;
-			break;
-		case 'U':
-			check(witch_server_config_set_unix_path(cfg, optarg,
-			    0660), "unix", optarg);
-			break;
-		case OPT_NO_TCP:
-			witch_server_config_set_listen_tcp(cfg, false);
-			break;
-		case 'v':
-			log_level = WITCH_LOG_DEBUG;
-			break;
-		case 'q':
-			log_level = WITCH_LOG_WARNING;
-			break;
-		case 'h':
-			usage(stdout);
-			witch_server_config_free(cfg);
-			return 0;
-		case 'V':
-			printf("witchd %s (libwitch %s)\n", WITCH_VERSION_STRING,
-			    witch_version());
-			witch_server_config_free(cfg);
-			return 0;
-		default:
-			usage(stderr);
-			witch_server_config_free(cfg);
-			return 2;
-		}
-	}
-	if (optind != argc) {
-		fprintf(stderr, "witchd: unexpected argument '%s'\n",
-		    argv[optind]);
-		usage(stderr);
-		witch_server_config_free(cfg);
-		return 2;
-	}
-	if (witch_server_config_set_output_limits(cfg, osoft, ohard) != 0) {
-		fprintf(stderr, "witchd: --output-soft must not exceed "
-		    "--output-hard\n");
-		witch_server_config_free(cfg);
-		return 2;
-	}
-	raise_nofile();
-	/* Signals are taken by sigwait() below, never by the threads. */
+	w->conf_path = CONF_DEFAULT_PATH;
+	listen_init(&w->lst);
+	conf_defaults(&w->flags);
+	parse_args(w, argc, argv);
+	log_setlevel((int)w->flags.v[C_LOG_LEVEL].num);
+	if (w->check)
+		check_config(w);
+	if (load_conf(w, &w->cur, err_log) != 0)
+		exit(conf_last_bad >= 0 && w->cur.v[conf_last_bad].src ==
+		    SRC_FLAG ? EXIT_USAGE : EXIT_START);
+	log_setlevel((int)w->cur.v[C_LOG_LEVEL].num);
+
+	/* Signals are taken by the main thread below, never by threads. */
 	sigemptyset(&sigs);
 	sigaddset(&sigs, SIGINT);
 	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	raise_nofile();
+	notify_init();
+	start(w);
+	notify_send("READY=1");
+	update_status(w, true);
 
-	if (witch_server_new(&srv, cfg) != 0)
-		fatalx("out of memory");
-	witch_server_config_free(cfg);
-	if (witch_server_start(srv, &err) != 0)
-		fatalx("%s", err.text);
-	if (port_file != NULL) {
-		if ((f = fopen(port_file, "w")) == NULL ||
-		    fprintf(f, "%u\n", witch_server_port(srv)) < 0 ||
-		    fclose(f) != 0)
-			fatalx("--port-file %s: %s", port_file,
-			    strerror(errno));
-	}
-	do {
-		if (sigwait(&sigs, &sig) != 0)
-			sig = SIGTERM;
-	} while (sig != SIGINT && sig != SIGTERM);
-	log_line(WITCH_LOG_NOTICE, sig == SIGINT ? "SIGINT: draining" :
-	    "SIGTERM: draining", NULL);
-	witch_server_stop(srv, -1);
-	witch_server_free(srv);
+	sig = serve(w, &sigs);
+	log_notice("%s: draining", sig == SIGINT ? "SIGINT" : "SIGTERM");
+	notify_send("STOPPING=1\nSTATUS=stopping");
+	witch_server_stop(w->srv, -1);
+	witch_server_free(w->srv);
+	listen_cleanup(&w->lst);
+	notify_close();
+	free(w);
 	return 0;
 }

@@ -1,0 +1,644 @@
+/*
+ * witchd/config.c: the option table, the witchd.conf(5) parser and the
+ * mapping onto libwitch's configuration object.
+ *
+ * The file format is deliberately the one administrators already know from
+ * sshd_config(5), sysctl.conf(5) and systemd's environment files: one
+ * "key = value" per line, '#' comments, no sections, no nesting.  Every
+ * line stands alone, so every error names exactly one line.
+ */
+#include <sys/stat.h>
+
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <witch/witch.h>
+
+#include "config.h"
+
+#define SECS_MAX	604800		/* one week */
+#define LINE_MAX_LEN	4096
+
+#define XSTR(x)	STR(x)
+#define STR(x)	#x
+
+const struct conf_opt conf_opts[C_COUNT] = {
+	[C_PORT] = { "port", 'p', T_INT, 0, 65535, XSTR(WITCH_DEFAULT_PORT),
+	    false, "N", "TCP port (0 picks a free one)" },
+	[C_BIND] = { "bind", 'b', T_STR, 0, 0, WITCH_DEFAULT_BIND, false,
+	    "ADDR", "numeric address to listen on" },
+	[C_NAME] = { "name", 'n', T_STR, 0, 0, "witch", false, "NAME",
+	    "server name shown by info and hello" },
+	[C_PROJECT_ID] = { "project-id", 0, T_STR, 0, 0, "", false, "ID",
+	    "project identifier (empty: none)" },
+	[C_WORKERS] = { "workers", 'w', T_INT, 0, 1024, "0", false, "N",
+	    "worker threads (0: CPUs - 1, at least 1)" },
+	[C_MAX_CLIENTS] = { "max-clients", 'm', T_INT, 1, 1000000,
+	    XSTR(WITCH_DEFAULT_MAX_CLIENTS), true, "N",
+	    "connections served at once" },
+	[C_MAX_FRAME] = { "max-frame", 0, T_BYTES, 1, WITCH_MAX_FRAME_CEILING,
+	    "1048576", false, "BYTES", "largest request frame" },
+	[C_QUEUE_DEPTH] = { "queue-depth", 0, T_INT, 1, 1000000,
+	    XSTR(WITCH_DEFAULT_QUEUE_DEPTH), false, "N",
+	    "requests waiting for a worker" },
+	[C_IDLE_TIMEOUT] = { "idle-timeout", 0, T_SECS, 0, 0, "0", true, "S",
+	    "close clients silent this long (0: never)" },
+	[C_HANDSHAKE_TIMEOUT] = { "handshake-timeout", 0, T_SECS, 0, 0, "10",
+	    true, "S", "close clients with no complete frame by then" },
+	[C_OUTPUT_SOFT] = { "output-soft", 0, T_BYTES, 1, LLONG_MAX,
+	    "1048576", true, "BYTES", "stop reading a client with this much "
+	    "unsent output" },
+	[C_OUTPUT_HARD] = { "output-hard", 0, T_BYTES, 4096, LLONG_MAX,
+	    "16777216", true, "BYTES", "drop a client with this much" },
+	[C_DRAIN_TIMEOUT] = { "drain-timeout", 0, T_SECS, 0, 0, "5", false,
+	    "S", "on SIGTERM, let requests finish this long" },
+	[C_PROTOCOLS] = { "protocols", 0, T_PROTOS, 0, 0, "v1", false, "LIST",
+	    "comma-separated protocols, preferred first" },
+	[C_TCP] = { "tcp", 0, T_BOOL, 0, 0, "yes", false, "yes|no",
+	    "listen on TCP at bind:port" },
+	[C_CONTROL_SOCKET] = { "control-socket", 'U', T_SOCKET, 0, 0,
+	    CONF_DEFAULT_CONTROL, false, "PATH|none",
+	    "local control socket" },
+	[C_CONTROL_SOCKET_MODE] = { "control-socket-mode", 0, T_MODE, 0, 0,
+	    "0660", false, "MODE", "permissions of the control socket" },
+	[C_LOG_LEVEL] = { "log-level", 0, T_LEVEL, 0, 0, "info", true,
+	    "LEVEL", "error, warning, notice, info or debug" },
+	[C_PORT_FILE] = { "port-file", 0, T_STR, 0, 0, "", false, "FILE",
+	    "write the bound TCP port to FILE once listening" },
+};
+
+static const char *levels[] = { "", "", "", "error", "warning", "notice",
+    "info", "debug" };
+
+int conf_last_bad = -1;
+
+int
+conf_lookup(const char *name)
+{
+	int i;
+
+	for (i = 0; i < C_COUNT; i++)
+		if (strcmp(conf_opts[i].name, name) == 0)
+			return i;
+	return -1;
+}
+
+static int
+parse_int(const struct conf_opt *o, const char *s, struct conf_val *v,
+    char *err, size_t errlen)
+{
+	const char *errstr;
+
+	v->num = strtonum(s, o->min, o->max, &errstr);
+	if (errstr != NULL) {
+		snprintf(err, errlen, "value is %s (allowed %lld to %lld)",
+		    errstr, o->min, o->max);
+		return -1;
+	}
+	return 0;
+}
+
+/* Seconds with an optional fraction ("0.25"), to milliseconds. */
+static int
+parse_secs(const char *s, struct conf_val *v, char *err, size_t errlen)
+{
+	char *end;
+	double d;
+
+	if (*s == '\0' || strspn(s, "0123456789.") != strlen(s))
+		goto bad;
+	errno = 0;
+	d = strtod(s, &end);
+	if (errno != 0 || end == s || *end != '\0' || !(d >= 0) ||
+	    d > SECS_MAX)
+		goto bad;
+	v->num = (long long)(d * 1000 + 0.5);
+	return 0;
+bad:
+	snprintf(err, errlen, "expected seconds from 0 to %d", SECS_MAX);
+	return -1;
+}
+
+/* Bytes, with an optional binary suffix K, M or G. */
+static int
+parse_bytes(const struct conf_opt *o, const char *s, struct conf_val *v,
+    char *err, size_t errlen)
+{
+	unsigned long long n, mul = 1;
+	size_t digits;
+	char *end;
+
+	digits = strspn(s, "0123456789");
+	if (digits == 0)
+		goto bad;
+	switch (s[digits]) {
+	case '\0':
+		break;
+	case 'k': case 'K':
+		mul = 1ULL << 10;
+		break;
+	case 'm': case 'M':
+		mul = 1ULL << 20;
+		break;
+	case 'g': case 'G':
+		mul = 1ULL << 30;
+		break;
+	default:
+		goto bad;
+	}
+	if (s[digits] != '\0' && s[digits + 1] != '\0')
+		goto bad;
+	errno = 0;
+	n = strtoull(s, &end, 10);
+	if (errno != 0 || n > (unsigned long long)LLONG_MAX / mul)
+		goto range;
+	n *= mul;
+	if (n < (unsigned long long)o->min || n > (unsigned long long)o->max)
+		goto range;
+	v->num = (long long)n;
+	return 0;
+bad:
+	snprintf(err, errlen, "expected a number of bytes, optionally "
+	    "followed by K, M or G");
+	return -1;
+range:
+	snprintf(err, errlen, "value out of range (allowed %lld to %lld "
+	    "bytes)", o->min, o->max);
+	return -1;
+}
+
+static int
+parse_bool(const char *s, struct conf_val *v, char *err, size_t errlen)
+{
+	if (strcmp(s, "yes") == 0 || strcmp(s, "true") == 0 ||
+	    strcmp(s, "on") == 0 || strcmp(s, "1") == 0)
+		v->num = 1;
+	else if (strcmp(s, "no") == 0 || strcmp(s, "false") == 0 ||
+	    strcmp(s, "off") == 0 || strcmp(s, "0") == 0)
+		v->num = 0;
+	else {
+		snprintf(err, errlen, "expected yes or no");
+		return -1;
+	}
+	return 0;
+}
+
+static int
+parse_mode(const char *s, struct conf_val *v, char *err, size_t errlen)
+{
+	size_t len = strlen(s);
+	long m;
+
+	if (len == 0 || len > 4 || strspn(s, "01234567") != len ||
+	    (m = strtol(s, NULL, 8)) > 0777) {
+		snprintf(err, errlen, "expected octal permissions from 0 to "
+		    "0777");
+		return -1;
+	}
+	v->num = m;
+	return 0;
+}
+
+static int
+parse_level(const char *s, struct conf_val *v, char *err, size_t errlen)
+{
+	int i;
+
+	for (i = WITCH_LOG_ERR; i <= WITCH_LOG_DEBUG; i++)
+		if (strcmp(s, levels[i]) == 0) {
+			v->num = i;
+			return 0;
+		}
+	snprintf(err, errlen, "expected error, warning, notice, info or "
+	    "debug");
+	return -1;
+}
+
+static int
+parse_protos(const char *s, struct conf_val *v, char *err, size_t errlen)
+{
+	const char *p = s;
+	size_t len;
+	int n = 0;
+
+	for (;;) {
+		len = strcspn(p, ",");
+		if (len == 0 || len > 15 || ++n > 16) {
+			snprintf(err, errlen, "expected 1 to 16 "
+			    "comma-separated names of 1 to 15 bytes");
+			return -1;
+		}
+		if (p[len] == '\0')
+			break;
+		p += len + 1;
+	}
+	v->num = n;
+	return 0;
+}
+
+int
+conf_parse_value(enum conf_id id, const char *s, struct conf_val *v,
+    char *err, size_t errlen)
+{
+	const struct conf_opt *o = &conf_opts[id];
+
+	if (strlcpy(v->str, s, sizeof(v->str)) >= sizeof(v->str)) {
+		snprintf(err, errlen, "value too long (at most %d bytes)",
+		    CONF_STR_MAX - 1);
+		return -1;
+	}
+	v->num = 0;
+	switch (o->type) {
+	case T_INT:
+		return parse_int(o, s, v, err, errlen);
+	case T_SECS:
+		return parse_secs(s, v, err, errlen);
+	case T_BYTES:
+		return parse_bytes(o, s, v, err, errlen);
+	case T_STR:
+		return 0;
+	case T_BOOL:
+		return parse_bool(s, v, err, errlen);
+	case T_SOCKET:
+		if (strcmp(s, "none") == 0)
+			return 0;
+		if (*s == '\0' || strlen(s) > 107) {
+			snprintf(err, errlen, "expected a path of 1 to 107 "
+			    "bytes, or none");
+			return -1;
+		}
+		v->num = 1;
+		return 0;
+	case T_MODE:
+		return parse_mode(s, v, err, errlen);
+	case T_LEVEL:
+		return parse_level(s, v, err, errlen);
+	case T_PROTOS:
+		return parse_protos(s, v, err, errlen);
+	}
+	return -1;
+}
+
+void
+conf_defaults(struct conf *c)
+{
+	char err[256];
+	int i;
+
+	memset(c, 0, sizeof(*c));
+	for (i = 0; i < C_COUNT; i++) {
+		/* The table's defaults are valid by construction. */
+		if (conf_parse_value(i, conf_opts[i].def, &c->v[i], err,
+		    sizeof(err)) != 0)
+			abort();
+		c->v[i].src = SRC_DEFAULT;
+	}
+}
+
+static void
+errf(conf_err_fn errfn, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void
+errf(conf_err_fn errfn, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	errfn(msg);
+}
+
+/*
+ * Take the value that starts at p: either "quoted" (with \" and \\) or
+ * bare up to a '#' that follows white space, trimmed.  Returns 0 or -1
+ * with a reason.
+ */
+static int
+take_value(char *p, char *out, size_t outlen, const char **why)
+{
+	size_t n = 0;
+	char *q;
+
+	if (*p == '"') {
+		for (p++; *p != '"'; p++) {
+			if (*p == '\0') {
+				*why = "missing closing quote";
+				return -1;
+			}
+			if (*p == '\\' && (p[1] == '"' || p[1] == '\\'))
+				p++;
+			if (n + 1 >= outlen) {
+				*why = "value too long";
+				return -1;
+			}
+			out[n++] = *p;
+		}
+		out[n] = '\0';
+		for (p++; *p == ' ' || *p == '\t'; p++)
+			;
+		if (*p != '\0' && *p != '#') {
+			*why = "unexpected text after the closing quote";
+			return -1;
+		}
+		return 0;
+	}
+	for (q = p; *q != '\0'; q++)
+		if (*q == '#' && (q == p || q[-1] == ' ' || q[-1] == '\t')) {
+			*q = '\0';
+			break;
+		}
+	while (q > p && (q[-1] == ' ' || q[-1] == '\t'))
+		*--q = '\0';
+	if (strlcpy(out, p, outlen) >= outlen) {
+		*why = "value too long";
+		return -1;
+	}
+	return 0;
+}
+
+/* Parse one line (already without its newline).  Returns errors (0/1). */
+static int
+parse_line(struct conf *c, const char *path, int lineno, char *line,
+    int *seen, conf_err_fn errfn)
+{
+	char key[64], value[CONF_STR_MAX + 1], why[256];
+	struct conf_val v;
+	const char *what;
+	size_t klen;
+	char *p = line;
+	int id;
+
+	while (*p == ' ' || *p == '\t')
+		p++;
+	if (*p == '\0' || *p == '#')
+		return 0;
+	klen = strspn(p, "abcdefghijklmnopqrstuvwxyz"
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.");
+	if (klen == 0 || klen >= sizeof(key)) {
+		errf(errfn, "%s:%d: expected 'key = value'", path, lineno);
+		return 1;
+	}
+	memcpy(key, p, klen);
+	key[klen] = '\0';
+	for (p += klen; *p == ' ' || *p == '\t'; p++)
+		;
+	if (*p != '=') {
+		errf(errfn, "%s:%d: expected '=' after '%s'", path, lineno,
+		    key);
+		return 1;
+	}
+	for (p++; *p == ' ' || *p == '\t'; p++)
+		;
+	if ((id = conf_lookup(key)) == -1) {
+		errf(errfn, "%s:%d: unknown key '%s'", path, lineno, key);
+		return 1;
+	}
+	if (take_value(p, value, sizeof(value), &what) != 0) {
+		errf(errfn, "%s:%d: %s: %s", path, lineno, key, what);
+		return 1;
+	}
+	if (seen[id] != 0) {
+		errf(errfn, "%s:%d: %s: already set on line %d", path, lineno,
+		    key, seen[id]);
+		return 1;
+	}
+	seen[id] = lineno;
+	if (conf_parse_value(id, value, &v, why, sizeof(why)) != 0) {
+		errf(errfn, "%s:%d: %s = %s: %s", path, lineno, key, value,
+		    why);
+		return 1;
+	}
+	v.src = SRC_FILE;
+	v.line = lineno;
+	c->v[id] = v;
+	return 0;
+}
+
+int
+conf_load_file(struct conf *c, const char *path, conf_err_fn errfn)
+{
+	int seen[C_COUNT] = { 0 };
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t len;
+	struct stat st;
+	int lineno = 0, errors = 0, saved;
+	FILE *f;
+
+	if ((f = fopen(path, "r")) == NULL)
+		return -1;
+	if (fstat(fileno(f), &st) == -1)
+		st.st_mode = 0;
+	if (!S_ISREG(st.st_mode)) {
+		saved = S_ISDIR(st.st_mode) ? EISDIR : EINVAL;
+		fclose(f);
+		errno = saved;
+		return -1;
+	}
+	strlcpy(c->path, path, sizeof(c->path));
+	while ((len = getline(&line, &cap, f)) != -1) {
+		if (++lineno > 100000) {
+			errf(errfn, "%s:%d: file too long", path, lineno);
+			errors++;
+			break;
+		}
+		if (len > 0 && line[len - 1] == '\n')
+			line[--len] = '\0';
+		if (len > 0 && line[len - 1] == '\r')
+			line[--len] = '\0';
+		if ((size_t)len != strlen(line)) {
+			errf(errfn, "%s:%d: NUL byte in line", path, lineno);
+			errors++;
+		} else if (len > LINE_MAX_LEN) {
+			errf(errfn, "%s:%d: line longer than %d bytes", path,
+			    lineno, LINE_MAX_LEN);
+			errors++;
+		} else
+			errors += parse_line(c, path, lineno, line, seen,
+			    errfn);
+	}
+	if (ferror(f)) {
+		errf(errfn, "%s: read error: %s", path, strerror(errno));
+		errors++;
+	}
+	free(line);
+	fclose(f);
+	return errors;
+}
+
+void
+conf_overlay_flags(struct conf *dst, const struct conf *src)
+{
+	int i;
+
+	for (i = 0; i < C_COUNT; i++)
+		if (src->v[i].src == SRC_FLAG)
+			dst->v[i] = src->v[i];
+}
+
+const char *
+conf_where(const struct conf *c, enum conf_id id, char *buf, size_t len)
+{
+	switch (c->v[id].src) {
+	case SRC_FILE:
+		snprintf(buf, len, "%s:%d", c->path, c->v[id].line);
+		break;
+	case SRC_FLAG:
+		snprintf(buf, len, "--%s", conf_opts[id].name);
+		break;
+	default:
+		snprintf(buf, len, "default");
+		break;
+	}
+	return buf;
+}
+
+const char *
+conf_format(const struct conf *c, enum conf_id id, char *buf, size_t len)
+{
+	const struct conf_val *v = &c->v[id];
+
+	switch (conf_opts[id].type) {
+	case T_INT:
+	case T_BYTES:
+		snprintf(buf, len, "%lld", v->num);
+		break;
+	case T_SECS:
+		snprintf(buf, len, "%g", v->num / 1000.0);
+		break;
+	case T_BOOL:
+		snprintf(buf, len, "%s", v->num ? "yes" : "no");
+		break;
+	case T_SOCKET:
+		snprintf(buf, len, "%s", v->num ? v->str : "none");
+		break;
+	case T_MODE:
+		snprintf(buf, len, "%04llo", (unsigned long long)v->num);
+		break;
+	case T_LEVEL:
+		snprintf(buf, len, "%s", levels[v->num]);
+		break;
+	default:
+		snprintf(buf, len, "\"%s\"", v->str);
+		break;
+	}
+	return buf;
+}
+
+bool
+conf_differs(const struct conf *a, const struct conf *b, enum conf_id id)
+{
+	switch (conf_opts[id].type) {
+	case T_STR:
+	case T_PROTOS:
+		return strcmp(a->v[id].str, b->v[id].str) != 0;
+	case T_SOCKET:
+		return a->v[id].num != b->v[id].num || (a->v[id].num &&
+		    strcmp(a->v[id].str, b->v[id].str) != 0);
+	default:
+		return a->v[id].num != b->v[id].num;
+	}
+}
+
+/* Report a value the library refused; count it. */
+static int
+refused(const struct conf *c, enum conf_id id, const char *why,
+    conf_err_fn errfn)
+{
+	char where[CONF_STR_MAX + 16];
+
+	conf_last_bad = id;
+	if (c->v[id].src == SRC_FLAG)
+		errf(errfn, "--%s %s: %s", conf_opts[id].name, c->v[id].str,
+		    why);
+	else
+		errf(errfn, "%s: %s = %s: %s", conf_where(c, id, where,
+		    sizeof(where)), conf_opts[id].name, c->v[id].str, why);
+	return 1;
+}
+
+static int
+set_protocols(witch_server_config_t *cfg, const char *s)
+{
+	char buf[CONF_STR_MAX], *p, *tok;
+	const char *list[16];
+	size_t n = 0;
+
+	strlcpy(buf, s, sizeof(buf));
+	for (p = buf; (tok = strsep(&p, ",")) != NULL && n < 16;)
+		list[n++] = tok;
+	return witch_server_config_set_protocols(cfg, list, n);
+}
+
+int
+conf_to_server(const struct conf *c, witch_server_config_t **ret,
+    conf_err_fn errfn)
+{
+	witch_server_config_t *cfg;
+	const struct conf_val *v = c->v;
+	int errors = 0;
+
+	*ret = NULL;
+	conf_last_bad = -1;
+	if (witch_server_config_new(&cfg) != 0) {
+		errfn("out of memory");
+		return 1;
+	}
+	if (witch_server_config_set_port(cfg, v[C_PORT].num) != 0)
+		errors += refused(c, C_PORT, "invalid port", errfn);
+	if (witch_server_config_set_bind(cfg, v[C_BIND].str) != 0)
+		errors += refused(c, C_BIND, "expected a numeric IPv4 or IPv6 "
+		    "address", errfn);
+	if (witch_server_config_set_name(cfg, v[C_NAME].str) != 0)
+		errors += refused(c, C_NAME, "expected 1 to 63 bytes without "
+		    "control characters", errfn);
+	if (witch_server_config_set_project_id(cfg, v[C_PROJECT_ID].str) != 0)
+		errors += refused(c, C_PROJECT_ID, "expected 0 to 63 bytes "
+		    "without control characters", errfn);
+	if (witch_server_config_set_workers(cfg, v[C_WORKERS].num) != 0)
+		errors += refused(c, C_WORKERS, "invalid", errfn);
+	if (witch_server_config_set_max_clients(cfg,
+	    v[C_MAX_CLIENTS].num) != 0)
+		errors += refused(c, C_MAX_CLIENTS, "invalid", errfn);
+	if (witch_server_config_set_max_frame(cfg, v[C_MAX_FRAME].num) != 0)
+		errors += refused(c, C_MAX_FRAME, "invalid", errfn);
+	if (witch_server_config_set_queue_depth(cfg,
+	    v[C_QUEUE_DEPTH].num) != 0)
+		errors += refused(c, C_QUEUE_DEPTH, "invalid", errfn);
+	if (witch_server_config_set_idle_timeout(cfg,
+	    v[C_IDLE_TIMEOUT].num) != 0)
+		errors += refused(c, C_IDLE_TIMEOUT, "invalid", errfn);
+	if (witch_server_config_set_handshake_timeout(cfg,
+	    v[C_HANDSHAKE_TIMEOUT].num) != 0)
+		errors += refused(c, C_HANDSHAKE_TIMEOUT, "invalid", errfn);
+	if (witch_server_config_set_drain_timeout(cfg,
+	    v[C_DRAIN_TIMEOUT].num) != 0)
+		errors += refused(c, C_DRAIN_TIMEOUT, "invalid", errfn);
+	if (witch_server_config_set_output_limits(cfg, v[C_OUTPUT_SOFT].num,
+	    v[C_OUTPUT_HARD].num) != 0) {
+		char why[128];
+
+		snprintf(why, sizeof(why), "must not exceed output-hard "
+		    "(%lld)", v[C_OUTPUT_HARD].num);
+		errors += refused(c, C_OUTPUT_SOFT, why, errfn);
+	}
+	if (set_protocols(cfg, v[C_PROTOCOLS].str) != 0)
+		errors += refused(c, C_PROTOCOLS, "expected 1 to 16 distinct "
+		    "names of 1 to 15 bytes", errfn);
+	if (witch_server_config_set_listen_tcp(cfg, v[C_TCP].num != 0) != 0)
+		errors += refused(c, C_TCP, "invalid", errfn);
+	if (errors != 0) {
+		witch_server_config_free(cfg);
+		return errors;
+	}
+	*ret = cfg;
+	return 0;
+}
