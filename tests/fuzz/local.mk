@@ -27,12 +27,15 @@ EXTRA_DIST += %reldir%/common.h \
 	%reldir%/corpus/request/deadline_neg.json \
 	%reldir%/corpus/request/dup_keys.json \
 	%reldir%/corpus/request/empty.json \
+	%reldir%/corpus/request/fast_path.json \
 	%reldir%/corpus/request/id_float.json \
 	%reldir%/corpus/request/id_long.json \
 	%reldir%/corpus/request/nested.json \
 	%reldir%/corpus/request/no_endpoint_id.json \
 	%reldir%/corpus/request/not_json.json \
 	%reldir%/corpus/request/nul_key.json \
+	%reldir%/corpus/request/nul_key_unterminated.json \
+	%reldir%/corpus/request/number_then_nul.json \
 	%reldir%/corpus/request/oneway_int.json \
 	%reldir%/corpus/request/raw_nul.json \
 	%reldir%/corpus/request/top_array.json \

@@ -39,6 +39,11 @@ bi_ping(witch_request_t *req, void *ud)
 static int
 bi_echo(witch_request_t *req, void *ud)
 {
+	/* Data still as validated text: splice it, no DOM at all. */
+	if (req->rj->data == NULL && req->rj->raw != NULL) {
+		req->raw_echo = true;
+		return 0;
+	}
 	return witch_request_reply(req, json_pack("{s:O}", "echo",
 	    witch_request_data(req)));
 }
@@ -315,7 +320,7 @@ builtin_hello(struct witch__conn *c, struct witch__request_env *env,
     struct witch__buf *out)
 {
 	struct witch_server *srv = c->srv;
-	json_t *d = env->data, *protos, *hash, *name;
+	json_t *d = witch__request_env_data(env), *protos, *hash, *name;
 	char msg[256];
 	int p;
 
@@ -412,7 +417,7 @@ builtin_cancel(struct witch__conn *c, struct witch__request_env *env,
 	json_t *ids, *v;
 	size_t i, matched = 0, remembered = 0;
 
-	ids = env->data != NULL ? json_object_get(env->data, "ids") : NULL;
+	ids = json_object_get(witch__request_env_data(env), "ids");
 	if (!json_is_array(ids))
 		return witch__reply_error(out, env->id, WITCH_EINVALID_REQUEST,
 		    "cancel: data must be {\"ids\": [...]}");
@@ -502,7 +507,7 @@ builtin_kill_client(struct witch__conn *c, struct witch__request_env *env,
 
 	if (refuse_untrusted(c, env, out))
 		return 0;
-	idv = env->data != NULL ? json_object_get(env->data, "id") : NULL;
+	idv = json_object_get(witch__request_env_data(env), "id");
 	if (!json_is_integer(idv))
 		return witch__reply_error(out, env->id, WITCH_EINVALID_REQUEST,
 		    "kill_client: data must be {\"id\": <client id>}");
@@ -538,8 +543,7 @@ builtin_monitor(struct witch__conn *c, struct witch__request_env *env,
 }
 
 void
-witch__monitor_feed(struct witch__conn *c,
-    const struct witch__request_env *env)
+witch__monitor_feed(struct witch__conn *c, struct witch__request_env *env)
 {
 	struct witch_server *srv = c->srv;
 	struct witch__conn *m;
@@ -552,7 +556,7 @@ witch__monitor_feed(struct witch__conn *c,
 	    "time", ts.tv_sec + ts.tv_nsec / 1e9, "client", (json_int_t)c->id,
 	    "addr", c->peer, "endpoint", env->endpoint,
 	    "id", json_loads(env->id, JSON_DECODE_ANY, NULL),
-	    "data", env->data, "oneway", env->oneway);
+	    "data", witch__request_env_data(env), "oneway", env->oneway);
 	if (d == NULL)
 		return;
 	for (m = srv->conns; m != NULL; m = m->next) {

@@ -482,8 +482,16 @@ witch_server_free(witch_server_t *srv)
 json_t *
 witch_request_data(const witch_request_t *req)
 {
+	struct witch__reqjob *rj = req->rj;
+
+	/* Parsed on first use, on this worker (validated by the scanner). */
+	if (rj->data == NULL && rj->raw != NULL && rj->root == NULL) {
+		rj->root = json_loadb(rj->raw, rj->raw_len,
+		    JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
+		rj->data = rj->root;
+	}
 	/* json_null() is a static singleton in jansson: no refcount races. */
-	return req->rj->data != NULL ? req->rj->data : json_null();
+	return rj->data != NULL ? rj->data : json_null();
 }
 
 const char *

@@ -169,8 +169,14 @@ struct witch__reqjob {
 	struct witch__job		 job;	/* first: pool link */
 	struct witch__conn		*conn;	/* holds a reference */
 	const struct witch__endpoint	*ep;
-	json_t				*root;	/* owned */
+	json_t				*root;	/* owned (or NULL) */
 	json_t				*data;	/* borrowed from root */
+	/*
+	 * Fast path: the JSON text of "data", copied after the struct;
+	 * parsed into root/data only if the handler asks for it.
+	 */
+	const char			*raw;	/* NULL: no text kept */
+	size_t				 raw_len;
 	bool				 oneway;
 	int				 proto;	/* connection's, at dispatch */
 	uint64_t			 t0_ns;	/* read by the reactor */
@@ -181,6 +187,7 @@ struct witch__reqjob {
 struct witch_request {
 	struct witch__reqjob	*rj;
 	json_t			*result;
+	bool			 raw_echo;	/* reply {"echo": raw data} */
 	int			 err;
 	char			 msg[WITCH_ERROR_TEXT_MAX];
 };
@@ -281,7 +288,7 @@ int witch__builtins_register(struct witch_server *srv);
 witch__inline_fn witch__builtin_inline(const char *name);
 /* Send a monitor event about request env of c to every monitor. */
 void witch__monitor_feed(struct witch__conn *c,
-    const struct witch__request_env *env);
+    struct witch__request_env *env);
 /* Account one error reply with code; one answered request of ep. */
 void witch__count_error(struct witch_server *srv, int code);
 void witch__count_call(const struct witch__endpoint *ep, bool ok,

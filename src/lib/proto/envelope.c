@@ -12,6 +12,7 @@
 #include <witch/error.h>
 
 #include "proto/envelope.h"
+#include "proto/scan.h"
 
 #define ENDPOINT_MAX	63	/* longest endpoint name, in bytes */
 
@@ -65,6 +66,9 @@ env_reset(struct witch__request_env *env)
 	env->root = NULL;
 	env->endpoint = NULL;
 	env->data = NULL;
+	env->data_raw = NULL;
+	env->data_len = 0;
+	env->data_owned = NULL;
 	(void)strlcpy(env->id, "null", sizeof(env->id));
 	env->has_id = false;
 	env->oneway = false;
@@ -223,5 +227,114 @@ void
 witch__request_env_clear(struct witch__request_env *env)
 {
 	json_decref(env->root);
+	json_decref(env->data_owned);
 	env_reset(env);
+}
+
+json_t *
+witch__request_env_data(struct witch__request_env *env)
+{
+	if (env->data != NULL || env->data_raw == NULL)
+		return env->data;
+	if (env->data_owned == NULL)
+		env->data_owned = json_loadb(env->data_raw, env->data_len,
+		    JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
+	return env->data_owned;
+}
+
+/* Compact decimal text of the JSON integer [p, p+n) (validated, fits). */
+static void
+int_text(const char *p, size_t n, char *out)
+{
+	char tmp[24];
+	uint64_t v = 0;
+	size_t i = 0, k = 0;
+	bool neg = false;
+
+	if (*p == '-') {
+		neg = true;
+		p++;
+		n--;
+	}
+	for (i = 0; i < n; i++)
+		v = v * 10 + (uint64_t)(p[i] - '0');
+	if (v == 0)
+		neg = false;		/* jansson prints -0 as 0 */
+	do {
+		tmp[k++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v != 0);
+	i = 0;
+	if (neg)
+		out[i++] = '-';
+	while (k > 0)
+		out[i++] = tmp[--k];
+	out[i] = '\0';
+}
+
+/* Value of a validated non-negative JSON integer, or -1 if negative. */
+static int64_t
+int_value(const char *p, size_t n)
+{
+	uint64_t v = 0;
+	size_t i;
+
+	if (*p == '-')
+		return n == 2 && p[1] == '0' ? 0 : -1;
+	for (i = 0; i < n; i++)
+		v = v * 10 + (uint64_t)(p[i] - '0');
+	return (int64_t)v;
+}
+
+int
+witch__request_scan(const char *payload, size_t len,
+    struct witch__request_env *env, char *msg, size_t msglen)
+{
+	struct witch__jspan id, ep, data, ow, dl;
+	struct witch__jmember m[] = {
+		{ "id", &id }, { "endpoint", &ep }, { "data", &data },
+		{ "oneway", &ow }, { "deadline_ms", &dl }
+	};
+	enum witch__jtype top;
+	bool kesc;
+
+	if (witch__json_scan(payload, len, &top, m, 5, &kesc) != 0 ||
+	    top != WITCH__J_OBJECT || kesc)
+		goto slow;
+	env_reset(env);
+	if (msg != NULL && msglen > 0)
+		msg[0] = '\0';
+	if (ow.type == WITCH__J_TRUE)
+		env->oneway = true;
+	else if (ow.type != WITCH__J_NONE && ow.type != WITCH__J_FALSE)
+		goto slow;
+	if (id.type == WITCH__J_INT && id.len < 21) {
+		int_text(id.p, id.len, env->id);
+		env->has_id = true;
+	} else if (id.type == WITCH__J_STRING && !id.escaped &&
+	    id.len <= WITCH__ID_MAX) {
+		memcpy(env->id, id.p, id.len);
+		env->id[id.len] = '\0';
+		env->has_id = true;
+	} else if (id.type != WITCH__J_NONE)
+		goto slow;
+	if (ep.type != WITCH__J_STRING || ep.escaped || ep.len < 3 ||
+	    ep.len - 2 > ENDPOINT_MAX)
+		goto slow;
+	memcpy(env->endpoint_buf, ep.p + 1, ep.len - 2);
+	env->endpoint_buf[ep.len - 2] = '\0';
+	env->endpoint = env->endpoint_buf;
+	if (dl.type == WITCH__J_INT) {
+		if ((env->deadline_ms = int_value(dl.p, dl.len)) < 0)
+			goto slow;
+		env->has_deadline = true;
+	} else if (dl.type != WITCH__J_NONE)
+		goto slow;
+	if (data.type != WITCH__J_NONE) {
+		env->data_raw = data.p;
+		env->data_len = data.len;
+	}
+	return 0;
+slow:
+	return witch__request_parse(payload, len, env, msg, msglen);
 }

@@ -21,8 +21,18 @@
 
 struct witch__request_env {
 	json_t		*root;		/* owned: the whole request object */
-	const char	*endpoint;	/* borrowed from root */
+	const char	*endpoint;	/* borrowed from root or endpoint_buf */
 	json_t		*data;		/* borrowed from root; NULL if absent */
+	/*
+	 * Fast path (witch__request_scan): root and data are NULL, data_raw
+	 * points at the JSON text of "data" inside the payload (NULL when
+	 * absent), and data_owned holds a DOM made on demand by
+	 * witch__request_env_data().
+	 */
+	const char	*data_raw;
+	size_t		 data_len;
+	json_t		*data_owned;
+	char		 endpoint_buf[64];
 	char		 id[WITCH__ID_MAX + 1];	/* compact JSON of id, or "null" */
 	bool		 has_id;
 	bool		 oneway;
@@ -55,6 +65,30 @@ int witch__request_parse(const char *payload, size_t len,
     struct witch__request_env *env, char *msg, size_t msglen);
 /* Release env->root; env may be parsed into again. */
 void witch__request_env_clear(struct witch__request_env *env);
+
+/*
+ * Same contract as witch__request_parse(), faster: the payload is
+ * validated by the allocation-free scanner (proto/scan.h), the envelope
+ * fields are read from their spans and "data" is left as text (data_raw).
+ * Anything unusual (invalid JSON, escapes in the id, endpoint or top-level
+ * keys, wrong types) goes to witch__request_parse(), so replies and error
+ * messages are exactly the same.  data_raw points into payload: copy it
+ * before payload goes away.
+ */
+int witch__request_scan(const char *payload, size_t len,
+    struct witch__request_env *env, char *msg, size_t msglen);
+/* The request's data as JSON (borrowed; NULL if absent or unparsable). */
+json_t *witch__request_env_data(struct witch__request_env *env);
+
+/*
+ * Append a result frame whose result is the concatenation of nparts
+ * pieces of JSON text (already valid: the caller guarantees it), e.g.
+ * {"echo": + data text + }.  0, WITCH_ENOMEM or WITCH_ETOO_LARGE; out is
+ * unchanged on failure.
+ */
+int witch__reply_result_raw(struct witch__buf *out, const char *id,
+    const char *const *parts, const size_t *lens, size_t nparts,
+    size_t max_payload);
 
 /*
  * Append one complete frame to out:

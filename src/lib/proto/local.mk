@@ -3,7 +3,8 @@
 libwitch_core_la_SOURCES += \
 	%reldir%/frame.c %reldir%/frame.h \
 	%reldir%/envelope.c %reldir%/envelope.h \
-	%reldir%/reply.c
+	%reldir%/reply.c \
+	%reldir%/scan.c %reldir%/scan.h
 
 if HAVE_CMOCKA
 check_PROGRAMS += tests/unit/test_frame tests/unit/test_envelope

@@ -256,6 +256,33 @@ witch__reply_result(struct witch__buf *out, const char *id,
 }
 
 /*
+ * Append {"id":<id>,"result":<parts...>} where the parts are JSON text the
+ * caller has validated (e.g. a request's data spliced into an echo).  No
+ * DOM, no re-serialisation.  Same returns as witch__reply_result().
+ */
+int
+witch__reply_result_raw(struct witch__buf *out, const char *id,
+    const char *const *parts, const size_t *lens, size_t nparts,
+    size_t max_payload)
+{
+	struct sink s;
+	size_t i;
+	int rc;
+
+	if ((id = check_id(id)) == NULL)
+		return WITCH_EINVAL;
+	if ((rc = begin(&s, out, max_payload)) != 0)
+		return finish(&s, rc);
+	put_str(&s, "{\"id\":");
+	put_str(&s, id);
+	put_str(&s, ",\"result\":");
+	for (i = 0; i < nparts; i++)
+		put(&s, parts[i], lens[i]);
+	put_str(&s, "}");
+	return finish(&s, 0);
+}
+
+/*
  * Append the frame {"id":<id>,"error":{"code":<slug>,"message":<message>}}
  * to out.  The slug is witch_err_name(code); message is any text (NULL:
  * witch_strerror(code)), escaped, with invalid UTF-8 replaced by U+FFFD.

@@ -77,7 +77,16 @@ job_reply(struct witch__reqjob *rj, struct witch_request *req, int rc)
 		return;
 	}
 	witch__buf_init(&b, 0);
-	if (code >= 0 && rc >= 0) {
+	if (ok && req->raw_echo) {
+		const char *parts[] = { "{\"echo\":", rj->raw, "}" };
+		size_t lens[] = { 8, rj->raw_len, 1 };
+
+		rc = witch__reply_result_raw(&b, rj->id, parts, lens, 3,
+		    WITCH_MAX_FRAME_CEILING);
+		if (rc == WITCH_ETOO_LARGE)
+			rc = witch__reply_error(&b, rj->id, WITCH_EHANDLER,
+			    "result larger than the 64 MiB frame ceiling");
+	} else if (ok) {
 		rc = witch__reply_result(&b, rj->id, req->result,
 		    WITCH_MAX_FRAME_CEILING);
 		if (rc == WITCH_ETOO_LARGE)
@@ -330,8 +339,15 @@ dispatch(struct witch__conn *c, struct witch__request_env *env,
 		srv->batch = nb;
 		srv->batch_cap *= 2;
 	}
-	if ((rj = witch__calloc(1, sizeof(*rj))) == NULL)
+	/* One allocation: the job and, on the fast path, the data text. */
+	if ((rj = witch__malloc(sizeof(*rj) + env->data_len)) == NULL)
 		goto overloaded;
+	memset(rj, 0, sizeof(*rj));
+	if (env->data_raw != NULL) {
+		memcpy(rj + 1, env->data_raw, env->data_len);
+		rj->raw = (const char *)(rj + 1);
+		rj->raw_len = env->data_len;
+	}
 	rj->job.ops = &witch__reqjob_ops;
 	atomic_init(&rj->job.cancelled, false);
 	if (env->has_deadline)
@@ -379,7 +395,7 @@ on_frame(void *ud, const char *payload, size_t len)
 	c->got_frame = true;
 	c->active_ns = srv->now_ns;
 	c->nrequests++;
-	rc = witch__request_parse(payload, len, &env, msg, sizeof(msg));
+	rc = witch__request_scan(payload, len, &env, msg, sizeof(msg));
 	if (rc != 0) {
 		atomic_fetch_add(&srv->ctr.protocol_errors, 1);
 		atomic_fetch_add(&srv->ctr.requests_failed, 1);

@@ -1,0 +1,61 @@
+/*
+ * proto/scan.h: an allocation-free JSON validator and envelope scanner.
+ *
+ * witch__json_scan() accepts exactly what jansson's json_loadb() accepts
+ * with JSON_DECODE_ANY | JSON_ALLOW_NUL (RFC 8259 plus jansson's limits:
+ * nesting depth 2048 counted over every value, integers that fit int64_t,
+ * reals that do not overflow, strict UTF-8, surrogate pairs in \u
+ * escapes), without building a DOM.  One jansson quirk is not copied: it
+ * takes a raw NUL right after a number or literal as the end of input
+ * ("123\0" parses); the scanner rejects that, and callers fall back to
+ * jansson whenever the scanner rejects.  The fuzz target checks on every
+ * input that the scanner never accepts what jansson rejects, and that the
+ * two agree on every input without a NUL byte.  While
+ * scanning, it reports the spans of chosen top-level object members, so
+ * the request envelope can be read without parsing "data" at all.
+ */
+#ifndef WITCH__PROTO_SCAN_H
+#define WITCH__PROTO_SCAN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+enum witch__jtype {
+	WITCH__J_NONE = 0,	/* member absent */
+	WITCH__J_OBJECT,
+	WITCH__J_ARRAY,
+	WITCH__J_STRING,
+	WITCH__J_INT,
+	WITCH__J_REAL,
+	WITCH__J_TRUE,
+	WITCH__J_FALSE,
+	WITCH__J_NULL
+};
+
+/* The text of one JSON value inside the scanned buffer. */
+struct witch__jspan {
+	const char		*p;
+	size_t			 len;
+	enum witch__jtype	 type;
+	bool			 escaped;	/* a string with backslashes */
+};
+
+/* A top-level member to report: name (plain ASCII) and where to. */
+struct witch__jmember {
+	const char		*name;
+	struct witch__jspan	*span;
+};
+
+/*
+ * Validate buf[0..len) as one JSON text.  Returns 0, WITCH_EPARSE, or
+ * WITCH_EINVALID_REQUEST for valid JSON that jansson cannot hold (a NUL
+ * in an object key).  *top gets the type of the top-level value.  When it
+ * is an object, each member whose key equals members[i].name gets its
+ * value's span (the last one wins, as in jansson); *key_escaped is set if
+ * any top-level key used a backslash escape (such a key is never matched,
+ * so the caller must not trust an absent member then).  Pure; any thread.
+ */
+int witch__json_scan(const char *buf, size_t len, enum witch__jtype *top,
+    struct witch__jmember *members, size_t nmembers, bool *key_escaped);
+
+#endif
