@@ -11,3 +11,5 @@ TESTS += man/lint.sh
 EXTRA_DIST += man/lint.sh
 dist_man_MANS += man/witchctl.1
 dist_man_MANS += man/witchd.conf.5
+dist_man_MANS += man/witch_client_new.3
+dist_man_MANS += man/witch-bench.1

@@ -1,8 +1,11 @@
-# bench: witch-bench load generator and `make bench`
-noinst_PROGRAMS += src/bench/witch-bench
+# bench: the witch-bench load generator (installed, witch-bench(1)) and
+# `make bench`, which compares witchd with redis-server on loopback
+# (src/bench/run-bench.sh; `make bench ROUNDS=3` for fewer rounds).
+bin_PROGRAMS += src/bench/witch-bench
 src_bench_witch_bench_SOURCES = %reldir%/witch-bench.c
-src_bench_witch_bench_CFLAGS = $(AM_CFLAGS) -O2
+src_bench_witch_bench_LDADD = $(LIBBSD_LIBS)
 EXTRA_DIST += %reldir%/run-bench.sh
 
 bench: src/bench/witch-bench src/witchd/witchd
-	$(AM_V_at)$(top_srcdir)/src/bench/run-bench.sh $(top_builddir)
+	$(AM_V_at)ROUNDS='$(ROUNDS)' $(SHELL) $(top_srcdir)/src/bench/run-bench.sh \
+	    $(top_builddir)
