@@ -113,3 +113,18 @@ tests_integ_test_client_bad_SOURCES = tests/integ/test_client_bad.c
 tests_integ_test_client_bad_CFLAGS = $(WITCHTEST_CFLAGS_)
 tests_integ_test_client_bad_LDADD = $(INTEG_LIBS_)
 endif
+
+# The client API from C++17, linked like a consumer (libwitch.la), against an
+# in-process server on the loopback.
+check_PROGRAMS += tests/unit/test_client_cxx
+TESTS += tests/unit/test_client_cxx
+tests_unit_test_client_cxx_SOURCES = tests/unit/test_client_cxx.cc
+tests_unit_test_client_cxx_CPPFLAGS = -I$(top_builddir)/include \
+	-I$(top_srcdir)/include $(JANSSON_CFLAGS)
+tests_unit_test_client_cxx_CXXFLAGS = $(AM_CXXFLAGS) -std=c++17 -Wall \
+	-Wextra -Werror -pedantic
+tests_unit_test_client_cxx_LDADD = libwitch.la $(JANSSON_LIBS)
+
+# Install into a scratch DESTDIR and build a consumer with pkg-config.
+TESTS += tests/daemon/test_install.sh
+EXTRA_DIST += tests/daemon/test_install.sh
