@@ -4,7 +4,8 @@
 # bash-completion loads it on demand; or source it from ~/.bashrc.
 # Needs nothing but bash, grep and sed.  The endpoint of "call" is
 # completed from the "info" of the server the command line names (with a
-# timeout of half a second), or else from the built-in endpoints.
+# timeout of half a second), or else from the built-in endpoints; the id of
+# "kill-client" from its "clients" (a trusted connection only).
 
 # Endpoint names of the server, one a line; $@: its global options.
 _witchctl_endpoints()
@@ -23,8 +24,10 @@ _witchctl()
 	local cur prev cmd i word
 	local global_opts="-H --host -p --port -U --unix -t --timeout -j --json
 	    -h --help -V --version"
-	local commands="ping echo call info status peers"
-	local builtins="ping echo info status peer_list hello cancel"
+	local commands="ping echo call info status peers stats clients
+	    kill-client monitor"
+	local builtins="ping echo info status peer_list stats hello cancel
+	    clients kill_client monitor"
 	local -a conn=()
 
 	COMPREPLY=()
@@ -92,7 +95,20 @@ _witchctl()
 		elif [ "$COMP_CWORD" -eq $((i + 2)) ]; then
 			COMPREPLY=($(compgen -W "-" -- "$cur"))
 		fi ;;
-	echo | info | status | peers)
+	kill-client)
+		# The client ids the server lists (sorted; the last one is
+		# this query's own connection).
+		case $cur in
+		-*) COMPREPLY=($(compgen -W "-h --help" -- "$cur")) ;;
+		*)
+			if [ "$COMP_CWORD" -eq $((i + 1)) ]; then
+				word=$("${COMP_WORDS[0]}" "${conn[@]}" -t 0.5 \
+				    clients 2>/dev/null |
+				    sed '1d; $d; s/^ *//; s/ .*//')
+				COMPREPLY=($(compgen -W "$word" -- "$cur"))
+			fi ;;
+		esac ;;
+	echo | info | status | peers | stats | clients | monitor)
 		case $cur in
 		-*) COMPREPLY=($(compgen -W "-h --help" -- "$cur")) ;;
 		esac ;;

@@ -441,3 +441,257 @@ out_peers(const json_t *res)
 			    buf, col + 1 < NPEERCOLS ? "  " : "\n");
 		}
 }
+
+/* ---- clients table --------------------------------------------------- */
+
+void
+out_duration(double s, char *buf, size_t size)
+{
+	long long t = (long long)s;
+
+	if (!(s >= 0))
+		snprintf(buf, size, "-");
+	else if (t >= 86400)
+		snprintf(buf, size, "%lldd%02lldh", t / 86400,
+		    t % 86400 / 3600);
+	else if (t >= 3600)
+		snprintf(buf, size, "%lldh%02lldm", t / 3600, t % 3600 / 60);
+	else if (t >= 60)
+		snprintf(buf, size, "%lldm%02llds", t / 60, t % 60);
+	else
+		snprintf(buf, size, "%.1fs", s);
+}
+
+/* Columns of the clients table: key, title, right-aligned, a duration. */
+static const struct {
+	const char	*key;
+	const char	*title;
+	bool		 right;
+	bool		 duration;
+} client_cols[] = {
+	{ "id", "ID", true, false },
+	{ "addr", "ADDR", false, false },
+	{ "name", "NAME", false, false },
+	{ "age", "AGE", true, true },
+	{ "idle", "IDLE", true, true },
+	{ "inflight", "INFLIGHT", true, false },
+	{ "output_bytes", "OUTPUT", true, false },
+	{ "requests", "REQUESTS", true, false },
+};
+#define NCLIENTCOLS (sizeof(client_cols) / sizeof(client_cols[0]))
+
+/* One cell of the clients table; "-" for a missing value or no name. */
+static void
+client_cell(const json_t *cl, size_t col, char *buf, size_t size)
+{
+	const json_t *v = json_object_get(cl, client_cols[col].key);
+	char *s;
+
+	if (v == NULL || json_is_null(v) ||
+	    (json_is_string(v) && json_string_length(v) == 0))
+		snprintf(buf, size, "-");
+	else if (json_is_number(v) && client_cols[col].duration)
+		out_duration(json_number_value(v), buf, size);
+	else if (json_is_string(v))
+		snprintf(buf, size, "%s", json_string_value(v));
+	else if (json_is_integer(v))
+		snprintf(buf, size, "%" JSON_INTEGER_FORMAT,
+		    json_integer_value(v));
+	else if ((s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY)) !=
+	    NULL) {
+		snprintf(buf, size, "%s", s);
+		free(s);
+	} else
+		snprintf(buf, size, "?");
+}
+
+static int
+cmp_client_id(const void *a, const void *b)
+{
+	json_int_t x = json_integer_value(json_object_get(
+	    *(json_t *const *)a, "id"));
+	json_int_t y = json_integer_value(json_object_get(
+	    *(json_t *const *)b, "id"));
+
+	return x < y ? -1 : x > y;
+}
+
+static void
+client_row(const json_t *cl, const int *width, bool title)
+{
+	char buf[160];
+	size_t col;
+	bool last;
+
+	for (col = 0; col < NCLIENTCOLS; col++) {
+		last = col + 1 == NCLIENTCOLS;
+		if (title)
+			snprintf(buf, sizeof(buf), "%s",
+			    client_cols[col].title);
+		else
+			client_cell(cl, col, buf, sizeof(buf));
+		if (client_cols[col].right)
+			printf("%*s", width[col], buf);
+		else
+			printf("%-*s", last ? 0 : width[col], buf);
+		fputs(last ? "\n" : "  ", stdout);
+	}
+}
+
+void
+out_clients(const json_t *res)
+{
+	json_t **rows;
+	char buf[160];
+	int width[NCLIENTCOLS];
+	size_t i, n, col;
+
+	if (!json_is_array(res)) {
+		out_json_pretty(res);
+		return;
+	}
+	n = json_array_size(res);
+	if ((rows = calloc(n + 1, sizeof(*rows))) == NULL) {
+		out_json_pretty(res);
+		return;
+	}
+	for (i = 0; i < n; i++)
+		rows[i] = json_array_get(res, i);
+	qsort(rows, n, sizeof(*rows), cmp_client_id);
+	for (col = 0; col < NCLIENTCOLS; col++)
+		width[col] = (int)strlen(client_cols[col].title);
+	for (i = 0; i < n; i++)
+		for (col = 0; col < NCLIENTCOLS; col++) {
+			client_cell(rows[i], col, buf, sizeof(buf));
+			if ((int)strlen(buf) > width[col])
+				width[col] = (int)strlen(buf);
+		}
+	client_row(NULL, width, true);
+	for (i = 0; i < n; i++)
+		client_row(rows[i], width, false);
+	free(rows);
+}
+
+/* ---- stats ----------------------------------------------------------- */
+
+/* latency: "p50/p90/p99/p99.9 = 0.011/0.016/0.023/0.023 ms, 7 requests". */
+static void
+put_latency(const json_t *res, const json_t *v, int indent)
+{
+	static const char *keys[] = { "p50_ms", "p90_ms", "p99_ms",
+	    "p999_ms" };
+	const json_t *count = json_object_get(v, "count"), *p;
+	size_t i;
+
+	if (!json_is_object(v) || !json_is_integer(count)) {
+		put_plain(res, v, indent);
+		return;
+	}
+	if (json_integer_value(count) == 0) {
+		printf("no requests timed yet");
+		return;
+	}
+	printf("p50/p90/p99/p99.9 = ");
+	for (i = 0; i < 4; i++) {
+		p = json_object_get(v, keys[i]);
+		if (i > 0)
+			putchar('/');
+		if (json_is_number(p))
+			printf("%.3f", json_number_value(p));
+		else
+			putchar('-');
+	}
+	printf(" ms, %" JSON_INTEGER_FORMAT " request%s",
+	    json_integer_value(count),
+	    json_integer_value(count) == 1 ? "" : "s");
+}
+
+/*
+ * An object of rows as a table sorted by key: the first column titled
+ * first, then one column per member of cols (integers, right-aligned);
+ * a row that is a bare number is the only column.
+ */
+static void
+named_table(const json_t *obj, const char *first, const char *const *cols,
+    const char *const *titles, size_t ncols)
+{
+	const char **names;
+	const json_t *row, *v;
+	const char *key;
+	int w0 = (int)strlen(first), w[4];
+	size_t i, c, n = json_object_size(obj);
+
+	if ((names = calloc(n + 1, sizeof(*names))) == NULL)
+		return;
+	i = 0;
+	json_object_foreach((json_t *)obj, key, row) {
+		names[i++] = key;
+		if ((int)strlen(key) > w0)
+			w0 = (int)strlen(key);
+	}
+	qsort(names, n, sizeof(*names), cmp_str);
+	for (c = 0; c < ncols && c < 4; c++)
+		w[c] = (int)strlen(titles[c]) < 8 ? 8 :
+		    (int)strlen(titles[c]);
+	printf("%-*s", w0, first);
+	for (c = 0; c < ncols && c < 4; c++)
+		printf("  %*s", w[c], titles[c]);
+	putchar('\n');
+	for (i = 0; i < n; i++) {
+		row = json_object_get(obj, names[i]);
+		printf("%-*s", w0, names[i]);
+		for (c = 0; c < ncols && c < 4; c++) {
+			v = cols[c] != NULL ? json_object_get(row, cols[c]) :
+			    row;
+			if (json_is_integer(v))
+				printf("  %*" JSON_INTEGER_FORMAT, w[c],
+				    json_integer_value(v));
+			else
+				printf("  %*s", w[c], "-");
+		}
+		putchar('\n');
+	}
+	free(names);
+}
+
+void
+out_stats(const json_t *res)
+{
+	static const struct field fields[] = {
+		{ "uptime", "uptime", put_uptime },
+		{ "clients", "clients", NULL },
+		{ "connections_accepted", "connections accepted", NULL },
+		{ "connections_rejected", "connections rejected", NULL },
+		{ "requests_served", "requests served", NULL },
+		{ "requests_failed", "requests failed", NULL },
+		{ "protocol_errors", "protocol errors", NULL },
+		{ "overloaded", "overloaded", NULL },
+		{ "output_limit_drops", "output limit drops", NULL },
+		{ "emfile_pauses", "emfile pauses", NULL },
+		{ "queue_depth", "queue depth", NULL },
+		{ "running", "running", NULL },
+		{ "latency", "latency", put_latency },
+		{ "endpoints", NULL, NULL },
+		{ "errors", NULL, NULL },
+	};
+	static const char *const ep_cols[] = { "calls", "errors" };
+	static const char *const ep_titles[] = { "CALLS", "ERRORS" };
+	static const char *const err_cols[] = { NULL };
+	static const char *const err_titles[] = { "COUNT" };
+	const json_t *eps = json_object_get(res, "endpoints");
+	const json_t *errs = json_object_get(res, "errors");
+
+	listing(res, fields, sizeof(fields) / sizeof(fields[0]));
+	if (!json_is_object(res))
+		return;
+	putchar('\n');
+	if (json_is_object(eps) && json_object_size(eps) > 0)
+		named_table(eps, "ENDPOINT", ep_cols, ep_titles, 2);
+	else
+		printf("no endpoint called yet\n");
+	putchar('\n');
+	if (json_is_object(errs) && json_object_size(errs) > 0)
+		named_table(errs, "ERROR", err_cols, err_titles, 1);
+	else
+		printf("no errors\n");
+}

@@ -42,13 +42,17 @@ struct ctl_cmd {
 	ctl_run_fn	 run;		/* argv[0] is the command name */
 };
 
-/* The commands (cmd_ping.c, cmd_call.c). */
+/* The commands (cmd_ping.c, cmd_call.c, cmd_ops.c). */
 extern const struct ctl_cmd ctl_cmd_ping;
 extern const struct ctl_cmd ctl_cmd_echo;
 extern const struct ctl_cmd ctl_cmd_call;
 extern const struct ctl_cmd ctl_cmd_info;
 extern const struct ctl_cmd ctl_cmd_status;
 extern const struct ctl_cmd ctl_cmd_peers;
+extern const struct ctl_cmd ctl_cmd_clients;
+extern const struct ctl_cmd ctl_cmd_kill_client;
+extern const struct ctl_cmd ctl_cmd_stats;
+extern const struct ctl_cmd ctl_cmd_monitor;
 
 /* Print "witchctl: " and the formatted message to stderr. */
 void	ctl_warnx(const char *fmt, ...)

@@ -4,7 +4,8 @@
 # Starts $WITCH_BUILDDIR/src/witchd/witchd on 127.0.0.1 (port 0 and
 # --port-file), drives $WITCH_BUILDDIR/src/witchctl/witchctl, and checks
 # output and exit status of every command, including ping through a
-# server restart.  Prints one "ok"/"FAIL" line per check; exits 1 if any
+# server restart and the operations commands (clients, kill-client, stats,
+# monitor).  Prints one "ok"/"FAIL" line per check; exits 1 if any
 # failed, 77 (skip) without WITCH_BUILDDIR.  Every wait is bounded.
 
 if [ -z "$WITCH_BUILDDIR" ]; then
@@ -77,11 +78,13 @@ wait_match() {
 	grep -q -e "$2" "$1" 2>/dev/null
 }
 
-# start_witchd PORT NAME: start a server, set $srv_pid and $srv_port.
+# start_witchd PORT NAME: start a server (control socket $tmp/NAME.sock),
+# set $srv_pid and $srv_port.
 start_witchd() {
 	rm -f "$tmp/$2.port"
 	"$WITCHD" -q -b 127.0.0.1 -p "$1" --drain-timeout 1 -w 2 \
-	    --port-file "$tmp/$2.port" 2>>"$tmp/$2.log" &
+	    --unix "$tmp/$2.sock" --port-file "$tmp/$2.port" \
+	    2>>"$tmp/$2.log" &
 	srv_pid=$!
 	pids="$pids $srv_pid"
 	if ! wait_file "$tmp/$2.port"; then
@@ -132,7 +135,7 @@ check "--help lists commands and exit statuses" \
 run --version
 expect_rc 0 "--version"
 check "--version names witchctl" has "$tmp/out" '^witchctl '
-for c in ping echo call info status peers; do
+for c in ping echo call info status peers clients kill-client stats monitor; do
 	run $c --help
 	expect_rc 0 "$c --help"
 	check "$c --help shows its usage" has "$tmp/out" "usage: witchctl.* $c"
@@ -248,6 +251,124 @@ check "peers says no peers" test "$(cat "$tmp/out")" = "no peers"
 run $W --json peers
 expect_rc 0 "--json peers"
 check "--json peers is the empty list" test "$(cat "$tmp/out")" = "[]"
+
+# ---- operations: monitor, clients, stats, kill-client -----------------------
+# wait_gone PID: wait (at most 5 s) for a background witchctl; status $rc.
+wait_gone() {
+	i=0
+	while kill -0 "$1" 2>/dev/null && [ $i -lt 100 ]; do
+		sleep 0.05
+		i=$((i + 1))
+	done
+	if kill -0 "$1" 2>/dev/null; then
+		kill -KILL "$1" 2>/dev/null
+	fi
+	wait "$1"
+	rc=$?
+}
+
+# probe_monitor FILE TEXT: echo TEXT until the monitor writing FILE has
+# printed it (at most 50 tries, 0.1 s apart).
+probe_monitor() {
+	i=0
+	while ! grep -q -e "$2" "$1" 2>/dev/null && [ $i -lt 50 ]; do
+		"$CTL" $W echo "$2" >/dev/null 2>&1
+		sleep 0.1
+		i=$((i + 1))
+	done
+	grep -q -e "$2" "$1" 2>/dev/null
+}
+
+"$CTL" $W monitor >"$tmp/mon" 2>"$tmp/mon.err" &
+mon_pid=$!
+pids="$pids $mon_pid"
+check "monitor prints an echo another witchctl sends" \
+    probe_monitor "$tmp/mon" probe-human
+check "monitor line: TIME CLIENT ADDR ENDPOINT ID DATA" has "$tmp/mon" \
+    '^[0-9][0-9]:[0-9][0-9]:[0-9][0-9]\.[0-9]\{3\} [0-9][0-9]* 127\.0\.0\.1:[0-9]* echo 2 "probe-human"$'
+run $W clients
+expect_rc 0 "clients"
+check "clients table header" test "$(head -1 "$tmp/out" | tr -s ' ')" = \
+    "ID ADDR NAME AGE IDLE INFLIGHT OUTPUT REQUESTS"
+check "clients lists the monitor and itself" \
+    test "$(grep -c '  127\.0\.0\.1:[0-9]*  witchctl  ' "$tmp/out")" -ge 2
+run $W --json clients
+expect_rc 0 "--json clients"
+check "--json clients is one JSON array" json_lines "$tmp/out"
+check "--json clients has the documented members" has "$tmp/out" \
+    '^\[{"id":[0-9]*,"addr":"127\.0\.0\.1:[0-9]*","name":"witchctl",.*"output_bytes":'
+run -U "$tmp/main.sock" clients
+expect_rc 0 "clients on the control socket"
+check "clients shows a unix client's uid and pid" has "$tmp/out" \
+    "  unix:uid=$(id -u),pid=[0-9]*  witchctl  "
+kill -INT "$mon_pid"
+wait_gone "$mon_pid"
+cp "$tmp/mon.err" "$tmp/err"
+expect_rc 0 "monitor ends on SIGINT"
+check "monitor wrote nothing on standard error" test ! -s "$tmp/mon.err"
+sed 's/^/	/' "$tmp/mon"
+
+run $W stats
+expect_rc 0 "stats"
+check "stats counts the echo calls" \
+    sh -c "awk '\$1 == \"echo\" && \$2 >= 1 { f = 1 } END { exit !f }' \
+    '$tmp/out'"
+check "stats counts unknown_endpoint errors" \
+    has "$tmp/out" '^unknown_endpoint  *[1-9][0-9]*$'
+check "stats shows latency percentiles" \
+    has "$tmp/out" '^latency: *p50/p90/p99/p99\.9 = [0-9.]*/[0-9.]*/[0-9.]*/[0-9.]* ms, '
+for k in '^uptime: ' '^requests served: *[0-9]' '^protocol errors: ' \
+    '^ENDPOINT  *CALLS  *ERRORS$' '^ERROR  *COUNT$'; do
+	check "stats shows $k" has "$tmp/out" "$k"
+done
+run $W --json stats
+expect_rc 0 "--json stats"
+check "--json stats is JSON" json_lines "$tmp/out"
+check "--json stats has echo calls" \
+    has "$tmp/out" '"endpoints":{.*"echo":{"calls":[1-9][0-9]*,"errors":0}'
+check "--json stats has latency" has "$tmp/out" '"latency":{"count":'
+
+# kill-client: a --json monitor, found as the oldest client, is killed.
+"$CTL" $W --json monitor >"$tmp/monj" 2>"$tmp/monj.err" &
+monj_pid=$!
+pids="$pids $monj_pid"
+check "--json monitor prints an echo" probe_monitor "$tmp/monj" probe-json
+check "--json monitor prints the event's data" has "$tmp/monj" \
+    '^{"time":[0-9.]*,"client":[0-9]*,"addr":"127\.0\.0\.1:[0-9]*","endpoint":"echo","id":2,"data":"probe-json","oneway":false}$'
+run $W clients
+victim=$(awk 'NR == 2 { print $1 }' "$tmp/out")
+run $W kill-client "$victim"
+expect_rc 0 "kill-client $victim (the --json monitor)"
+check "kill-client prints what it did" \
+    test "$(cat "$tmp/out")" = "killed client $victim"
+wait_gone "$monj_pid"
+cp "$tmp/monj.err" "$tmp/err"
+if [ "$rc" -eq 3 ] || [ "$rc" -eq 0 ]; then
+	ok "killed monitor exits (exit $rc)"
+else
+	fail "killed monitor: exit $rc, expected 3"
+fi
+check "killed monitor says why" \
+    has "$tmp/monj.err" 'connection lost: server closing: killed$'
+check "killed monitor printed only JSON" json_lines "$tmp/monj"
+run $W kill-client "$victim"
+expect_rc 1 "kill-client of a client gone"
+check "kill-client passes on the server's message" \
+    has "$tmp/err" '^witchctl: server error: invalid_argument: kill_client: no such client$'
+for bad in 0 -3 abc 1.5 99999999999999999999; do
+	run $W kill-client -- "$bad"
+	expect_rc 2 "kill-client $bad"
+done
+run $W kill-client
+expect_rc 2 "kill-client without an id"
+run $W clients extra
+expect_rc 2 "clients with an extra argument"
+run $W monitor extra
+expect_rc 2 "monitor with an extra argument"
+run -p "$P" -U "$tmp/nothing.sock" --timeout 1 monitor
+expect_rc 3 "monitor on a unix socket nobody listens on"
+check "monitor connection failure message" \
+    has "$tmp/err" "^witchctl: cannot connect to $tmp/nothing.sock: "
 
 # ---- connection failure: a port freed a moment ago --------------------------
 if start_witchd 0 gone; then
