@@ -3,4 +3,5 @@ witchinclude_HEADERS += \
 	%reldir%/witch/export.h \
 	%reldir%/witch/error.h \
 	%reldir%/witch/server.h \
-	%reldir%/witch/client.h
+	%reldir%/witch/client.h \
+	%reldir%/witch/discovery.h

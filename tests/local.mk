@@ -128,3 +128,21 @@ tests_unit_test_client_cxx_LDADD = libwitch.la $(JANSSON_LIBS)
 # Install into a scratch DESTDIR and build a consumer with pkg-config.
 TESTS += tests/daemon/test_install.sh
 EXTRA_DIST += tests/daemon/test_install.sh
+
+# Discovery: codec/registry/limits unit test, loopback integration test,
+# the disc_tool driver and the network-namespace LAN test (root only).
+if HAVE_CMOCKA
+check_PROGRAMS += tests/unit/test_discovery tests/integ/test_discovery_lo
+TESTS += tests/unit/test_discovery tests/integ/test_discovery_lo
+tests_unit_test_discovery_SOURCES = tests/unit/test_discovery.c
+tests_unit_test_discovery_CFLAGS = $(WITCHTEST_CFLAGS_)
+tests_unit_test_discovery_LDADD = $(WITCHTEST_LIBS_)
+tests_integ_test_discovery_lo_SOURCES = tests/integ/test_discovery_lo.c
+tests_integ_test_discovery_lo_CFLAGS = $(WITCHTEST_CFLAGS_)
+tests_integ_test_discovery_lo_LDADD = $(INTEG_LIBS_)
+endif
+check_PROGRAMS += tests/tools/disc_tool
+tests_tools_disc_tool_SOURCES = tests/tools/disc_tool.c
+tests_tools_disc_tool_LDADD = libwitch_core.la $(DEPS_LIBS)
+TESTS += tests/daemon/test_discovery_netns.sh
+EXTRA_DIST += tests/daemon/test_discovery_netns.sh

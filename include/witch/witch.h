@@ -9,5 +9,6 @@
 #include <witch/error.h>
 #include <witch/server.h>
 #include <witch/client.h>
+#include <witch/discovery.h>
 
 #endif /* WITCH_WITCH_H */

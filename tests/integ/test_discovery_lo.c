@@ -1,0 +1,455 @@
+/*
+ * test_discovery_lo: announcer and listener over loopback, no root.
+ *
+ * lo has no broadcast, so the announcer uses its test hook (unicast to
+ * 127.0.0.1 at the listener's port, which is picked free).  Shows: the
+ * server is found and verified by a real hello + ping against an
+ * in-process server; garbage does not disturb the listener; a flood is
+ * rate limited; stop gives LOST at once (leaving); silence gives LOST
+ * after the expiry; a wrong port or another server's id fails
+ * verification; a loopback-bound announcer sends nothing and says so.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <sys/socket.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <witch/witch.h>
+
+#include "integ/harness.h"
+
+#define MAXEV 256
+
+struct rec {
+	enum witch_discovery_event ev;
+	char			 server_id[64];
+	char			 addr[80];
+	unsigned		 port;
+	enum witch_discovery_verify verify;
+	bool			 leaving;
+	uint64_t		 at;
+};
+
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
+static struct rec evs[MAXEV];
+static size_t nev;
+static atomic_int said_loopback;
+
+static uint64_t
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void
+msleep(unsigned ms)
+{
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+
+	nanosleep(&ts, NULL);
+}
+
+static void
+on_event(witch_listener_t *l, enum witch_discovery_event ev,
+    const witch_discovered_t *d, void *ud)
+{
+	json_t *snap = NULL;
+
+	(void)ud;
+	/* Callbacks may take a snapshot (no deadlock). */
+	assert_int_equal(witch_listener_snapshot(l, &snap), 0);
+	json_decref(snap);
+	pthread_mutex_lock(&mu);
+	if (nev < MAXEV) {
+		evs[nev].ev = ev;
+		snprintf(evs[nev].server_id, sizeof(evs[0].server_id), "%s",
+		    d->server_id);
+		snprintf(evs[nev].addr, sizeof(evs[0].addr), "%s", d->addr);
+		evs[nev].port = d->port;
+		evs[nev].verify = d->verify;
+		evs[nev].leaving = d->leaving;
+		evs[nev].at = now_ms();
+		nev++;
+	}
+	pthread_cond_broadcast(&cv);
+	pthread_mutex_unlock(&mu);
+}
+
+static void
+on_log(int level, const char *msg, void *ud)
+{
+	(void)level;
+	(void)ud;
+	if (strstr(msg, "nothing to announce") != NULL)
+		said_loopback = 1;
+}
+
+/* Wait (bounded) for an event ev about id; returns its index or -1. */
+static int
+await_ev(enum witch_discovery_event ev, const char *id, unsigned ms)
+{
+	uint64_t end = now_ms() + ms;
+	size_t i;
+	int found = -1;
+
+	pthread_mutex_lock(&mu);
+	while (found < 0) {
+		for (i = 0; i < nev && found < 0; i++)
+			if (evs[i].ev == ev &&
+			    strcmp(evs[i].server_id, id) == 0)
+				found = (int)i;
+		if (found >= 0 || now_ms() >= end)
+			break;
+		pthread_mutex_unlock(&mu);
+		msleep(10);
+		pthread_mutex_lock(&mu);
+	}
+	pthread_mutex_unlock(&mu);
+	return found;
+}
+
+static size_t
+count_ev(enum witch_discovery_event ev, const char *id)
+{
+	size_t i, n = 0;
+
+	pthread_mutex_lock(&mu);
+	for (i = 0; i < nev; i++)
+		if (evs[i].ev == ev && strcmp(evs[i].server_id, id) == 0)
+			n++;
+	pthread_mutex_unlock(&mu);
+	return n;
+}
+
+static void
+reset_ev(void)
+{
+	pthread_mutex_lock(&mu);
+	nev = 0;
+	pthread_mutex_unlock(&mu);
+}
+
+static witch_listener_t *
+listener(unsigned expiry, bool verify)
+{
+	witch_listener_config_t *cfg;
+	witch_listener_t *l;
+	witch_error_t err;
+
+	assert_int_equal(witch_listener_config_new(&cfg), 0);
+	assert_int_equal(witch_listener_config_set_port(cfg, 0), 0);
+	assert_int_equal(witch_listener_config_set_expiry(cfg, expiry), 0);
+	assert_int_equal(witch_listener_config_set_verify(cfg, verify), 0);
+	assert_int_equal(witch_listener_config_set_ipv6(cfg, false), 0);
+	assert_int_equal(witch_listener_config_set_callback(cfg, on_event,
+	    NULL), 0);
+	assert_int_equal(witch_listener_new(&l, cfg), 0);
+	witch_listener_config_free(cfg);
+	if (witch_listener_start(l, &err) != 0)
+		fail_msg("listener: %s", err.text);
+	assert_true(witch_listener_port(l) > 0);
+	return l;
+}
+
+static witch_announcer_t *
+announcer(witch_server_t *srv, unsigned disc_port)
+{
+	witch_announcer_config_t *cfg;
+	witch_announcer_t *a;
+
+	assert_int_equal(witch_announcer_config_new(&cfg), 0);
+	assert_int_equal(witch_announcer_config_set_name(cfg, "lo-test"), 0);
+	assert_int_equal(witch_announcer_config_set_server_id(cfg,
+	    witch_server_id(srv)), 0);
+	assert_int_equal(witch_announcer_config_set_port(cfg,
+	    witch_server_port(srv)), 0);
+	assert_int_equal(witch_announcer_config_set_source_hash(cfg,
+	    witch_server_source_hash(srv)), 0);
+	assert_int_equal(witch_announcer_config_set_discovery_port(cfg,
+	    disc_port), 0);
+	assert_int_equal(witch_announcer_config_set_interval(cfg, 200), 0);
+	assert_int_equal(witch_announcer_config_set_bind(cfg, "127.0.0.1"),
+	    0);
+	assert_int_equal(witch_announcer_config_set_target(cfg, "127.0.0.1"),
+	    0);
+	assert_int_equal(witch_announcer_new(&a, cfg), 0);
+	witch_announcer_config_free(cfg);
+	return a;
+}
+
+static void
+send_dgram(unsigned port, const void *p, size_t n)
+{
+	struct sockaddr_in sin;
+	int fd;
+
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_port = htons(port);
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	fd = socket(AF_INET, SOCK_DGRAM, 0);
+	assert_true(fd >= 0);
+	(void)sendto(fd, p, n, 0, (struct sockaddr *)&sin, sizeof(sin));
+	close(fd);
+}
+
+static void
+send_str(unsigned port, const char *s)
+{
+	send_dgram(port, s, strlen(s));
+}
+
+/* Found, verified by a real ping, visible in the snapshot; then garbage
+ * changes nothing; stop gives LOST (leaving) at once. */
+static void
+test_found_verified_leaving(void **state)
+{
+	static const char *const garbage[] = {
+		"", "x", "{", "[]", "{\"witch\":2}", "{\"witch\":1}",
+		"{\"witch\":1,\"name\":1,\"server_id\":\"a\",\"port\":1,"
+		    "\"protocols\":[\"v1\"],\"state\":\"up\",\"seq\":1}",
+		"\xff\xfe\xfd",
+	};
+	witch_server_t *srv;
+	witch_listener_t *l;
+	witch_announcer_t *a;
+	json_t *snap = NULL, *e;
+	char big[1500];
+	uint64_t bad0, bad1, t0;
+	const char *id;
+	size_t i;
+	int k;
+
+	(void)state;
+	reset_ev();
+	srv = th_server_start(NULL, NULL, NULL);
+	id = witch_server_id(srv);
+	l = listener(30000, true);
+	a = announcer(srv, witch_listener_port(l));
+	assert_int_equal(witch_announcer_start(a), 0);
+	assert_int_equal(witch_announcer_start(a), WITCH_ESTATE);
+	assert_true(await_ev(WITCH_DISCOVERY_FOUND, id, 5000) >= 0);
+	k = await_ev(WITCH_DISCOVERY_VERIFIED, id, 10000);
+	assert_true(k >= 0);
+	assert_int_equal(evs[k].verify, WITCH_VERIFY_OK);
+	assert_string_equal(evs[k].addr, "127.0.0.1");
+	assert_int_equal(witch_listener_snapshot(l, &snap), 0);
+	assert_int_equal(json_array_size(snap), 1);
+	e = json_array_get(snap, 0);
+	assert_string_equal(json_string_value(json_object_get(e, "verified")),
+	    "ok");
+	assert_string_equal(json_string_value(json_object_get(e, "name")),
+	    "lo-test");
+	assert_string_equal(json_string_value(json_object_get(e,
+	    "source_hash")), witch_server_source_hash(srv));
+	assert_int_equal(json_integer_value(json_object_get(e, "port")),
+	    witch_server_port(srv));
+	json_decref(snap);
+
+	/* Garbage of every kind: counted, nothing else happens. */
+	witch_listener_counters(l, NULL, NULL, &bad0, NULL);
+	for (i = 0; i < sizeof(garbage) / sizeof(garbage[0]); i++)
+		send_dgram(witch_listener_port(l), garbage[i],
+		    strlen(garbage[i]));
+	memset(big, ' ', sizeof(big));
+	big[0] = '{';
+	send_dgram(witch_listener_port(l), big, sizeof(big));
+	t0 = now_ms();
+	do {
+		msleep(20);
+		witch_listener_counters(l, NULL, NULL, &bad1, NULL);
+	} while (bad1 < bad0 + 8 && now_ms() - t0 < 5000);
+	assert_true(bad1 >= bad0 + 8);	/* "" may not arrive as a read */
+	msleep(500);
+	assert_int_equal(count_ev(WITCH_DISCOVERY_FOUND, id), 1);
+	assert_int_equal(count_ev(WITCH_DISCOVERY_LOST, id), 0);
+	assert_int_equal(count_ev(WITCH_DISCOVERY_CHANGED, id), 0);
+	assert_int_equal(witch_listener_snapshot(l, &snap), 0);
+	assert_int_equal(json_array_size(snap), 1);
+	json_decref(snap);
+
+	/* Clean stop: LOST with leaving, long before the 30 s expiry. */
+	t0 = now_ms();
+	witch_announcer_stop(a);
+	k = await_ev(WITCH_DISCOVERY_LOST, id, 5000);
+	assert_true(k >= 0);
+	assert_true(evs[k].leaving);
+	assert_true(evs[k].at - t0 < 5000);
+	assert_int_equal(witch_listener_snapshot(l, &snap), 0);
+	assert_int_equal(json_array_size(snap), 0);
+	json_decref(snap);
+	assert_true(witch_announcer_sent(a) >= 2);
+	witch_announcer_free(a);
+	witch_listener_free(l);
+	witch_server_stop(srv, 0);
+	witch_server_free(srv);
+}
+
+/* A server that falls silent (kill -9) is lost after the expiry. */
+static void
+test_expiry(void **state)
+{
+	witch_listener_t *l;
+	uint64_t t0;
+	int k;
+
+	(void)state;
+	reset_ev();
+	l = listener(800, false);
+	t0 = now_ms();
+	send_str(witch_listener_port(l), "{\"witch\":1,\"name\":\"ghost\","
+	    "\"server_id\":\"ghost1\",\"port\":1,\"protocols\":[\"v1\"],"
+	    "\"state\":\"up\",\"seq\":1}");
+	assert_true(await_ev(WITCH_DISCOVERY_FOUND, "ghost1", 5000) >= 0);
+	k = await_ev(WITCH_DISCOVERY_LOST, "ghost1", 10000);
+	assert_true(k >= 0);
+	assert_false(evs[k].leaving);
+	assert_int_equal(evs[k].verify, WITCH_VERIFY_OFF);
+	assert_true(evs[k].at - t0 >= 800);
+	assert_int_equal(count_ev(WITCH_DISCOVERY_LOST, "ghost1"), 1);
+	witch_listener_free(l);
+}
+
+/* No server at the port, or another server there: verification fails. */
+static void
+test_verify_fails(void **state)
+{
+	witch_server_t *srv;
+	witch_listener_t *l;
+	char dg[512];
+	int k;
+
+	(void)state;
+	reset_ev();
+	srv = th_server_start(NULL, NULL, NULL);
+	l = listener(30000, true);
+	send_str(witch_listener_port(l), "{\"witch\":1,\"name\":\"nobody\","
+	    "\"server_id\":\"nobody1\",\"port\":1,\"protocols\":[\"v1\"],"
+	    "\"state\":\"up\",\"seq\":1}");
+	snprintf(dg, sizeof(dg), "{\"witch\":1,\"name\":\"impostor\","
+	    "\"server_id\":\"impostor1\",\"port\":%u,\"protocols\":[\"v1\"],"
+	    "\"state\":\"up\",\"seq\":1}", witch_server_port(srv));
+	send_str(witch_listener_port(l), dg);
+	k = await_ev(WITCH_DISCOVERY_VERIFIED, "nobody1", 10000);
+	assert_true(k >= 0);
+	assert_int_equal(evs[k].verify, WITCH_VERIFY_FAILED);
+	k = await_ev(WITCH_DISCOVERY_VERIFIED, "impostor1", 10000);
+	assert_true(k >= 0);
+	assert_int_equal(evs[k].verify, WITCH_VERIFY_FAILED);
+	witch_listener_free(l);
+	witch_server_stop(srv, 0);
+	witch_server_free(srv);
+}
+
+/* A flood from one source is cut by the rate limits; afterwards the
+ * listener still takes announcements. */
+static void
+test_flood(void **state)
+{
+	witch_listener_t *l;
+	struct sockaddr_in sin;
+	uint64_t recv, ok, rate, t0;
+	char dg[256];
+	int fd, i;
+
+	(void)state;
+	reset_ev();
+	l = listener(30000, false);
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_port = htons(witch_listener_port(l));
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	fd = socket(AF_INET, SOCK_DGRAM, 0);
+	assert_true(fd >= 0);
+	for (i = 0; i < 3000; i++) {
+		snprintf(dg, sizeof(dg), "{\"witch\":1,\"name\":\"f\","
+		    "\"server_id\":\"flood%d\",\"port\":1,\"protocols\":"
+		    "[\"v1\"],\"state\":\"up\",\"seq\":1}", i);
+		(void)sendto(fd, dg, strlen(dg), 0, (struct sockaddr *)&sin,
+		    sizeof(sin));
+	}
+	close(fd);
+	t0 = now_ms();
+	do {
+		msleep(50);
+		witch_listener_counters(l, &recv, &ok, NULL, &rate);
+	} while (rate == 0 && now_ms() - t0 < 5000);
+	assert_true(rate > 0);
+	assert_true(ok <= 3000);
+	/* Per source: at most the burst plus what refilled meanwhile. */
+	assert_true(ok < 1000);
+	msleep(2500);		/* the source's bucket refills */
+	send_str(witch_listener_port(l), "{\"witch\":1,\"name\":\"after\","
+	    "\"server_id\":\"after1\",\"port\":1,\"protocols\":[\"v1\"],"
+	    "\"state\":\"up\",\"seq\":1}");
+	assert_true(await_ev(WITCH_DISCOVERY_FOUND, "after1", 5000) >= 0);
+	witch_listener_free(l);
+}
+
+/* Bound to loopback without a target: nothing is sent, and it says so. */
+static void
+test_loopback_bind_silent(void **state)
+{
+	witch_announcer_config_t *cfg;
+	witch_announcer_t *a;
+	int i;
+
+	(void)state;
+	said_loopback = 0;
+	assert_int_equal(witch_announcer_config_new(&cfg), 0);
+	assert_int_equal(witch_announcer_new(&a, cfg), WITCH_EINVAL);
+	assert_int_equal(witch_announcer_config_set_name(cfg, "quiet"), 0);
+	assert_int_equal(witch_announcer_config_set_server_id(cfg, "q1"), 0);
+	assert_int_equal(witch_announcer_config_set_port(cfg, 1), 0);
+	assert_int_equal(witch_announcer_config_set_bind(cfg, "127.0.0.1"),
+	    0);
+	assert_int_equal(witch_announcer_config_set_bind(cfg, "nope"),
+	    WITCH_EINVAL);
+	assert_int_equal(witch_announcer_config_set_name(cfg, ""),
+	    WITCH_EINVAL);
+	assert_int_equal(witch_announcer_config_set_source_hash(cfg, "12"),
+	    WITCH_EINVAL);
+	assert_int_equal(witch_announcer_config_set_interval(cfg, 10),
+	    WITCH_EINVAL);
+	assert_int_equal(witch_announcer_config_set_logger(cfg, on_log, NULL),
+	    0);
+	assert_int_equal(witch_announcer_new(&a, cfg), 0);
+	witch_announcer_config_free(cfg);
+	assert_int_equal(witch_announcer_start(a), 0);
+	for (i = 0; i < 500 && !said_loopback; i++)
+		msleep(10);
+	witch_announcer_stop(a);
+	assert_true(said_loopback);
+	assert_int_equal(witch_announcer_sent(a), 0);
+	witch_announcer_free(a);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_found_verified_leaving),
+		cmocka_unit_test(test_expiry),
+		cmocka_unit_test(test_verify_fails),
+		cmocka_unit_test(test_flood),
+		cmocka_unit_test(test_loopback_bind_silent),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
