@@ -129,6 +129,25 @@ WITCH_EXTERN int witch_server_config_set_listen_tcp(
  */
 WITCH_EXTERN int witch_server_config_set_unix_path(
     witch_server_config_t *cfg, const char *path, unsigned mode);
+/*
+ * Announce this server on the LAN with UDP discovery (default off in the
+ * library; witchd turns it on): see witch_announcer_new(3) for where it
+ * announces.  Port 1..65535 (default 8889), interval 100..3600000 ms
+ * (default 2000), advertise: a numeric address listeners should use
+ * instead of the datagram's source (hosts behind NAT; NULL: none).
+ * Discovery never stops the server from starting: failures are logged.
+ */
+WITCH_EXTERN int witch_server_config_set_discovery(
+    witch_server_config_t *cfg, bool on);
+WITCH_EXTERN int witch_server_config_set_discovery_port(
+    witch_server_config_t *cfg, unsigned port);
+WITCH_EXTERN int witch_server_config_set_discovery_interval(
+    witch_server_config_t *cfg, unsigned ms);
+WITCH_EXTERN int witch_server_config_set_advertise(
+    witch_server_config_t *cfg, const char *addr);
+/* Tests: announce by unicast to this address instead (NULL: off). */
+WITCH_EXTERN int witch_server_config_set_discovery_target(
+    witch_server_config_t *cfg, const char *addr);
 /* Logger for this server (NULL: libwitch stays silent). */
 WITCH_EXTERN int witch_server_config_set_logger(witch_server_config_t *cfg,
     witch_log_fn fn, void *userdata);

@@ -440,6 +440,48 @@ test_loopback_bind_silent(void **state)
 	witch_announcer_free(a);
 }
 
+/*
+ * The server's own discovery option: witch_server_start announces (here
+ * by the unicast test hook), witch_server_stop says leaving first.
+ */
+static void
+test_server_option(void **state)
+{
+	witch_server_config_t *cfg = th_config();
+	witch_server_t *srv;
+	witch_listener_t *l;
+	char id[64];
+	int i;
+
+	reset_ev();
+	l = listener(5000, true);
+	assert_int_equal(witch_server_config_set_discovery(cfg, true), 0);
+	assert_int_equal(witch_server_config_set_discovery_port(cfg,
+	    witch_listener_port(l)), 0);
+	assert_int_equal(witch_server_config_set_discovery_interval(cfg, 200),
+	    0);
+	assert_int_equal(witch_server_config_set_discovery_target(cfg,
+	    "127.0.0.1"), 0);
+	assert_int_equal(witch_server_config_set_discovery_interval(cfg, 50),
+	    WITCH_EINVAL);
+	assert_int_equal(witch_server_config_set_advertise(cfg, "not-an-ip"),
+	    WITCH_EINVAL);
+	srv = th_server_start(cfg, NULL, NULL);
+	witch_server_config_free(cfg);
+	snprintf(id, sizeof(id), "%s", witch_server_id(srv));
+	i = await_ev(WITCH_DISCOVERY_FOUND, id, 5000);
+	assert_true(i >= 0);
+	assert_int_equal(evs[i].port, witch_server_port(srv));
+	assert_true(await_ev(WITCH_DISCOVERY_VERIFIED, id, 5000) >= 0);
+	witch_server_stop(srv, 0);
+	i = await_ev(WITCH_DISCOVERY_LOST, id, 5000);
+	assert_true(i >= 0);
+	assert_true(evs[i].leaving);
+	assert_int_equal(count_ev(WITCH_DISCOVERY_FOUND, id), 1);
+	witch_server_free(srv);
+	witch_listener_free(l);
+}
+
 int
 main(void)
 {
@@ -449,6 +491,7 @@ main(void)
 		cmocka_unit_test(test_verify_fails),
 		cmocka_unit_test(test_flood),
 		cmocka_unit_test(test_loopback_bind_silent),
+		cmocka_unit_test(test_server_option),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -35,6 +35,9 @@ config_defaults(struct witch_server_config *cfg)
 	cfg->out_soft = WITCH_DEFAULT_OUTPUT_SOFT;
 	cfg->out_hard = WITCH_DEFAULT_OUTPUT_HARD;
 	cfg->drain_ms = WITCH_DEFAULT_DRAIN_TIMEOUT_MS;
+	cfg->discovery = false;
+	cfg->disc_port = WITCH_DISCOVERY_DEFAULT_PORT;
+	cfg->disc_interval_ms = WITCH_DISCOVERY_DEFAULT_INTERVAL_MS;
 }
 
 /* Fill cfg with every default; used by witch_server_new(NULL). */
@@ -284,5 +287,67 @@ witch_server_config_set_unix_path(witch_server_config_t *cfg,
 		return WITCH_EINVAL;
 	strlcpy(cfg->unix_path, path, sizeof(cfg->unix_path));
 	cfg->unix_mode = mode;
+	return 0;
+}
+
+int
+witch_server_config_set_discovery(witch_server_config_t *cfg, bool on)
+{
+	if (cfg == NULL)
+		return WITCH_EINVAL;
+	cfg->discovery = on;
+	return 0;
+}
+
+int
+witch_server_config_set_discovery_port(witch_server_config_t *cfg,
+    unsigned port)
+{
+	if (cfg == NULL || port < 1 || port > 65535)
+		return WITCH_EINVAL;
+	cfg->disc_port = port;
+	return 0;
+}
+
+int
+witch_server_config_set_discovery_interval(witch_server_config_t *cfg,
+    unsigned ms)
+{
+	if (cfg == NULL || ms < 100 || ms > 3600000)
+		return WITCH_EINVAL;
+	cfg->disc_interval_ms = ms;
+	return 0;
+}
+
+int
+witch_server_config_set_advertise(witch_server_config_t *cfg,
+    const char *addr)
+{
+	struct in6_addr a6;
+	struct in_addr a4;
+
+	if (cfg == NULL)
+		return WITCH_EINVAL;
+	if (addr == NULL) {
+		cfg->advertise[0] = '\0';
+		return 0;
+	}
+	if (strlen(addr) >= sizeof(cfg->advertise) ||
+	    (inet_pton(AF_INET, addr, &a4) != 1 &&
+	    inet_pton(AF_INET6, addr, &a6) != 1))
+		return WITCH_EINVAL;
+	strlcpy(cfg->advertise, addr, sizeof(cfg->advertise));
+	return 0;
+}
+
+int
+witch_server_config_set_discovery_target(witch_server_config_t *cfg,
+    const char *addr)
+{
+	if (cfg == NULL || (addr != NULL &&
+	    strlen(addr) >= sizeof(cfg->disc_target)))
+		return WITCH_EINVAL;
+	strlcpy(cfg->disc_target, addr != NULL ? addr : "",
+	    sizeof(cfg->disc_target));
 	return 0;
 }

@@ -179,6 +179,8 @@ default_workers(void)
 static void
 teardown(struct witch_server *srv)
 {
+	witch_announcer_free(srv->announcer);
+	srv->announcer = NULL;
 	if (srv->pool != NULL) {
 		witch__pool_free(srv->pool);
 		srv->pool = NULL;
@@ -305,6 +307,49 @@ witch_server_clients(const witch_server_t *srv)
 	    ctr.clients) : 0;
 }
 
+/* Start announcing (discovery on, TCP on).  Failures are only logged. */
+static void
+start_announcer(struct witch_server *srv)
+{
+	const char *pp[WITCH__PROTO_MAX];
+	witch_announcer_config_t *ac = NULL;
+	size_t i;
+	int rc;
+
+	if (!srv->cfg.discovery || srv->port == 0)
+		return;
+	for (i = 0; i < srv->cfg.nprotocols; i++)
+		pp[i] = srv->cfg.protocols[i];
+	if ((rc = witch_announcer_config_new(&ac)) != 0)
+		goto fail;
+	witch_announcer_config_set_name(ac, srv->cfg.name);
+	witch_announcer_config_set_server_id(ac, srv->server_id);
+	witch_announcer_config_set_port(ac, srv->port);
+	witch_announcer_config_set_protocols(ac, pp, srv->cfg.nprotocols);
+	witch_announcer_config_set_project_id(ac, srv->cfg.project_id);
+	witch_announcer_config_set_source_hash(ac, srv->source_hash);
+	witch_announcer_config_set_bind(ac, srv->cfg.bind);
+	witch_announcer_config_set_discovery_port(ac, srv->cfg.disc_port);
+	witch_announcer_config_set_interval(ac, srv->cfg.disc_interval_ms);
+	if (srv->cfg.advertise[0] != '\0')
+		witch_announcer_config_set_advertise(ac, srv->cfg.advertise);
+	if (srv->cfg.disc_target[0] != '\0')
+		witch_announcer_config_set_target(ac, srv->cfg.disc_target);
+	witch_announcer_config_set_logger(ac, srv->cfg.log_fn,
+	    srv->cfg.log_ud);
+	if ((rc = witch_announcer_new(&srv->announcer, ac)) != 0 ||
+	    (rc = witch_announcer_start(srv->announcer)) != 0)
+		goto fail;
+	witch_announcer_config_free(ac);
+	return;
+fail:
+	witch__log(srv, WITCH_LOG_WARNING, "discovery disabled: %s",
+	    witch_strerror(rc));
+	witch_announcer_free(srv->announcer);
+	srv->announcer = NULL;
+	witch_announcer_config_free(ac);
+}
+
 static int start_locked(struct witch_server *, witch_error_t *);
 
 int
@@ -391,6 +436,7 @@ start_locked(struct witch_server *srv, witch_error_t *err)
 		goto fail;
 	}
 	srv->reactor_started = true;
+	start_announcer(srv);
 	witch__log(srv, WITCH_LOG_NOTICE, "listening: %zu socket%s, TCP "
 	    "port %u%s%s (%u workers, poller %s, source hash %s)", srv->nlst,
 	    srv->nlst == 1 ? "" : "s", srv->port,
@@ -438,6 +484,9 @@ witch_server_stop(witch_server_t *srv, int drain_ms)
 	if (drain_ms < 0)
 		drain_ms = (int)srv->cfg.drain_ms;
 	deadline = witch__now_ns() + (uint64_t)drain_ms * 1000000u;
+	/* 0. Tell the LAN we are leaving, before anything else. */
+	if (srv->announcer != NULL)
+		witch_announcer_stop(srv->announcer);
 	/* 1. Stop accepting; new requests get shutting_down. */
 	atomic_store(&srv->phase, WITCH__PHASE_DRAINING);
 	witch__wakeup_signal(&srv->wakeup);

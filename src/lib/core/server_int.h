@@ -21,6 +21,7 @@
 #include <stdint.h>
 
 #include <witch/server.h>
+#include <witch/discovery.h>
 
 #include "core/buf.h"
 #include "pool/pool.h"
@@ -83,6 +84,11 @@ struct witch_server_config {
 	bool		 has_source_hash;
 	char		 source_hash[WITCH__HASH_HEX + 1];
 	unsigned	 drain_ms;
+	bool		 discovery;
+	unsigned	 disc_port;
+	unsigned	 disc_interval_ms;
+	char		 advertise[64];
+	char		 disc_target[64];	/* tests: unicast target */
 	witch_log_fn	 log_fn;
 	void		*log_ud;
 };
@@ -239,6 +245,7 @@ struct witch_server {
 	pthread_t			 reactor_thr;
 	bool				 reactor_started;
 	struct witch__pool		*pool;
+	struct witch_announcer		*announcer;	/* or NULL */
 	struct witch__poller		*poller;
 	struct witch__wakeup		 wakeup;
 	_Atomic(struct witch__conn *)	 ready;		/* [A] MPSC stack */
