@@ -747,6 +747,133 @@ test_reconfigure(void **state)
 	witch_server_free(srv);
 }
 
+/* A handler that takes a little time, so thousands stay in flight. */
+static int
+h_slowish(witch_request_t *req, void *ud)
+{
+	struct timespec ts = { 0, 200000 };
+
+	nanosleep(&ts, NULL);
+	return witch_request_reply(req, json_true());
+}
+
+static void
+reg_slowish(witch_server_t *srv, void *arg)
+{
+	assert_int_equal(witch_server_register_endpoint(srv, "slowish",
+	    h_slowish, NULL), 0);
+}
+
+struct flood {
+	int		 fd;
+	int		 n;
+	int		 results, refused, other;
+	int		 max_answered;
+	bool		 closing, dup, bad_id;
+	pthread_t	 tid;
+};
+
+/* Read one connection to EOF, accounting every reply by id. */
+static void *
+flood_reader(void *arg)
+{
+	struct flood *f = arg;
+	unsigned char *seen = calloc((size_t)f->n + 1, 1);
+	const char *code;
+	json_int_t id;
+	json_t *r;
+
+	while ((r = th_recv(f->fd, 20000)) != NULL) {
+		if (json_object_get(r, "event") != NULL) {
+			f->closing = true;
+			json_decref(r);
+			continue;
+		}
+		id = th_id(r);
+		if (id < 1 || id > f->n)
+			f->bad_id = true;
+		else if (seen[id]++)
+			f->dup = true;
+		else if (id > f->max_answered)
+			f->max_answered = (int)id;
+		code = th_err_code(r);
+		if (code == NULL)
+			f->results++;
+		else if (strcmp(code, "shutting_down") == 0)
+			f->refused++;
+		else
+			f->other++;
+		json_decref(r);
+	}
+	/* None vanish: what the server read was answered, in order. */
+	for (id = 1; id <= f->max_answered; id++)
+		if (!seen[id])
+			f->bad_id = true;
+	free(seen);
+	return NULL;
+}
+
+/*
+ * Stop with thousands of requests in flight: every request the server
+ * read is answered (result or shutting_down) exactly once, then the
+ * closing notice covers the rest, then EOF.
+ */
+static void
+test_stop_thousands(void **state)
+{
+	witch_server_config_t *cfg = th_config();
+	struct flood f[4];
+	witch_server_t *srv;
+	char *buf, *p;
+	size_t cap = 1000 * 64;
+	int c, i, total = 0;
+
+	witch_server_config_set_workers(cfg, 1);
+	witch_server_config_set_drain_timeout(cfg, 300);
+	srv = th_server_start(cfg, reg_slowish, NULL);
+	witch_server_config_free(cfg);
+	buf = malloc(cap);
+	for (c = 0; c < 4; c++) {
+		memset(&f[c], 0, sizeof(f[c]));
+		f[c].n = 1000;
+		f[c].fd = th_connect(witch_server_port(srv));
+		for (i = 1, p = buf; i <= f[c].n; i++) {
+			char json[64];
+			int len = snprintf(json, sizeof(json),
+			    "{\"id\":%d,\"endpoint\":\"slowish\"}", i);
+
+			th_frame((unsigned char *)p, json, (uint32_t)len);
+			p += 4 + len;
+		}
+		assert_int_equal(pthread_create(&f[c].tid, NULL, flood_reader,
+		    &f[c]), 0);
+		assert_int_equal(th_send_raw(f[c].fd, buf, (size_t)(p - buf)),
+		    0);
+	}
+	free(buf);
+	/* Let some run, then stop with most still queued. */
+	for (i = 0; i < 10000 && witch_server_clients(srv) < 4; i++)
+		usleep(1000);
+	usleep(50000);
+	assert_int_equal(witch_server_stop(srv, -1), 0);
+	for (c = 0; c < 4; c++) {
+		assert_int_equal(pthread_join(f[c].tid, NULL), 0);
+		assert_false(f[c].dup);
+		assert_false(f[c].bad_id);
+		assert_int_equal(f[c].other, 0);
+		assert_true(f[c].closing);
+		assert_int_equal(f[c].results + f[c].refused,
+		    f[c].max_answered);
+		total += f[c].results + f[c].refused;
+		close(f[c].fd);
+	}
+	/* Thousands were in flight, and some were refused, not run. */
+	assert_true(total >= 1000);
+	assert_true(f[0].refused + f[1].refused + f[2].refused +
+	    f[3].refused > 0);
+	witch_server_free(srv);
+}
+
 int
 main(void)
 {
@@ -759,6 +886,7 @@ main(void)
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_stop_from_handler),
 		cmocka_unit_test(test_reconfigure),
+		cmocka_unit_test(test_stop_thousands),
 	};
 
 	signal(SIGPIPE, SIG_IGN);
