@@ -166,8 +166,9 @@ WITCH_EXTERN void witch_client_free(witch_client_t *c);
 /* Current state.  Any thread. */
 WITCH_EXTERN enum witch_client_state witch_client_state(witch_client_t *c);
 /*
- * The server's hello reply (borrowed; NULL unless connected; valid until
- * the next successful hello or witch_client_free()).
+ * The server's hello reply: a new reference the caller must json_decref()
+ * (NULL unless connected).  A reference, not a borrowed pointer, so a
+ * reconnect on the I/O thread cannot free it under the caller.
  */
 WITCH_EXTERN json_t *witch_client_server_info(witch_client_t *c);
 

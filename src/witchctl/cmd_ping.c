@@ -383,6 +383,7 @@ run_ping(struct ctl *ctl, const struct ctl_cmd *cmd, int argc, char *argv[])
 		    json_string_value(json_object_get(info, "server_id")) ?
 		    json_string_value(json_object_get(info, "server_id")) :
 		    "?");
+	json_decref(info);
 	fflush(stdout);
 	ping_loop(&p, count, interval_ms);
 	statistics(&p);

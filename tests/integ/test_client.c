@@ -136,6 +136,7 @@ test_sync_builtins(void **state)
 	assert_non_null(info);
 	assert_string_equal(json_string_value(json_object_get(info,
 	    "protocol")), "v1");
+	json_decref(info);
 	d = json_string("Hello");
 	assert_int_equal(witch_client_call(c, "echo", d, 0, &res, &err), 0);
 	json_decref(d);

@@ -1850,7 +1850,7 @@ witch_client_server_info(witch_client_t *c)
 	if (c == NULL)
 		return NULL;
 	pthread_mutex_lock(&c->mu);
-	i = c->state == WITCH_CLIENT_CONNECTED ? c->info : NULL;
+	i = c->state == WITCH_CLIENT_CONNECTED ? json_incref(c->info) : NULL;
 	pthread_mutex_unlock(&c->mu);
 	return i;
 }

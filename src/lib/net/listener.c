@@ -280,7 +280,7 @@ verify_one(struct witch_listener *l, const struct vjob *j)
 	witch_client_config_t *cc = NULL;
 	witch_client_t *c = NULL;
 	witch_error_t err;
-	json_t *res = NULL, *info, *v;
+	json_t *res = NULL, *info = NULL, *v;
 	enum witch_discovery_verify rc = WITCH_VERIFY_FAILED;
 	unsigned t = l->cfg.verify_timeout_ms;
 	size_t i;
@@ -322,6 +322,7 @@ verify_one(struct witch_listener *l, const struct vjob *j)
 	}
 	rc = WITCH_VERIFY_OK;
 out:
+	json_decref(info);
 	json_decref(res);
 	witch_client_free(c);
 	witch_client_config_free(cc);
