@@ -13,3 +13,5 @@ dist_man_MANS += man/witchctl.1
 dist_man_MANS += man/witchd.conf.5
 dist_man_MANS += man/witch_client_new.3
 dist_man_MANS += man/witch-bench.1
+dist_man_MANS += man/witch_announcer_new.3
+dist_man_MANS += man/witch_listener_new.3

@@ -25,7 +25,7 @@ _witchctl()
 	local global_opts="-H --host -p --port -U --unix -t --timeout -j --json
 	    -h --help -V --version"
 	local commands="ping echo call info status peers stats clients
-	    kill-client monitor"
+	    kill-client monitor discover"
 	local builtins="ping echo info status peer_list stats hello cancel
 	    clients kill_client monitor"
 	local -a conn=()
@@ -82,6 +82,12 @@ _witchctl()
 		esac
 		COMPREPLY=($(compgen -W "-c --count -i --interval -h --help" \
 		    -- "$cur")) ;;
+	discover)
+		case $prev in
+		-t | --timeout | -d | --discovery-port) return ;;
+		esac
+		COMPREPLY=($(compgen -W "-t --timeout -v --verify -j --json
+		    -w --watch -d --discovery-port -h --help" -- "$cur")) ;;
 	call)
 		# The endpoint is the first operand after "call".
 		if [ "$COMP_CWORD" -eq $((i + 1)) ]; then

@@ -2,6 +2,7 @@
 bin_PROGRAMS += src/witchctl/witchctl
 src_witchctl_witchctl_SOURCES = %reldir%/main.c %reldir%/witchctl.h \
 	%reldir%/cmd_ping.c %reldir%/cmd_call.c %reldir%/cmd_ops.c \
+	%reldir%/cmd_discover.c \
 	%reldir%/output.c %reldir%/output.h
 src_witchctl_witchctl_LDADD = libwitch.la $(JANSSON_LIBS) $(LIBBSD_LIBS)
 
@@ -24,3 +25,8 @@ EXTRA_DIST += tests/daemon/test_witchctl.sh
 # skipped otherwise): untrusted clients get "unauthorized"
 TESTS += tests/daemon/test_netns_ops.sh
 EXTRA_DIST += tests/daemon/test_netns_ops.sh
+
+# witchd announcing and "witchctl discover" listening, on a LAN of network
+# namespaces (root and ip(8); skipped otherwise)
+TESTS += tests/daemon/test_discover_netns.sh
+EXTRA_DIST += tests/daemon/test_discover_netns.sh

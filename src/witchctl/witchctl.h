@@ -42,7 +42,7 @@ struct ctl_cmd {
 	ctl_run_fn	 run;		/* argv[0] is the command name */
 };
 
-/* The commands (cmd_ping.c, cmd_call.c, cmd_ops.c). */
+/* The commands (cmd_ping.c, cmd_call.c, cmd_ops.c, cmd_discover.c). */
 extern const struct ctl_cmd ctl_cmd_ping;
 extern const struct ctl_cmd ctl_cmd_echo;
 extern const struct ctl_cmd ctl_cmd_call;
@@ -53,6 +53,7 @@ extern const struct ctl_cmd ctl_cmd_clients;
 extern const struct ctl_cmd ctl_cmd_kill_client;
 extern const struct ctl_cmd ctl_cmd_stats;
 extern const struct ctl_cmd ctl_cmd_monitor;
+extern const struct ctl_cmd ctl_cmd_discover;
 
 /* Print "witchctl: " and the formatted message to stderr. */
 void	ctl_warnx(const char *fmt, ...)

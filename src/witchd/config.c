@@ -70,6 +70,15 @@ const struct conf_opt conf_opts[C_COUNT] = {
 	    "LEVEL", "error, warning, notice, info or debug" },
 	[C_PORT_FILE] = { "port-file", 0, T_STR, 0, 0, "", false, "FILE",
 	    "write the bound TCP port to FILE once listening" },
+	[C_DISCOVERY] = { "discovery", 0, T_BOOL, 0, 0, "yes", false,
+	    "yes|no", "announce the server on the LANs (UDP)" },
+	[C_DISCOVERY_PORT] = { "discovery-port", 0, T_INT, 1, 65535,
+	    XSTR(WITCH_DISCOVERY_DEFAULT_PORT), false, "N",
+	    "UDP port of the announcements" },
+	[C_DISCOVERY_INTERVAL] = { "discovery-interval", 0, T_SECS, 100,
+	    3600000, "2", false, "S", "seconds between announcements" },
+	[C_ADVERTISE] = { "advertise", 0, T_STR, 0, 0, "", false, "ADDR",
+	    "numeric address to announce (NAT; empty: none)" },
 };
 
 static const char *levels[] = { "", "", "", "error", "warning", "notice",
@@ -103,9 +112,13 @@ parse_int(const struct conf_opt *o, const char *s, struct conf_val *v,
 	return 0;
 }
 
-/* Seconds with an optional fraction ("0.25"), to milliseconds. */
+/*
+ * Seconds with an optional fraction ("0.25"), to milliseconds; within
+ * [o->min, o->max] ms when o->max is set.
+ */
 static int
-parse_secs(const char *s, struct conf_val *v, char *err, size_t errlen)
+parse_secs(const struct conf_opt *o, const char *s, struct conf_val *v,
+    char *err, size_t errlen)
 {
 	char *end;
 	double d;
@@ -118,9 +131,16 @@ parse_secs(const char *s, struct conf_val *v, char *err, size_t errlen)
 	    d > SECS_MAX)
 		goto bad;
 	v->num = (long long)(d * 1000 + 0.5);
+	if (o->max > 0 && (v->num < o->min || v->num > o->max))
+		goto bad;
 	return 0;
 bad:
-	snprintf(err, errlen, "expected seconds from 0 to %d", SECS_MAX);
+	if (o->max > 0)
+		snprintf(err, errlen, "expected seconds from %g to %g",
+		    o->min / 1000.0, o->max / 1000.0);
+	else
+		snprintf(err, errlen, "expected seconds from 0 to %d",
+		    SECS_MAX);
 	return -1;
 }
 
@@ -257,7 +277,7 @@ conf_parse_value(enum conf_id id, const char *s, struct conf_val *v,
 	case T_INT:
 		return parse_int(o, s, v, err, errlen);
 	case T_SECS:
-		return parse_secs(s, v, err, errlen);
+		return parse_secs(o, s, v, err, errlen);
 	case T_BYTES:
 		return parse_bytes(o, s, v, err, errlen);
 	case T_STR:
@@ -578,6 +598,31 @@ set_protocols(witch_server_config_t *cfg, const char *s)
 	return witch_server_config_set_protocols(cfg, list, n);
 }
 
+/* Discovery: on/off, port, interval, advertised address.  Errors. */
+static int
+set_discovery(const struct conf *c, witch_server_config_t *cfg,
+    conf_err_fn errfn)
+{
+	const struct conf_val *v = c->v;
+	int errors = 0;
+
+	if (witch_server_config_set_discovery(cfg,
+	    v[C_DISCOVERY].num != 0) != 0)
+		errors += refused(c, C_DISCOVERY, "invalid", errfn);
+	if (witch_server_config_set_discovery_port(cfg,
+	    (unsigned)v[C_DISCOVERY_PORT].num) != 0)
+		errors += refused(c, C_DISCOVERY_PORT, "invalid port", errfn);
+	if (witch_server_config_set_discovery_interval(cfg,
+	    (unsigned)v[C_DISCOVERY_INTERVAL].num) != 0)
+		errors += refused(c, C_DISCOVERY_INTERVAL, "expected seconds "
+		    "from 0.1 to 3600", errfn);
+	if (witch_server_config_set_advertise(cfg,
+	    v[C_ADVERTISE].str[0] != '\0' ? v[C_ADVERTISE].str : NULL) != 0)
+		errors += refused(c, C_ADVERTISE, "expected a numeric IPv4 "
+		    "or IPv6 address", errfn);
+	return errors;
+}
+
 int
 conf_to_server(const struct conf *c, witch_server_config_t **ret,
     conf_err_fn errfn)
@@ -635,6 +680,7 @@ conf_to_server(const struct conf *c, witch_server_config_t **ret,
 		    "names of 1 to 15 bytes", errfn);
 	if (witch_server_config_set_listen_tcp(cfg, v[C_TCP].num != 0) != 0)
 		errors += refused(c, C_TCP, "invalid", errfn);
+	errors += set_discovery(c, cfg, errfn);
 	if (errors != 0) {
 		witch_server_config_free(cfg);
 		return errors;

@@ -23,12 +23,14 @@ enum conf_id {
 	C_MAX_FRAME, C_QUEUE_DEPTH, C_IDLE_TIMEOUT, C_HANDSHAKE_TIMEOUT,
 	C_OUTPUT_SOFT, C_OUTPUT_HARD, C_DRAIN_TIMEOUT, C_PROTOCOLS, C_TCP,
 	C_CONTROL_SOCKET, C_CONTROL_SOCKET_MODE, C_LOG_LEVEL, C_PORT_FILE,
+	C_DISCOVERY, C_DISCOVERY_PORT, C_DISCOVERY_INTERVAL, C_ADVERTISE,
 	C_COUNT
 };
 
 enum conf_type {
 	T_INT,		/* decimal integer in [min, max] */
-	T_SECS,		/* seconds, fractions allowed; kept in ms */
+	T_SECS,		/* seconds, fractions allowed; kept in ms; in
+			   [min, max] ms when max > 0 */
 	T_BYTES,	/* bytes, optional K/M/G suffix (binary) */
 	T_STR,		/* text, may be empty */
 	T_BOOL,		/* yes/no, true/false, on/off, 1/0 */

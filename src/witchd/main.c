@@ -48,7 +48,7 @@ struct witchd {
 enum {
 	OPT_CONFIG = 'c', OPT_CHECK = 't', OPT_VERBOSE = 'v', OPT_QUIET = 'q',
 	OPT_HELP = 'h', OPT_VERSION = 'V',
-	OPT_NO_CONTROL = 1000, OPT_NO_TCP, OPT_UNIX,
+	OPT_NO_CONTROL = 1000, OPT_NO_TCP, OPT_UNIX, OPT_NO_DISCOVERY,
 	OPT_TABLE = 2000		/* + conf_id */
 };
 
@@ -82,6 +82,7 @@ usage(FILE *f)
 "      --unix PATH                  same as --control-socket PATH\n"
 "      --no-control-socket          same as --control-socket none\n"
 "      --no-tcp                     same as --tcp no\n"
+"      --no-discovery               same as --discovery no\n"
 "  -c, --config FILE                configuration file (default %s)\n"
 "  -t, --check-config               check the configuration and exit\n"
 "  -v, --verbose                    same as --log-level debug\n"
@@ -116,6 +117,7 @@ build_getopt(struct option *lo, char *so, size_t solen)
 		{ "unix", required_argument, NULL, OPT_UNIX },
 		{ "no-control-socket", no_argument, NULL, OPT_NO_CONTROL },
 		{ "no-tcp", no_argument, NULL, OPT_NO_TCP },
+		{ "no-discovery", no_argument, NULL, OPT_NO_DISCOVERY },
 		{ "config", required_argument, NULL, OPT_CONFIG },
 		{ "check-config", no_argument, NULL, OPT_CHECK },
 		{ "verbose", no_argument, NULL, OPT_VERBOSE },
@@ -174,6 +176,9 @@ parse_args(struct witchd *w, int argc, char *argv[])
 			break;
 		case OPT_NO_TCP:
 			flag(w, C_TCP, "no");
+			break;
+		case OPT_NO_DISCOVERY:
+			flag(w, C_DISCOVERY, "no");
 			break;
 		case OPT_CONFIG:
 			w->conf_path = optarg;
@@ -378,6 +383,13 @@ start(struct witchd *w)
 		log_error("%s", err.text);
 		start_failed(w);
 	}
+	/* The library announces only for a TCP port. */
+	if (w->cur.v[C_DISCOVERY].num != 0 && witch_server_port(w->srv) != 0)
+		log_info("discovery: UDP port %lld, every %g s%s%s",
+		    w->cur.v[C_DISCOVERY_PORT].num,
+		    w->cur.v[C_DISCOVERY_INTERVAL].num / 1000.0,
+		    w->cur.v[C_ADVERTISE].str[0] != '\0' ?
+		    ", advertising " : "", w->cur.v[C_ADVERTISE].str);
 	if (pf[0] != '\0') {
 		if ((f = fopen(pf, "w")) == NULL ||
 		    fprintf(f, "%u\n", witch_server_port(w->srv)) < 0 ||

@@ -964,6 +964,87 @@ test_log_level(void **state)
 	assert_non_null(strstr(slurp("stderr"), "debug:"));
 }
 
+/*
+ * The discovery settings: flags and keys validated (bad flag: exit 2 with
+ * the reason; bad key: exit 1 with the line), shown by --check-config -v
+ * with where they came from, and reported as needing a restart by SIGHUP.
+ * witchd binds 127.0.0.1 here, so its announcer sends nothing.
+ */
+static void
+test_discovery_settings(void **state)
+{
+	const char *bad_iv[] = { "--check-config", "--discovery-interval",
+	    "0.01", NULL };
+	const char *bad_adv[] = { "--check-config", "--advertise", "nope",
+	    NULL };
+	const char *bad_port[] = { "--check-config", "--discovery-port", "0",
+	    NULL };
+	const char *check[] = { "--check-config", NULL };
+	const char *shown[] = { "--check-config", "-v", "--no-discovery",
+	    "--discovery-port", "9999", "--discovery-interval", "0.5",
+	    "--advertise", "192.0.2.1", NULL };
+	const char *extra[] = { "--no-control-socket", NULL };
+	char want[600];
+	const char *out;
+	pid_t pid;
+
+	(void)state;
+	write_conf("");
+	assert_int_equal(run(bad_iv), 2);
+	assert_non_null(strstr(slurp("stderr"), "--discovery-interval 0.01: "
+	    "expected seconds from 0.1 to 3600"));
+	assert_int_equal(run(bad_adv), 2);
+	assert_non_null(strstr(slurp("stderr"), "--advertise nope: expected "
+	    "a numeric IPv4 or IPv6 address"));
+	assert_int_equal(run(bad_port), 2);
+	assert_non_null(strstr(slurp("stderr"), "--discovery-port 0"));
+
+	write_conf("discovery = perhaps\ndiscovery-interval = 3601\n"
+	    "advertise = host.example\n");
+	assert_int_equal(run(check), 1);
+	snprintf(want, sizeof(want), "%s:1: discovery", conf);
+	assert_non_null(strstr(slurp("stderr"), want));
+	snprintf(want, sizeof(want), "%s:2: discovery-interval", conf);
+	assert_non_null(strstr(slurp("stderr"), want));
+	snprintf(want, sizeof(want), "%s:3: advertise", conf);
+	assert_non_null(strstr(slurp("stderr"), want));
+
+	/* Flags win over the file; -v shows every value and its source. */
+	write_conf("discovery = yes\ndiscovery-interval = 10\n"
+	    "advertise = 2001:db8::1\n");
+	assert_int_equal(run(shown), 0);
+	out = slurp("stdout");
+	assert_non_null(strstr(out, "discovery = no\t# --discovery\n"));
+	assert_non_null(strstr(out, "discovery-port = 9999\t# "
+	    "--discovery-port\n"));
+	assert_non_null(strstr(out, "discovery-interval = 0.5\t# "
+	    "--discovery-interval\n"));
+	assert_non_null(strstr(out, "advertise = \"192.0.2.1\"\t# "
+	    "--advertise\n"));
+	write_conf("discovery-interval = 0.25\n");
+	assert_int_equal(run((const char *[]){ "--check-config", "-v",
+	    NULL }), 0);
+	out = slurp("stdout");
+	snprintf(want, sizeof(want), "discovery-interval = 0.25\t# %s:1\n",
+	    conf);
+	assert_non_null(strstr(out, want));
+	assert_non_null(strstr(out, "discovery = yes\t# default\n"));
+	assert_non_null(strstr(out, "discovery-port = 8889\t# default\n"));
+	assert_non_null(strstr(out, "advertise = \"\"\t# default\n"));
+
+	/* SIGHUP: discovery settings need a restart. */
+	write_conf("discovery-interval = 1\n");
+	(void)start(&pid, extra, NULL);
+	write_conf("discovery-interval = 3\ndiscovery = no\n");
+	assert_int_equal(kill(pid, SIGHUP), 0);
+	wait_log(pid, "reloaded", 1);
+	assert_non_null(strstr(slurp("stderr"), "discovery-interval: 1 -> 3 "
+	    "needs restart"));
+	assert_non_null(strstr(slurp("stderr"), "discovery: yes -> no needs "
+	    "restart"));
+	stop(pid);
+}
+
 static void
 cleanup(void)
 {
@@ -1001,6 +1082,7 @@ main(void)
 		cmocka_unit_test(test_listen_pid_other),
 		cmocka_unit_test(test_journal_format),
 		cmocka_unit_test(test_log_level),
+		cmocka_unit_test(test_discovery_settings),
 	};
 	const char *bd = getenv("WITCH_BUILDDIR");
 	const char *td = getenv("TMPDIR");

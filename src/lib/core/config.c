@@ -344,8 +344,13 @@ int
 witch_server_config_set_discovery_target(witch_server_config_t *cfg,
     const char *addr)
 {
+	struct in6_addr a6;
+	struct in_addr a4;
+
 	if (cfg == NULL || (addr != NULL &&
-	    strlen(addr) >= sizeof(cfg->disc_target)))
+	    (strlen(addr) >= sizeof(cfg->disc_target) ||
+	    (inet_pton(AF_INET, addr, &a4) != 1 &&
+	    inet_pton(AF_INET6, addr, &a6) != 1))))
 		return WITCH_EINVAL;
 	strlcpy(cfg->disc_target, addr != NULL ? addr : "",
 	    sizeof(cfg->disc_target));

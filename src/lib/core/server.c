@@ -307,17 +307,47 @@ witch_server_clients(const witch_server_t *srv)
 	    ctr.clients) : 0;
 }
 
+/*
+ * Numeric address the TCP listener is bound to (adopted sockets included:
+ * under socket activation the configured bind address is not the truth).
+ */
+static void
+tcp_bind_address(const struct witch_server *srv, char *out, size_t outlen)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	size_t i;
+
+	strlcpy(out, srv->cfg.bind, outlen);
+	for (i = 0; i < srv->nlst; i++) {
+		len = sizeof(ss);
+		if (srv->lst[i].local || getsockname(srv->lst[i].fd,
+		    (struct sockaddr *)&ss, &len) == -1)
+			continue;
+		if (ss.ss_family == AF_INET)
+			inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr,
+			    out, (socklen_t)outlen);
+		else if (ss.ss_family == AF_INET6)
+			inet_ntop(AF_INET6,
+			    &((struct sockaddr_in6 *)&ss)->sin6_addr, out,
+			    (socklen_t)outlen);
+		return;
+	}
+}
+
 /* Start announcing (discovery on, TCP on).  Failures are only logged. */
 static void
 start_announcer(struct witch_server *srv)
 {
 	const char *pp[WITCH__PROTO_MAX];
 	witch_announcer_config_t *ac = NULL;
+	char bind[INET6_ADDRSTRLEN];
 	size_t i;
 	int rc;
 
 	if (!srv->cfg.discovery || srv->port == 0)
 		return;
+	tcp_bind_address(srv, bind, sizeof(bind));
 	for (i = 0; i < srv->cfg.nprotocols; i++)
 		pp[i] = srv->cfg.protocols[i];
 	if ((rc = witch_announcer_config_new(&ac)) != 0)
@@ -328,7 +358,7 @@ start_announcer(struct witch_server *srv)
 	witch_announcer_config_set_protocols(ac, pp, srv->cfg.nprotocols);
 	witch_announcer_config_set_project_id(ac, srv->cfg.project_id);
 	witch_announcer_config_set_source_hash(ac, srv->source_hash);
-	witch_announcer_config_set_bind(ac, srv->cfg.bind);
+	witch_announcer_config_set_bind(ac, bind);
 	witch_announcer_config_set_discovery_port(ac, srv->cfg.disc_port);
 	witch_announcer_config_set_interval(ac, srv->cfg.disc_interval_ms);
 	if (srv->cfg.advertise[0] != '\0')

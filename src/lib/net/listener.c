@@ -681,10 +681,14 @@ witch_listener_start(witch_listener_t *l, witch_error_t *err)
 	witch__disc_bucket_init(&l->vstart, VERIFY_RATE, VERIFY_BURST,
 	    witch__disc_now());
 	atomic_store(&l->stopping, false);
-	for (l->nvthr = 0; l->cfg.verify && l->nvthr < VERIFIERS; l->nvthr++)
+	for (l->nvthr = 0; l->cfg.verify && l->nvthr < VERIFIERS; l->nvthr++) {
+		/* Without its verifiers, verification would never end. */
 		if (pthread_create(&l->vthr[l->nvthr], NULL, verifier_main,
-		    l) != 0)
-			break;
+		    l) != 0) {
+			rc = WITCH_ESYSTEM;
+			goto fail;
+		}
+	}
 	if (pthread_create(&l->thread, NULL, listener_main, l) != 0) {
 		rc = WITCH_ESYSTEM;
 		goto fail;
