@@ -7,6 +7,6 @@ libwitch_core_la_SOURCES += \
 libwitch_core_la_SOURCES += \
 	%reldir%/builtins.c \
 	%reldir%/config.c \
-	%reldir%/log.c \
+	%reldir%/log.c %reldir%/log.h \
 	%reldir%/server.c %reldir%/server_int.h \
 	%reldir%/sourcehash.c

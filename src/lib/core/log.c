@@ -7,16 +7,36 @@
 
 #include "core/server_int.h"
 
+/* Format one line and hand it to fn (NULL: nothing).  Any thread. */
+static void
+logv(witch_log_fn fn, void *ud, int level, const char *fmt, va_list ap)
+{
+	char line[512];
+
+	if (fn == NULL)
+		return;
+	vsnprintf(line, sizeof(line), fmt, ap);
+	fn(level, line, ud);
+}
+
+void
+witch__log_to(witch_log_fn fn, void *ud, int level, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	logv(fn, ud, level, fmt, ap);
+	va_end(ap);
+}
+
 void
 witch__log(struct witch_server *srv, int level, const char *fmt, ...)
 {
-	char line[512];
 	va_list ap;
 
-	if (srv == NULL || srv->cfg.log_fn == NULL)
+	if (srv == NULL)
 		return;
 	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
+	logv(srv->cfg.log_fn, srv->cfg.log_ud, level, fmt, ap);
 	va_end(ap);
-	srv->cfg.log_fn(level, line, srv->cfg.log_ud);
 }

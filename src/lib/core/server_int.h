@@ -24,6 +24,7 @@
 #include <witch/discovery.h>
 
 #include "core/buf.h"
+#include "core/log.h"
 #include "pool/pool.h"
 #include "poll/poller.h"
 #include "proto/envelope.h"
@@ -277,9 +278,10 @@ struct witch_server {
 /* core/config.c */
 void witch__config_defaults(struct witch_server_config *cfg);
 
-/* core/log.c */
+/* core/log.c: format a line for a logger (NULL logger: nothing). */
 void witch__log(struct witch_server *srv, int level, const char *fmt, ...)
     WITCH_PRINTF(3, 4);
+/* witch__log_to(): core/log.h */
 
 /* core/sourcehash.c: XXH3-128 of the interface, as protocol.md defines. */
 void witch__source_hash(const struct witch_server *srv,

@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "core/alloc.h"
+#include "core/log.h"
 #include "net/discovery_int.h"
 #include "reactor/wakeup.h"
 
@@ -52,23 +53,9 @@ struct witch_announcer {
 	int			 said_loopback;
 };
 
-static void
-alog(struct witch_announcer *a, int level, const char *fmt, ...)
-    WITCH_PRINTF(3, 4);
-
-static void
-alog(struct witch_announcer *a, int level, const char *fmt, ...)
-{
-	char line[512];
-	va_list ap;
-
-	if (a->cfg.log_fn == NULL)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
-	va_end(ap);
-	a->cfg.log_fn(level, line, a->cfg.log_ud);
-}
+/* Log through the configured logger (core/log.c formats the line). */
+#define alog(a, level, ...) \
+	witch__log_to((a)->cfg.log_fn, (a)->cfg.log_ud, (level), __VA_ARGS__)
 
 /* ---- configuration ---------------------------------------------------- */
 

@@ -32,6 +32,7 @@
 #include <witch/client.h>
 
 #include "core/alloc.h"
+#include "core/log.h"
 #include "net/discovery_int.h"
 #include "poll/poller.h"
 #include "reactor/wakeup.h"
@@ -99,23 +100,9 @@ struct witch_listener {
 	atomic_uint_least64_t	 n_recv, n_ok, n_bad, n_rate;
 };
 
-static void
-llog(struct witch_listener *l, int level, const char *fmt, ...)
-    WITCH_PRINTF(3, 4);
-
-static void
-llog(struct witch_listener *l, int level, const char *fmt, ...)
-{
-	char line[512];
-	va_list ap;
-
-	if (l->cfg.log_fn == NULL)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
-	va_end(ap);
-	l->cfg.log_fn(level, line, l->cfg.log_ud);
-}
+/* Log through the configured logger (core/log.c formats the line). */
+#define llog(l, level, ...) \
+	witch__log_to((l)->cfg.log_fn, (l)->cfg.log_ud, (level), __VA_ARGS__)
 
 /* ---- configuration ---------------------------------------------------- */
 
