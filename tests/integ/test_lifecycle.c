@@ -289,9 +289,15 @@ await_refused(unsigned port, unsigned timeout_ms)
 	int fd;
 
 	while (now_ms() < end) {
-		if ((fd = try_connect(port)) == -1)
-			return errno == ECONNREFUSED;
-		close(fd);
+		/*
+		 * A connection caught in the backlog while the listener
+		 * closes is reset (ECONNRESET) or accepted: try again; only
+		 * a refusal proves the listener is gone.
+		 */
+		if ((fd = try_connect(port)) == -1 && errno == ECONNREFUSED)
+			return true;
+		if (fd != -1)
+			close(fd);
 		sleep_ms(5);
 	}
 	return false;

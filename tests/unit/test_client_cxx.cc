@@ -158,6 +158,7 @@ main()
 	    "server_id")), witch_server_id(srv)) == 0);
 	CHECK(std::strcmp(json_string_value(json_object_get(info,
 	    "protocol")), "v1") == 0);
+	json_decref(info);	// a new reference
 	CHECK(witch_server_clients(srv) == 1);
 
 	// Synchronous echo: result is a new reference, data stays ours.
