@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include "core/alloc.h"
+#include "core/buf.h"
 #include "queue/oqueue.h"
 
 #if defined(__SANITIZE_THREAD__)
@@ -484,10 +485,39 @@ test_scheduled_flag_no_lost_wakeup(void **state)
 	pthread_mutex_destroy(&s.mtx);
 }
 
+/* A message built in place: header and frame in one allocation. */
+static void
+test_omsg_in_place(void **state)
+{
+	struct witch__oqueue q;
+	struct witch__omsg *m;
+	struct witch__buf b;
+
+	witch__oqueue_init(&q);
+	witch__omsg_buf_init(&b);
+	assert_int_equal(witch__buf_append(&b, "frame", 5), 0);
+	m = witch__omsg_from_buf(&b);
+	assert_non_null(m);
+	assert_null(b.data);			/* the buffer gave its bytes */
+	assert_int_equal(m->len, 5);
+	assert_ptr_equal(m->data, (unsigned char *)(m + 1));
+	assert_memory_equal(m->data, "frame", 5);
+	assert_int_equal(witch__oqueue_push(&q, m), 5);
+	m = witch__oqueue_take(&q);
+	witch__oqueue_release(&q, m->len);
+	witch__omsg_free_list(m);		/* one free, ASan checks */
+	/* Nothing after the header: no message, buffer freed. */
+	witch__omsg_buf_init(&b);
+	assert_null(witch__omsg_from_buf(&b));
+	assert_null(b.data);
+	witch__oqueue_destroy(&q);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_omsg_in_place),
 		cmocka_unit_test(test_fifo_and_bytes),
 		cmocka_unit_test(test_destroy_frees_queued),
 		cmocka_unit_test(test_omsg_new_failure_frees_data),

@@ -244,26 +244,40 @@ bi_inline(witch_request_t *req, void *ud)
 	return WITCH_EHANDLER;
 }
 
+static int builtin_hello(struct witch__conn *, struct witch__request_env *,
+    struct witch__buf *);
+static int builtin_cancel(struct witch__conn *, struct witch__request_env *,
+    struct witch__buf *);
+static int builtin_clients(struct witch__conn *,
+    struct witch__request_env *, struct witch__buf *);
+static int builtin_kill_client(struct witch__conn *,
+    struct witch__request_env *, struct witch__buf *);
+static int builtin_monitor(struct witch__conn *,
+    struct witch__request_env *, struct witch__buf *);
+
 int
 witch__builtins_register(struct witch_server *srv)
 {
 	static const struct {
 		const char		*name;
 		witch_handler_fn	 fn;
+		witch__inline_fn	 inl;
 	} tab[] = {
-		{ "ping", bi_ping }, { "echo", bi_echo }, { "info", bi_info },
-		{ "status", bi_status }, { "peer_list", bi_peer_list },
-		{ "stats", bi_stats },
-		{ "hello", bi_inline }, { "cancel", bi_inline },
-		{ "clients", bi_inline }, { "kill_client", bi_inline },
-		{ "monitor", bi_inline },
+		{ "ping", bi_ping, NULL }, { "echo", bi_echo, NULL },
+		{ "info", bi_info, NULL }, { "status", bi_status, NULL },
+		{ "peer_list", bi_peer_list, NULL }, { "stats", bi_stats, NULL },
+		{ "hello", bi_inline, builtin_hello },
+		{ "cancel", bi_inline, builtin_cancel },
+		{ "clients", bi_inline, builtin_clients },
+		{ "kill_client", bi_inline, builtin_kill_client },
+		{ "monitor", bi_inline, builtin_monitor },
 	};
 	size_t i;
 	int rc;
 
 	for (i = 0; i < sizeof(tab) / sizeof(tab[0]); i++)
 		if ((rc = witch__endpoint_add_builtin(srv, tab[i].name,
-		    tab[i].fn)) != 0)
+		    tab[i].fn, tab[i].inl)) != 0)
 			return rc;
 	return 0;
 }
@@ -562,31 +576,11 @@ witch__monitor_feed(struct witch__conn *c, struct witch__request_env *env)
 	for (m = srv->conns; m != NULL; m = m->next) {
 		if (!m->monitor || m == c || m->state != WITCH__CONN_OPEN)
 			continue;
-		witch__buf_init(&b, 0);
+		witch__omsg_buf_init(&b);
 		if (witch__reply_event(&b, "monitor", d) == 0)
 			witch__conn_reply_buf(m, &b);
 		else
 			witch__buf_free(&b);
 	}
 	json_decref(d);
-}
-
-witch__inline_fn
-witch__builtin_inline(const char *name)
-{
-	static const struct {
-		const char		*name;
-		witch__inline_fn	 fn;
-	} tab[] = {
-		{ "hello", builtin_hello }, { "cancel", builtin_cancel },
-		{ "clients", builtin_clients },
-		{ "kill_client", builtin_kill_client },
-		{ "monitor", builtin_monitor },
-	};
-	size_t i;
-
-	for (i = 0; i < sizeof(tab) / sizeof(tab[0]); i++)
-		if (strcmp(tab[i].name, name) == 0)
-			return tab[i].fn;
-	return NULL;
 }

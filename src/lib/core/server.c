@@ -126,10 +126,15 @@ add_endpoint(struct witch_server *srv, const char *name, uint32_t mask,
 
 int
 witch__endpoint_add_builtin(struct witch_server *srv, const char *name,
-    witch_handler_fn fn)
+    witch_handler_fn fn, witch__inline_fn inl)
 {
-	return add_endpoint(srv, name, (1u << srv->cfg.nprotocols) - 1, fn,
+	int rc;
+
+	rc = add_endpoint(srv, name, (1u << srv->cfg.nprotocols) - 1, fn,
 	    NULL, true);
+	if (rc == 0)
+		srv->eps[srv->neps - 1].inl = inl;
+	return rc;
 }
 
 int

@@ -94,21 +94,23 @@ struct witch_server_config {
 	void		*log_ud;
 };
 
+struct witch__conn;
+
+/* Reactor-side built-in: answers into out (a frame) on the reactor. */
+typedef int (*witch__inline_fn)(struct witch__conn *c,
+    struct witch__request_env *env, struct witch__buf *out);
+
 struct witch__endpoint {
 	char			 name[WITCH__NAME_MAX + 1];
 	witch_handler_fn	 fn;
 	void			*ud;
 	uint32_t		 proto_mask;	/* bit i: server protocol i */
 	bool			 builtin;
+	witch__inline_fn	 inl;		/* answered on the reactor */
 	atomic_uint_fast64_t	 calls;		/* [A] answered */
 	atomic_uint_fast64_t	 failures;	/* [A] of which errors */
 };
 
-struct witch__conn;
-
-/* Reactor-side built-in: answers into out (a frame) on the reactor. */
-typedef int (*witch__inline_fn)(struct witch__conn *c,
-    struct witch__request_env *env, struct witch__buf *out);
 
 #define WITCH__LAT_BUCKETS 64	/* latency: bucket i ends at 2^(i/4) us */
 
@@ -289,12 +291,10 @@ void witch__source_hash(const struct witch_server *srv,
 
 /* core/server.c: register a built-in endpoint for every protocol. */
 int witch__endpoint_add_builtin(struct witch_server *srv, const char *name,
-    witch_handler_fn fn);
+    witch_handler_fn fn, witch__inline_fn inl);
 
 /* core/builtins.c */
 int witch__builtins_register(struct witch_server *srv);
-/* The reactor-side built-in called name, or NULL. */
-witch__inline_fn witch__builtin_inline(const char *name);
 /* Send a monitor event about request env of c to every monitor. */
 void witch__monitor_feed(struct witch__conn *c,
     struct witch__request_env *env);
@@ -312,15 +312,18 @@ struct witch__conn *witch__conn_new(struct witch_server *srv, int fd,
 void witch__listeners_close(struct witch_server *srv);
 void witch__conn_ref(struct witch__conn *c);
 void witch__conn_unref(struct witch__conn *c);
-/* Any thread: queue one finished frame (takes data) for the client. */
-void witch__conn_send(struct witch__conn *c, unsigned char *data,
-    size_t len);
+/*
+ * Any thread: queue the frame built in b (started with
+ * witch__omsg_buf_init) for the client; b is emptied.
+ */
+void witch__conn_send_buf(struct witch__conn *c, struct witch__buf *b);
 /* Any thread: make the reactor look at c (coalesced). */
 void witch__conn_schedule(struct witch__conn *c);
 /* Any thread: send an error reply with the given id (unless oneway). */
 void witch__conn_send_error(struct witch__conn *c, const char *id, int code,
     const char *msg);
-/* Reactor: queue a frame built on the reactor and flush it this turn. */
+/* Reactor: queue a frame built on the reactor (in a buffer started with
+ * witch__omsg_buf_init) and flush it this turn. */
 void witch__conn_reply_buf(struct witch__conn *c, struct witch__buf *b);
 /* Reactor: close c after its owed replies, with a closing event. */
 void witch__conn_kill(struct witch__conn *c, const char *reason);

@@ -45,6 +45,7 @@
 #include <stddef.h>
 
 #include "core/alloc.h"
+#include "core/buf.h"
 #include "queue/oqueue.h"
 
 /*
@@ -68,13 +69,44 @@ witch__omsg_new(unsigned char *data, size_t len)
 	return m;
 }
 
+/* A buffer whose first bytes are the header of the message to be. */
+void
+witch__omsg_buf_init(struct witch__buf *b)
+{
+	static const struct witch__omsg zero;
+
+	witch__buf_init(b, 0);
+	if (witch__buf_append(b, &zero, sizeof(zero)) != 0)
+		witch__buf_free(b);	/* from_buf then sees no frame */
+}
+
+/* The buffer's bytes as one message (header in front).  Any thread. */
+struct witch__omsg *
+witch__omsg_from_buf(struct witch__buf *b)
+{
+	struct witch__omsg *m;
+	size_t len;
+
+	if (b->len <= sizeof(*m)) {
+		witch__buf_free(b);
+		return NULL;
+	}
+	m = (struct witch__omsg *)(void *)witch__buf_steal(b, &len);
+	m->next = NULL;
+	m->len = len - sizeof(*m);
+	m->off = 0;
+	m->data = (unsigned char *)(m + 1);
+	return m;
+}
+
 /* Free one message and its data; NULL is a no-op.  Owner's thread. */
 void
 witch__omsg_free(struct witch__omsg *m)
 {
 	if (m == NULL)
 		return;
-	witch__free(m->data);
+	if (m->data != (unsigned char *)(m + 1))
+		witch__free(m->data);	/* not built in place */
 	witch__free(m);
 }
 

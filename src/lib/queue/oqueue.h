@@ -32,6 +32,16 @@ struct witch__oqueue {
  * ownership of data on every path: on failure (NULL) data is freed.
  */
 struct witch__omsg *witch__omsg_new(unsigned char *data, size_t len);
+struct witch__buf;
+/*
+ * One allocation per message: start a buffer with room for the message
+ * header in front, append the frame after it, then turn the buffer into
+ * a message with witch__omsg_from_buf() (which takes its bytes; the
+ * buffer is empty afterwards).  from_buf returns NULL for an empty or
+ * failed buffer, which it frees.
+ */
+void witch__omsg_buf_init(struct witch__buf *b);
+struct witch__omsg *witch__omsg_from_buf(struct witch__buf *b);
 /* Free one message and its data; NULL is a no-op. */
 void witch__omsg_free(struct witch__omsg *m);
 /* Free a whole list linked by next. */

@@ -102,15 +102,15 @@ witch__conn_schedule(struct witch__conn *c)
 }
 
 void
-witch__conn_send(struct witch__conn *c, unsigned char *data, size_t len)
+witch__conn_send_buf(struct witch__conn *c, struct witch__buf *b)
 {
 	struct witch__omsg *m;
 
 	if (atomic_load_explicit(&c->closed, memory_order_acquire)) {
-		witch__free(data);
+		witch__buf_free(b);
 		return;
 	}
-	if ((m = witch__omsg_new(data, len)) == NULL)
+	if ((m = witch__omsg_from_buf(b)) == NULL)
 		return;		/* counted by the caller as a failure */
 	witch__oqueue_push(&c->oq, m);
 	witch__conn_schedule(c);
@@ -121,15 +121,12 @@ witch__conn_send_error(struct witch__conn *c, const char *id, int code,
     const char *msg)
 {
 	struct witch__buf b;
-	unsigned char *p;
-	size_t len;
 
 	witch__count_error(c->srv, code);
-	witch__buf_init(&b, 0);
+	witch__omsg_buf_init(&b);
 	if (witch__reply_error(&b, id, code, msg) != 0) {
 		witch__buf_free(&b);
 		return;
 	}
-	p = witch__buf_steal(&b, &len);
-	witch__conn_send(c, p, len);
+	witch__conn_send_buf(c, &b);
 }

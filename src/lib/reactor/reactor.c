@@ -61,8 +61,6 @@ job_reply(struct witch__reqjob *rj, struct witch_request *req, int rc)
 	struct witch__conn *c = rj->conn;
 	struct witch_server *srv = c->srv;
 	struct witch__buf b;
-	unsigned char *p;
-	size_t len;
 	int code = req->err != 0 ? req->err : rc;
 	bool ok = code >= 0 && rc >= 0;
 
@@ -76,7 +74,7 @@ job_reply(struct witch__reqjob *rj, struct witch_request *req, int rc)
 			witch__count_error(srv, code);
 		return;
 	}
-	witch__buf_init(&b, 0);
+	witch__omsg_buf_init(&b);
 	if (ok && req->raw_echo) {
 		const char *parts[] = { "{\"echo\":", rj->raw, "}" };
 		size_t lens[] = { 8, rj->raw_len, 1 };
@@ -103,8 +101,7 @@ job_reply(struct witch__reqjob *rj, struct witch_request *req, int rc)
 		witch__buf_free(&b);
 		return;
 	}
-	p = witch__buf_steal(&b, &len);
-	witch__conn_send(c, p, len);
+	witch__conn_send_buf(c, &b);
 }
 
 /* The server whose handler this thread is running, if any. */
@@ -204,15 +201,8 @@ void
 witch__conn_reply_buf(struct witch__conn *c, struct witch__buf *b)
 {
 	struct witch__omsg *m;
-	unsigned char *p;
-	size_t len;
 
-	if (b->len == 0) {
-		witch__buf_free(b);
-		return;
-	}
-	p = witch__buf_steal(b, &len);
-	if ((m = witch__omsg_new(p, len)) == NULL)
+	if ((m = witch__omsg_from_buf(b)) == NULL)
 		return;
 	witch__oqueue_push(&c->oq, m);
 	turn_add(c);
@@ -225,7 +215,7 @@ reply_error(struct witch__conn *c, const char *id, int code, const char *msg)
 	struct witch__buf b;
 
 	witch__count_error(c->srv, code);
-	witch__buf_init(&b, 0);
+	witch__omsg_buf_init(&b);
 	if (witch__reply_error(&b, id, code, msg) == 0)
 		witch__conn_reply_buf(c, &b);
 	else
@@ -385,7 +375,6 @@ on_frame(void *ud, const char *payload, size_t len)
 	struct witch_server *srv = c->srv;
 	struct witch__request_env env;
 	const struct witch__endpoint *ep;
-	witch__inline_fn inl;
 	struct witch__buf b;
 	char msg[160];
 	int rc;
@@ -412,12 +401,13 @@ on_frame(void *ud, const char *payload, size_t len)
 			    "cancelled before it arrived");
 		goto done;
 	}
-	/* Reactor-side built-ins (hello, cancel...), also while draining. */
-	if ((inl = witch__builtin_inline(env.endpoint)) != NULL) {
+	/* One lookup; built-ins answered here are served while draining. */
+	ep = witch__endpoint_find(srv, env.endpoint, c->proto);
+	if (ep != NULL && ep->inl != NULL) {
 		/* Earlier requests must be in the pool before a cancel. */
 		submit_batch(srv);
-		witch__buf_init(&b, 0);
-		inl(c, &env, &b);
+		witch__omsg_buf_init(&b);
+		ep->inl(c, &env, &b);
 		if (env.oneway)
 			witch__buf_free(&b);
 		else
@@ -431,7 +421,7 @@ on_frame(void *ud, const char *payload, size_t len)
 			    "server is shutting down");
 		goto done;
 	}
-	if ((ep = witch__endpoint_find(srv, env.endpoint, c->proto)) == NULL) {
+	if (ep == NULL) {
 		atomic_fetch_add(&srv->ctr.requests_failed, 1);
 		snprintf(msg, sizeof(msg), "no endpoint named '%.63s' in "
 		    "protocol %s", env.endpoint, srv->cfg.protocols[c->proto]);
@@ -665,7 +655,7 @@ conn_final(struct witch__conn *c)
 	struct witch__buf b;
 	json_t *d;
 
-	witch__buf_init(&b, 0);
+	witch__omsg_buf_init(&b);
 	if (c->final_code != 0)
 		witch__count_error(c->srv, c->final_code);
 	if (c->final_code != 0)
