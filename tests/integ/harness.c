@@ -15,6 +15,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <setjmp.h>
+#include <time.h>
+#include <cmocka.h>
+
 #include "integ/harness.h"
 
 static void
@@ -241,4 +245,97 @@ th_testdata(void)
 	const char *d = getenv("WITCH_TESTDATA");
 
 	return d != NULL && access(d, R_OK) == 0 ? d : NULL;
+}
+
+/* ---- helpers shared by the integration tests (cmocka asserts) ---- */
+
+/* CLOCK_MONOTONIC in milliseconds. */
+uint64_t
+th_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Sleep ms milliseconds (bounded waits only). */
+void
+th_sleep_ms(unsigned ms)
+{
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000 };
+
+	while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
+		;
+}
+
+/* th_recv() that fails the test when nothing comes. */
+json_t *
+th_recv_ok(int fd, int timeout_ms)
+{
+	json_t *r = th_recv(fd, timeout_ms);
+
+	assert_non_null(r);
+	return r;
+}
+
+/* The next reply has this id and error code (NULL: a result). */
+void
+th_expect_reply(int fd, json_int_t id, const char *code)
+{
+	json_t *r = th_recv_ok(fd, 0);
+	const char *c = th_err_code(r);
+
+	assert_true(json_is_integer(json_object_get(r, "id")));
+	assert_int_equal(th_id(r), id);
+	assert_string_equal(c != NULL ? c : "", code);
+	json_decref(r);
+}
+
+/* A ping on fd is answered (id 4242). */
+void
+th_ping_ok(int fd)
+{
+	json_t *r;
+
+	assert_int_equal(th_send(fd, "{\"id\":4242,\"endpoint\":\"ping\"}"),
+	    0);
+	r = th_recv_ok(fd, 0);
+	assert_int_equal(th_id(r), 4242);
+	assert_true(json_is_true(json_object_get(json_object_get(r,
+	    "result"), "pong")));
+	json_decref(r);
+}
+
+/* An integer field of the status built-in (id 9999). */
+json_int_t
+th_status_get(int fd, const char *key)
+{
+	json_t *r, *v;
+	json_int_t n;
+
+	assert_int_equal(th_send(fd, "{\"id\":9999,\"endpoint\":\"status\"}"),
+	    0);
+	r = th_recv_ok(fd, 0);
+	assert_int_equal(th_id(r), 9999);
+	v = json_object_get(json_object_get(r, "result"), key);
+	assert_true(json_is_integer(v));
+	n = json_integer_value(v);
+	json_decref(r);
+	return n;
+}
+
+/* Poll status until key == want, for at most timeout_ms. */
+bool
+th_status_await(int fd, const char *key, json_int_t want, unsigned timeout_ms)
+{
+	uint64_t end = th_now_ms() + timeout_ms;
+
+	for (;;) {
+		if (th_status_get(fd, key) == want)
+			return true;
+		if (th_now_ms() >= end)
+			return false;
+		th_sleep_ms(20);
+	}
 }

@@ -10,6 +10,7 @@
 #ifndef WITCH_TESTS_HARNESS_H
 #define WITCH_TESTS_HARNESS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -60,5 +61,23 @@ json_int_t th_id(const json_t *reply);
 
 /* Directory of the test data corpus (WITCH_TESTDATA) or NULL. */
 const char *th_testdata(void);
+
+
+/* Shared helpers (they fail the current cmocka test on error). */
+/* CLOCK_MONOTONIC in milliseconds. */
+uint64_t th_now_ms(void);
+/* Sleep ms milliseconds (bounded waits only). */
+void th_sleep_ms(unsigned ms);
+/* th_recv() that fails the test when nothing comes. */
+json_t *th_recv_ok(int fd, int timeout_ms);
+/* The next reply has this id and error code (NULL: a result). */
+void th_expect_reply(int fd, json_int_t id, const char *code);
+/* A ping on fd is answered (id 4242). */
+void th_ping_ok(int fd);
+/* An integer field of the status built-in (id 9999). */
+json_int_t th_status_get(int fd, const char *key);
+/* Poll status until key == want, for at most timeout_ms. */
+bool th_status_await(int fd, const char *key, json_int_t want,
+    unsigned timeout_ms);
 
 #endif

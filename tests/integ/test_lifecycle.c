@@ -40,24 +40,6 @@ static struct {
 	unsigned	 saw_cancel;	/* ...having seen cancelled */
 } g = { .mtx = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER };
 
-static uint64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-static void
-sleep_ms(unsigned ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000 };
-
-	while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
-		;
-}
-
 static struct timespec
 abs_in(unsigned ms)
 {
@@ -94,12 +76,12 @@ gate_open(void)
 static bool
 gate_await(const unsigned *field, unsigned n, unsigned timeout_ms)
 {
-	uint64_t end = now_ms() + timeout_ms;
+	uint64_t end = th_now_ms() + timeout_ms;
 	struct timespec ts;
 	bool ok;
 
 	pthread_mutex_lock(&g.mtx);
-	while (*field < n && now_ms() < end) {
+	while (*field < n && th_now_ms() < end) {
 		ts = abs_in(20);
 		pthread_cond_timedwait(&g.cv, &g.mtx, &ts);
 	}
@@ -126,14 +108,14 @@ gate_get(const unsigned *field)
 static int
 h_block(witch_request_t *req, void *ud)
 {
-	uint64_t end = now_ms() + GATE_MAX_MS;
+	uint64_t end = th_now_ms() + GATE_MAX_MS;
 	struct timespec ts;
 	bool cancelled = false;
 
 	pthread_mutex_lock(&g.mtx);
 	g.started++;
 	pthread_cond_broadcast(&g.cv);
-	while (!g.open && now_ms() < end) {
+	while (!g.open && th_now_ms() < end) {
 		if ((cancelled = witch_request_cancelled(req)))
 			break;
 		ts = abs_in(5);
@@ -152,7 +134,7 @@ h_block(witch_request_t *req, void *ud)
 static int
 h_short(witch_request_t *req, void *ud)
 {
-	sleep_ms(1);
+	th_sleep_ms(1);
 	return witch_request_reply(req, json_pack("{s:O}", "echo",
 	    witch_request_data(req)));
 }
@@ -180,31 +162,10 @@ start(witch_server_config_t *cfg)
 
 /* ---- wire helpers ------------------------------------------------------ */
 
-static json_t *
-recv_ok(int fd, int timeout_ms)
-{
-	json_t *r = th_recv(fd, timeout_ms);
-
-	assert_non_null(r);
-	return r;
-}
-
-static void
-expect_reply(int fd, json_int_t id, const char *code)
-{
-	json_t *r = recv_ok(fd, 0);
-	const char *c = th_err_code(r);
-
-	assert_true(json_is_integer(json_object_get(r, "id")));
-	assert_int_equal(th_id(r), id);
-	assert_string_equal(c != NULL ? c : "", code);
-	json_decref(r);
-}
-
 static void
 expect_closing(int fd, const char *reason)
 {
-	json_t *r = recv_ok(fd, 0);
+	json_t *r = th_recv_ok(fd, 0);
 
 	assert_string_equal(json_string_value(json_object_get(r, "event")),
 	    "closing");
@@ -212,51 +173,6 @@ expect_closing(int fd, const char *reason)
 	    json_object_get(r, "data"), "reason")), reason);
 	json_decref(r);
 	assert_int_equal(th_wait_eof(fd, 5000), 1);
-}
-
-static void
-ping_ok(int fd)
-{
-	json_t *r;
-
-	assert_int_equal(th_send(fd, "{\"id\":4242,\"endpoint\":\"ping\"}"),
-	    0);
-	r = recv_ok(fd, 0);
-	assert_int_equal(th_id(r), 4242);
-	assert_true(json_is_true(json_object_get(json_object_get(r,
-	    "result"), "pong")));
-	json_decref(r);
-}
-
-static json_int_t
-status_get(int fd, const char *key)
-{
-	json_t *r, *v;
-	json_int_t n;
-
-	assert_int_equal(th_send(fd, "{\"id\":9999,\"endpoint\":\"status\"}"),
-	    0);
-	r = recv_ok(fd, 0);
-	assert_int_equal(th_id(r), 9999);
-	v = json_object_get(json_object_get(r, "result"), key);
-	assert_true(json_is_integer(v));
-	n = json_integer_value(v);
-	json_decref(r);
-	return n;
-}
-
-static bool
-status_await(int fd, const char *key, json_int_t want, unsigned timeout_ms)
-{
-	uint64_t end = now_ms() + timeout_ms;
-
-	for (;;) {
-		if (status_get(fd, key) == want)
-			return true;
-		if (now_ms() >= end)
-			return false;
-		sleep_ms(20);
-	}
 }
 
 /* Connect without aborting; the socket, or -1 with errno. */
@@ -285,10 +201,10 @@ try_connect(unsigned port)
 static bool
 await_refused(unsigned port, unsigned timeout_ms)
 {
-	uint64_t end = now_ms() + timeout_ms;
+	uint64_t end = th_now_ms() + timeout_ms;
 	int fd;
 
-	while (now_ms() < end) {
+	while (th_now_ms() < end) {
 		/*
 		 * A connection caught in the backlog while the listener
 		 * closes is reset (ECONNRESET) or accepted: try again; only
@@ -298,7 +214,7 @@ await_refused(unsigned port, unsigned timeout_ms)
 			return true;
 		if (fd != -1)
 			close(fd);
-		sleep_ms(5);
+		th_sleep_ms(5);
 	}
 	return false;
 }
@@ -316,10 +232,10 @@ static void *
 stopper_main(void *arg)
 {
 	struct stopper *s = arg;
-	uint64_t t0 = now_ms();
+	uint64_t t0 = th_now_ms();
 
 	s->rc = witch_server_stop(s->srv, s->drain_ms);
-	s->took_ms = now_ms() - t0;
+	s->took_ms = th_now_ms() - t0;
 	return NULL;
 }
 
@@ -364,14 +280,14 @@ test_stop_drains(void **state)
 	assert_true(await_refused(port, 5000));
 	/* Draining: new requests are refused, the rest still runs. */
 	assert_int_equal(th_send(fd, "{\"id\":50,\"endpoint\":\"block\"}"), 0);
-	expect_reply(fd, 50, "shutting_down");
+	th_expect_reply(fd, 50, "shutting_down");
 	assert_int_equal(th_send(fd, "{\"id\":51,\"endpoint\":\"ping\"}"), 0);
-	expect_reply(fd, 51, "shutting_down");
+	th_expect_reply(fd, 51, "shutting_down");
 	assert_int_equal(gate_get(&g.done), 0);
 
 	gate_open();
 	for (i = 0; i < 4; i++) {
-		r = recv_ok(fd, 0);
+		r = th_recv_ok(fd, 0);
 		assert_null(th_err_code(r));
 		assert_true(th_id(r) >= 1 && th_id(r) <= 4);
 		assert_false(seen[th_id(r)]);
@@ -419,7 +335,7 @@ test_stop_deadline(void **state)
 	stopper_start(&st, srv, 200);
 
 	for (i = 0; i < 3; i++) {
-		r = recv_ok(fd, 0);
+		r = th_recv_ok(fd, 0);
 		if (th_id(r) == 1) {
 			assert_null(th_err_code(r));
 			assert_true(json_is_true(json_object_get(
@@ -464,10 +380,10 @@ test_states(void **state)
 	assert_int_equal(witch_server_register_endpoint(srv, "late", h_noop,
 	    NULL), WITCH_ESTATE);
 	fd = th_connect(witch_server_port(srv));
-	ping_ok(fd);
+	th_ping_ok(fd);
 	/* "late" was not added. */
 	assert_int_equal(th_send(fd, "{\"id\":1,\"endpoint\":\"late\"}"), 0);
-	expect_reply(fd, 1, "unknown_endpoint");
+	th_expect_reply(fd, 1, "unknown_endpoint");
 
 	assert_int_equal(witch_server_stop(srv, 1000), 0);
 	assert_int_equal(th_wait_eof(fd, 5000), 1);
@@ -483,7 +399,7 @@ test_states(void **state)
 	/* Free without stop, with a client connected. */
 	srv = start(NULL);
 	fd = th_connect(witch_server_port(srv));
-	ping_ok(fd);
+	th_ping_ok(fd);
 	witch_server_free(srv);
 	assert_int_equal(th_wait_eof(fd, 5000), 1);
 	close(fd);
@@ -610,10 +526,10 @@ test_connect_cycles(void **state)
 	assert_int_equal(replies, CYCLES);
 
 	fd = th_connect(witch_server_port(srv));
-	ping_ok(fd);
+	th_ping_ok(fd);
 	/* Only this client is left (it counts itself). */
-	assert_true(status_await(fd, "clients", 1, 10000));
-	assert_true(status_get(fd, "connections_accepted") >= CYCLES + 1);
+	assert_true(th_status_await(fd, "clients", 1, 10000));
+	assert_true(th_status_get(fd, "connections_accepted") >= CYCLES + 1);
 	close(fd);
 	witch_server_free(srv);
 }

@@ -66,24 +66,6 @@ gate_open(void)
 	pthread_mutex_unlock(&g.mtx);
 }
 
-static uint64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-static void
-sleep_ms(unsigned ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000 };
-
-	while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
-		;
-}
-
 /* Absolute CLOCK_REALTIME time ms from now, for pthread_cond_timedwait. */
 static struct timespec
 abs_in(unsigned ms)
@@ -104,12 +86,12 @@ abs_in(unsigned ms)
 static bool
 gate_await(const unsigned *field, unsigned n, unsigned timeout_ms)
 {
-	uint64_t end = now_ms() + timeout_ms;
+	uint64_t end = th_now_ms() + timeout_ms;
 	struct timespec ts;
 	bool ok;
 
 	pthread_mutex_lock(&g.mtx);
-	while (*field < n && now_ms() < end) {
+	while (*field < n && th_now_ms() < end) {
 		ts = abs_in(20);
 		pthread_cond_timedwait(&g.cv, &g.mtx, &ts);
 	}
@@ -136,14 +118,14 @@ gate_get(const unsigned *field)
 static int
 h_block(witch_request_t *req, void *ud)
 {
-	uint64_t end = now_ms() + GATE_MAX_MS;
+	uint64_t end = th_now_ms() + GATE_MAX_MS;
 	struct timespec ts;
 	bool cancelled = false;
 
 	pthread_mutex_lock(&g.mtx);
 	g.started++;
 	pthread_cond_broadcast(&g.cv);
-	while (!g.open && now_ms() < end) {
+	while (!g.open && th_now_ms() < end) {
 		if ((cancelled = witch_request_cancelled(req)))
 			break;
 		ts = abs_in(5);
@@ -211,34 +193,11 @@ reg_all(witch_server_t *srv, void *arg)
 
 /* ---- wire helpers ------------------------------------------------------ */
 
-/* Receive one frame (fails the test if none within timeout_ms). */
-static json_t *
-recv_ok(int fd, int timeout_ms)
-{
-	json_t *r = th_recv(fd, timeout_ms);
-
-	assert_non_null(r);
-	return r;
-}
-
-/* Receive one reply and check its integer id and code ("" = result). */
-static void
-expect_reply(int fd, json_int_t id, const char *code)
-{
-	json_t *r = recv_ok(fd, 0);
-	const char *c = th_err_code(r);
-
-	assert_true(json_is_integer(json_object_get(r, "id")));
-	assert_int_equal(th_id(r), id);
-	assert_string_equal(c != NULL ? c : "", code);
-	json_decref(r);
-}
-
 /* Expect the closing event with this reason, then EOF. */
 static void
 expect_closing(int fd, const char *reason, int timeout_ms)
 {
-	json_t *r = recv_ok(fd, timeout_ms);
+	json_t *r = th_recv_ok(fd, timeout_ms);
 
 	assert_string_equal(json_string_value(json_object_get(r, "event")),
 	    "closing");
@@ -249,66 +208,19 @@ expect_closing(int fd, const char *reason, int timeout_ms)
 	assert_int_equal(th_wait_eof(fd, 5000), 1);
 }
 
-static void
-ping_ok(int fd)
-{
-	json_t *r;
-
-	assert_int_equal(th_send(fd, "{\"id\":4242,\"endpoint\":\"ping\"}"),
-	    0);
-	r = recv_ok(fd, 0);
-	assert_int_equal(th_id(r), 4242);
-	assert_true(json_is_true(json_object_get(json_object_get(r,
-	    "result"), "pong")));
-	json_decref(r);
-}
-
-/* One counter of the status endpoint, asked on fd. */
-static json_int_t
-status_get(int fd, const char *key)
-{
-	json_t *r, *v;
-	json_int_t n;
-
-	assert_int_equal(th_send(fd, "{\"id\":9999,\"endpoint\":\"status\"}"),
-	    0);
-	r = recv_ok(fd, 0);
-	assert_int_equal(th_id(r), 9999);
-	v = json_object_get(json_object_get(r, "result"), key);
-	assert_true(json_is_integer(v));
-	n = json_integer_value(v);
-	json_decref(r);
-	return n;
-}
-
-/* Poll status until key == want (true) or timeout_ms passed (false). */
-static bool
-status_await(int fd, const char *key, json_int_t want, unsigned timeout_ms)
-{
-	uint64_t end = now_ms() + timeout_ms;
-
-	for (;;) {
-		if (status_get(fd, key) == want)
-			return true;
-		if (now_ms() >= end)
-			return false;
-		sleep_ms(20);
-	}
-}
-
 /* Poll status until key >= min (true) or timeout_ms passed (false). */
 static bool
 status_await_min(int fd, const char *key, json_int_t min,
     unsigned timeout_ms)
 {
-	uint64_t end = now_ms() + timeout_ms;
+	uint64_t end = th_now_ms() + timeout_ms;
 
 	for (;;) {
-		if (status_get(fd, key) >= min)
+		if (th_status_get(fd, key) >= min)
 			return true;
-		if (now_ms() >= end)
+		if (th_now_ms() >= end)
 			return false;
-		sleep_ms(20);
+		th_sleep_ms(20);
 	}
 }
 
@@ -370,13 +282,13 @@ test_max_clients(void **state)
 	srv = start(cfg);
 	port = witch_server_port(srv);
 	a = th_connect(port);
-	ping_ok(a);
+	th_ping_ok(a);
 	b = th_connect(port);
-	ping_ok(b);
+	th_ping_ok(b);
 
 	/* The third is told server_full (id null), then EOF. */
 	c = th_connect(port);
-	r = recv_ok(c, 0);
+	r = th_recv_ok(c, 0);
 	assert_string_equal(th_err_code(r), "server_full");
 	assert_true(json_is_null(json_object_get(r, "id")));
 	json_decref(r);
@@ -384,18 +296,18 @@ test_max_clients(void **state)
 	close(c);
 
 	/* The first two are unaffected. */
-	ping_ok(a);
-	ping_ok(b);
-	assert_int_equal(status_get(b, "clients"), 2);
-	assert_int_equal(status_get(b, "connections_rejected"), 1);
+	th_ping_ok(a);
+	th_ping_ok(b);
+	assert_int_equal(th_status_get(b, "clients"), 2);
+	assert_int_equal(th_status_get(b, "connections_rejected"), 1);
 
 	/* One leaves: once the server counted it out, a new client fits. */
 	close(a);
-	assert_true(status_await(b, "clients", 1, 5000));
+	assert_true(th_status_await(b, "clients", 1, 5000));
 	d = th_connect(port);
-	ping_ok(d);
-	assert_int_equal(status_get(d, "clients"), 2);
-	assert_int_equal(status_get(d, "connections_rejected"), 1);
+	th_ping_ok(d);
+	assert_int_equal(th_status_get(d, "clients"), 2);
+	assert_int_equal(th_status_get(d, "connections_rejected"), 1);
 	close(b);
 	close(d);
 	witch_server_free(srv);
@@ -420,9 +332,9 @@ test_handshake_timeout(void **state)
 
 	/* Connected first: completes a frame, so it is never timed out. */
 	done = th_connect(port);
-	ping_ok(done);
+	th_ping_ok(done);
 
-	t0 = now_ms();
+	t0 = th_now_ms();
 	silent = th_connect(port);
 	partial = th_connect(port);
 	/* Half a frame: a header announcing 10 bytes, then only 3. */
@@ -434,14 +346,14 @@ test_handshake_timeout(void **state)
 	expect_closing(silent, "handshake_timeout", 5000);
 	expect_closing(partial, "handshake_timeout", 5000);
 	/* Generous bounds: not before the timeout, well within 5 s. */
-	assert_true(now_ms() - t0 >= 250);
-	assert_true(now_ms() - t0 < 5000);
+	assert_true(th_now_ms() - t0 >= 250);
+	assert_true(th_now_ms() - t0 < 5000);
 
 	/*
 	 * "done" is older than both: the sweep that closed them looked at
 	 * it too.  Its next frame is the reply, not a closing event.
 	 */
-	ping_ok(done);
+	th_ping_ok(done);
 	close(silent);
 	close(partial);
 	close(done);
@@ -462,18 +374,18 @@ test_idle_timeout(void **state)
 	port = witch_server_port(srv);
 
 	idle = th_connect(port);
-	ping_ok(idle);
-	t0 = now_ms();
+	th_ping_ok(idle);
+	t0 = th_now_ms();
 	expect_closing(idle, "idle_timeout", 5000);
-	assert_true(now_ms() - t0 >= 150);
+	assert_true(th_now_ms() - t0 >= 150);
 	close(idle);
 
 	/* A client that pings every 50 ms for 1 s stays open. */
 	busy = th_connect(port);
-	t_end = now_ms() + 1000;
-	for (i = 0; i < 100 && now_ms() < t_end; i++) {
-		ping_ok(busy);	/* a closing event here fails the test */
-		sleep_ms(50);
+	t_end = th_now_ms() + 1000;
+	for (i = 0; i < 100 && th_now_ms() < t_end; i++) {
+		th_ping_ok(busy);	/* a closing event here fails the test */
+		th_sleep_ms(50);
 	}
 	assert_true(i >= 5);
 	/* ...and is closed once it falls silent. */
@@ -526,7 +438,7 @@ test_overloaded(void **state)
 
 	/* The seven refusals arrive while the gate is still closed. */
 	for (i = 0; i < 7; i++) {
-		r = recv_ok(fd, 0);
+		r = th_recv_ok(fd, 0);
 		assert_string_equal(th_err_code(r), "overloaded");
 		id = th_id(r);
 		assert_true(id >= 4 && id <= 10);
@@ -538,7 +450,7 @@ test_overloaded(void **state)
 
 	gate_open();
 	for (i = 0; i < 3; i++) {
-		r = recv_ok(fd, 0);
+		r = th_recv_ok(fd, 0);
 		p = (char *)th_err_code(r);
 		assert_null(p);
 		id = th_id(r);
@@ -554,7 +466,7 @@ test_overloaded(void **state)
 	assert_int_equal(n_ok, 3);
 	assert_int_equal(n_seen, 10);	/* each id answered once */
 	assert_int_equal(gate_get(&g.started), 3);
-	assert_int_equal(status_get(fd, "overloaded"), 7);
+	assert_int_equal(th_status_get(fd, "overloaded"), 7);
 	assert_int_equal(gate_get(&g.started), 3);
 	close(fd);
 	witch_server_free(srv);
@@ -580,26 +492,26 @@ test_deadline(void **state)
 	assert_int_equal(th_send(fd, "{\"id\":2,\"endpoint\":\"block\","
 	    "\"deadline_ms\":100}"), 0);
 	/* Answered timeout while the worker is still blocked: the sweep. */
-	expect_reply(fd, 2, "timeout");
+	th_expect_reply(fd, 2, "timeout");
 	assert_int_equal(gate_get(&g.started), 1);
 
 	gate_open();
-	expect_reply(fd, 1, "");
+	th_expect_reply(fd, 1, "");
 	/* A later request runs after anything that was queued: 2 never ran. */
-	ping_ok(fd);
+	th_ping_ok(fd);
 	assert_int_equal(gate_get(&g.started), 1);
 
 	/* A running handler sees its remaining budget. */
 	assert_int_equal(th_send(fd, "{\"id\":3,\"endpoint\":\"remaining\","
 	    "\"deadline_ms\":5000}"), 0);
-	r = recv_ok(fd, 0);
+	r = th_recv_ok(fd, 0);
 	assert_int_equal(th_id(r), 3);
 	left = json_integer_value(json_object_get(r, "result"));
 	assert_true(left > 0 && left <= 5000);
 	json_decref(r);
 	assert_int_equal(th_send(fd, "{\"id\":4,\"endpoint\":\"remaining\"}"),
 	    0);
-	r = recv_ok(fd, 0);
+	r = th_recv_ok(fd, 0);
 	assert_int_equal(th_id(r), 4);
 	assert_int_equal(json_integer_value(json_object_get(r, "result")),
 	    -1);
@@ -643,7 +555,7 @@ test_cancel_queued(void **state)
 	assert_int_equal(th_send(fd, "{\"id\":100,\"endpoint\":\"cancel\","
 	    "\"data\":{\"ids\":[2]}}"), 0);
 	for (i = 0; i < 2; i++) {
-		r = recv_ok(fd, 0);
+		r = th_recv_ok(fd, 0);
 		if (th_id(r) == 100) {
 			check_cancel_reply(r, 1, 0);
 			got_cancel = true;
@@ -657,8 +569,8 @@ test_cancel_queued(void **state)
 	assert_true(got_cancel && got_2);
 	assert_int_equal(gate_get(&g.started), 1);
 	gate_open();
-	expect_reply(fd, 1, "");
-	ping_ok(fd);
+	th_expect_reply(fd, 1, "");
+	th_ping_ok(fd);
 	assert_int_equal(gate_get(&g.started), 1);	/* 2 never ran */
 	close(fd);
 	witch_server_free(srv);
@@ -680,7 +592,7 @@ test_cancel_running(void **state)
 	assert_int_equal(th_send(fd, "{\"id\":101,\"endpoint\":\"cancel\","
 	    "\"data\":{\"ids\":[5]}}"), 0);
 	for (i = 0; i < 2; i++) {
-		r = recv_ok(fd, 0);
+		r = th_recv_ok(fd, 0);
 		if (th_id(r) == 101) {
 			check_cancel_reply(r, 1, 0);
 			got_cancel = true;
@@ -714,31 +626,31 @@ test_cancel_early_and_bad(void **state)
 	/* The cancel comes first and is remembered. */
 	assert_int_equal(th_send(fd, "{\"id\":102,\"endpoint\":\"cancel\","
 	    "\"data\":{\"ids\":[77]}}"), 0);
-	r = recv_ok(fd, 0);
+	r = th_recv_ok(fd, 0);
 	assert_int_equal(th_id(r), 102);
 	check_cancel_reply(r, 0, 1);
 	json_decref(r);
 	assert_int_equal(th_send(fd, "{\"id\":77,\"endpoint\":\"count\"}"), 0);
-	expect_reply(fd, 77, "cancelled");
+	th_expect_reply(fd, 77, "cancelled");
 	/* Only once: the same id again runs. */
 	assert_int_equal(th_send(fd, "{\"id\":77,\"endpoint\":\"count\"}"), 0);
-	expect_reply(fd, 77, "");
+	th_expect_reply(fd, 77, "");
 	assert_int_equal(gate_get(&g.counted), 1);
 
 	/* Bad cancel data: invalid_request, and the connection stays. */
 	assert_int_equal(th_send(fd, "{\"id\":103,\"endpoint\":\"cancel\","
 	    "\"data\":{\"ids\":\"x\"}}"), 0);
-	expect_reply(fd, 103, "invalid_request");
+	th_expect_reply(fd, 103, "invalid_request");
 	assert_int_equal(th_send(fd, "{\"id\":104,\"endpoint\":\"cancel\"}"),
 	    0);
-	expect_reply(fd, 104, "invalid_request");
+	th_expect_reply(fd, 104, "invalid_request");
 	assert_int_equal(th_send(fd, "{\"id\":105,\"endpoint\":\"cancel\","
 	    "\"data\":{\"ids\":[1.5]}}"), 0);
-	expect_reply(fd, 105, "invalid_request");
+	th_expect_reply(fd, 105, "invalid_request");
 	assert_int_equal(th_send(fd, "{\"id\":106,\"endpoint\":\"cancel\","
 	    "\"data\":[1]}"), 0);
-	expect_reply(fd, 106, "invalid_request");
-	ping_ok(fd);
+	th_expect_reply(fd, 106, "invalid_request");
+	th_ping_ok(fd);
 	close(fd);
 	witch_server_free(srv);
 }
@@ -831,7 +743,7 @@ test_slow_reader_soft(void **state)
 	    256 << 10, 64 << 20), 0);
 	srv = start(cfg);
 	other = th_connect(witch_server_port(srv));
-	ping_ok(other);
+	th_ping_ok(other);
 	slow = connect_small(witch_server_port(srv), 16 << 10);
 	frame = echo_frame(&flen);
 
@@ -862,20 +774,20 @@ test_slow_reader_soft(void **state)
 
 	/* Others are served while it is stalled. */
 	for (i = 0; i < 100; i++) {
-		t = now_ms();
-		ping_ok(other);
-		assert_true(now_ms() - t < 2000);
+		t = th_now_ms();
+		th_ping_ok(other);
+		assert_true(th_now_ms() - t < 2000);
 	}
-	assert_int_equal(status_get(other, "output_limit_drops"), 0);
-	assert_int_equal(status_get(other, "clients"), 2);
+	assert_int_equal(th_status_get(other, "output_limit_drops"), 0);
+	assert_int_equal(th_status_get(other, "clients"), 2);
 
 	/* Now read: the server resumes and answers every request sent. */
 	if (off > 0)
 		sent++;		/* the partial frame is finished below */
 	rbuf = malloc(256 << 10);
 	assert_non_null(rbuf);
-	end = now_ms() + 60000;
-	while (fc.frames < sent && now_ms() < end) {
+	end = th_now_ms() + 60000;
+	while (fc.frames < sent && th_now_ms() < end) {
 		pfd.fd = slow;
 		pfd.events = POLLIN | (off > 0 ? POLLOUT : 0);
 		pr = poll(&pfd, 1, 1000);
@@ -896,7 +808,7 @@ test_slow_reader_soft(void **state)
 	}
 	assert_int_equal(off, 0);
 	assert_int_equal(fc.frames, sent);
-	assert_int_equal(status_get(other, "output_limit_drops"), 0);
+	assert_int_equal(th_status_get(other, "output_limit_drops"), 0);
 	free(rbuf);
 	free(frame);
 	close(slow);
@@ -942,12 +854,12 @@ test_slow_reader_hard(void **state)
 	assert_int_equal(th_send_raw(slow, buf, len), 0);
 	free(buf);
 
-	assert_true(status_await(other, "output_limit_drops", 1, 20000));
-	assert_true(status_await(other, "clients", 1, 5000));
+	assert_true(th_status_await(other, "output_limit_drops", 1, 20000));
+	assert_true(th_status_await(other, "clients", 1, 5000));
 	/* The client sees the end of the stream (after what was sent). */
 	assert_int_equal(th_wait_eof(slow, 10000), 1);
-	ping_ok(other);
-	assert_int_equal(status_get(other, "output_limit_drops"), 1);
+	th_ping_ok(other);
+	assert_int_equal(th_status_get(other, "output_limit_drops"), 1);
 	close(slow);
 	close(other);
 	witch_server_free(srv);
@@ -985,11 +897,11 @@ test_reset_in_flight(void **state)
 
 	/* The server recovers: only the new client is left, nothing runs. */
 	fd = th_connect(port);
-	ping_ok(fd);
-	assert_true(status_await(fd, "clients", 1, 10000));
-	assert_true(status_await(fd, "queue_depth", 0, 10000));
+	th_ping_ok(fd);
+	assert_true(th_status_await(fd, "clients", 1, 10000));
+	assert_true(th_status_await(fd, "queue_depth", 0, 10000));
 	/* The status job itself is the only one running. */
-	assert_true(status_await(fd, "running", 1, 10000));
+	assert_true(th_status_await(fd, "running", 1, 10000));
 	/* Every handler that ran was told its client was gone. */
 	assert_int_equal(gate_get(&g.nocancel), 0);
 	assert_int_equal(gate_get(&g.saw_cancel), gate_get(&g.started));
@@ -1085,14 +997,14 @@ test_emfile(void **state)
 
 	/* fds[0] is served; the others queue up beyond the fd limit. */
 	fds[0] = th_connect(port);
-	ping_ok(fds[0]);
+	th_ping_ok(fds[0]);
 	for (i = 1; i <= EMFILE_CLIENTS; i++) {
 		fds[i] = th_connect(port);
 		assert_int_equal(th_sendf(fds[i], "{\"id\":%d,"
 		    "\"endpoint\":\"ping\"}", i), 0);
 	}
 	assert_true(status_await_min(fds[0], "emfile_pauses", 1, 10000));
-	accepted = status_get(fds[0], "clients");
+	accepted = th_status_get(fds[0], "clients");
 	/* Some are still in the backlog: at most a dozen fds were free. */
 	assert_true(accepted < EMFILE_CLIENTS + 1);
 
@@ -1102,17 +1014,17 @@ test_emfile(void **state)
 	 * any new connection arriving.
 	 */
 	for (i = 1; i <= EMFILE_CLIENTS; i++) {
-		expect_reply(fds[i], i, "");
+		th_expect_reply(fds[i], i, "");
 		close(fds[i]);
 	}
-	ping_ok(fds[0]);
-	assert_true(status_await(fds[0], "clients", 1, 10000));
+	th_ping_ok(fds[0]);
+	assert_true(th_status_await(fds[0], "clients", 1, 10000));
 	close(fds[0]);
 
 	assert_int_equal(write(to_child[1], "q", 1), 1);
-	end = now_ms() + 20000;
-	while ((wp = waitpid(pid, &st, WNOHANG)) == 0 && now_ms() < end)
-		sleep_ms(10);
+	end = th_now_ms() + 20000;
+	while ((wp = waitpid(pid, &st, WNOHANG)) == 0 && th_now_ms() < end)
+		th_sleep_ms(10);
 	if (wp == 0) {
 		kill(pid, SIGKILL);
 		waitpid(pid, &st, 0);
