@@ -13,6 +13,7 @@
 
 #include "core/alloc.h"
 #include "core/server_int.h"
+#include "net/sock.h"
 
 /* Fill cfg with every default. */
 static void
@@ -79,13 +80,8 @@ witch_server_config_set_port(witch_server_config_t *cfg, unsigned port)
 int
 witch_server_config_set_bind(witch_server_config_t *cfg, const char *addr)
 {
-	struct in6_addr a6;
-	struct in_addr a4;
-
-	if (cfg == NULL || addr == NULL || strlen(addr) >= sizeof(cfg->bind))
-		return WITCH_EINVAL;
-	if (inet_pton(AF_INET, addr, &a4) != 1 &&
-	    inet_pton(AF_INET6, addr, &a6) != 1)
+	if (cfg == NULL || addr == NULL || strlen(addr) >= sizeof(cfg->bind) ||
+	    !witch__addr_is_numeric(addr))
 		return WITCH_EINVAL;
 	strlcpy(cfg->bind, addr, sizeof(cfg->bind));
 	return 0;
@@ -313,7 +309,8 @@ int
 witch_server_config_set_discovery_interval(witch_server_config_t *cfg,
     unsigned ms)
 {
-	if (cfg == NULL || ms < 100 || ms > 3600000)
+	if (cfg == NULL || ms < WITCH_DISCOVERY_INTERVAL_MIN_MS ||
+	    ms > WITCH_DISCOVERY_INTERVAL_MAX_MS)
 		return WITCH_EINVAL;
 	cfg->disc_interval_ms = ms;
 	return 0;
@@ -323,9 +320,6 @@ int
 witch_server_config_set_advertise(witch_server_config_t *cfg,
     const char *addr)
 {
-	struct in6_addr a6;
-	struct in_addr a4;
-
 	if (cfg == NULL)
 		return WITCH_EINVAL;
 	if (addr == NULL) {
@@ -333,8 +327,7 @@ witch_server_config_set_advertise(witch_server_config_t *cfg,
 		return 0;
 	}
 	if (strlen(addr) >= sizeof(cfg->advertise) ||
-	    (inet_pton(AF_INET, addr, &a4) != 1 &&
-	    inet_pton(AF_INET6, addr, &a6) != 1))
+	    !witch__addr_is_numeric(addr))
 		return WITCH_EINVAL;
 	strlcpy(cfg->advertise, addr, sizeof(cfg->advertise));
 	return 0;
@@ -344,13 +337,9 @@ int
 witch_server_config_set_discovery_target(witch_server_config_t *cfg,
     const char *addr)
 {
-	struct in6_addr a6;
-	struct in_addr a4;
-
 	if (cfg == NULL || (addr != NULL &&
 	    (strlen(addr) >= sizeof(cfg->disc_target) ||
-	    (inet_pton(AF_INET, addr, &a4) != 1 &&
-	    inet_pton(AF_INET6, addr, &a6) != 1))))
+	    !witch__addr_is_numeric(addr))))
 		return WITCH_EINVAL;
 	strlcpy(cfg->disc_target, addr != NULL ? addr : "",
 	    sizeof(cfg->disc_target));

@@ -27,6 +27,7 @@
 
 #include "core/alloc.h"
 #include "core/log.h"
+#include "net/sock.h"
 #include "net/discovery_int.h"
 #include "reactor/wakeup.h"
 
@@ -193,20 +194,13 @@ int
 witch_announcer_config_set_interval(witch_announcer_config_t *cfg,
     unsigned ms)
 {
-	if (cfg == NULL || ms < 100 || ms > 3600000)
+	if (cfg == NULL || ms < WITCH_DISCOVERY_INTERVAL_MIN_MS ||
+	    ms > WITCH_DISCOVERY_INTERVAL_MAX_MS)
 		return WITCH_EINVAL;
 	cfg->interval_ms = ms;
 	return 0;
 }
 
-static int
-numeric(const char *s)
-{
-	struct in6_addr a6;
-
-	return inet_pton(AF_INET, s, &a6) == 1 ||
-	    inet_pton(AF_INET6, s, &a6) == 1;
-}
 
 /* Set the server's bind address (decides the interfaces). */
 int
@@ -215,7 +209,8 @@ witch_announcer_config_set_bind(witch_announcer_config_t *cfg,
 {
 	if (cfg == NULL)
 		return WITCH_EINVAL;
-	return set_checked(cfg->bind, sizeof(cfg->bind), addr, numeric);
+	return set_checked(cfg->bind, sizeof(cfg->bind), addr,
+	    witch__addr_is_numeric);
 }
 
 /* Set (or clear, NULL) the advertised address. */
@@ -230,7 +225,7 @@ witch_announcer_config_set_advertise(witch_announcer_config_t *cfg,
 		return 0;
 	}
 	return set_checked(cfg->msg.advertise, sizeof(cfg->msg.advertise),
-	    addr, numeric);
+	    addr, witch__addr_is_numeric);
 }
 
 /* Set (or clear, NULL) the unicast target of the test hook. */
@@ -244,7 +239,8 @@ witch_announcer_config_set_target(witch_announcer_config_t *cfg,
 		cfg->target[0] = '\0';
 		return 0;
 	}
-	return set_checked(cfg->target, sizeof(cfg->target), addr, numeric);
+	return set_checked(cfg->target, sizeof(cfg->target), addr,
+	    witch__addr_is_numeric);
 }
 
 /* Set the logger. */

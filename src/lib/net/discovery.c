@@ -19,6 +19,7 @@
 
 #include "core/alloc.h"
 #include "net/discovery_int.h"
+#include "net/sock.h"
 
 /* Monotonic ms.  Any thread. */
 uint64_t
@@ -133,15 +134,6 @@ valid_project(const char *s)
 	return valid_text(s, 0, 63);
 }
 
-static int
-valid_numeric_addr(const char *s)
-{
-	struct in6_addr a6;
-	struct in_addr a4;
-
-	return inet_pton(AF_INET, s, &a4) == 1 ||
-	    inet_pton(AF_INET6, s, &a6) == 1;
-}
 
 /* A protocol name: 1..15 printable bytes (as the server accepts). */
 int
@@ -218,7 +210,7 @@ parse_fields(json_t *o, struct witch__disc_msg *m, char *errbuf, size_t errlen)
 	    sizeof(m->project_id), errbuf, errlen)) != 0 ||
 	    (rc = get_str(o, "source_hash", 0, witch__disc_valid_hash,
 	    m->source_hash, sizeof(m->source_hash), errbuf, errlen)) != 0 ||
-	    (rc = get_str(o, "advertise", 0, valid_numeric_addr, m->advertise,
+	    (rc = get_str(o, "advertise", 0, witch__addr_is_numeric, m->advertise,
 	    sizeof(m->advertise), errbuf, errlen)) != 0 ||
 	    (rc = get_int(o, "seq", 0, INT64_MAX, &iv, errbuf, errlen)) != 0)
 		return rc;

@@ -212,6 +212,16 @@ witch__sock_peer_creds(int fd, long *uid, long *pid)
 }
 
 int
+witch__addr_is_numeric(const char *s)
+{
+	struct in6_addr a6;
+	struct in_addr a4;
+
+	return s != NULL && (inet_pton(AF_INET, s, &a4) == 1 ||
+	    inet_pton(AF_INET6, s, &a6) == 1);
+}
+
+int
 witch__sock_peer_is_loopback(int fd)
 {
 	struct sockaddr_storage ss;

@@ -31,6 +31,8 @@ int witch__sock_listen_unix(const char *path, unsigned mode, int *fd,
 int witch__sock_check_listener(int fd, int *local);
 /* Credentials of a unix-socket peer: 0, or -1 when unknown. */
 int witch__sock_peer_creds(int fd, long *uid, long *pid);
+/* True if s is a numeric IPv4 or IPv6 address.  Pure; any thread. */
+int witch__addr_is_numeric(const char *s);
 /* True if the peer "addr:port" string is a loopback address. */
 int witch__sock_peer_is_loopback(int fd);
 
