@@ -12,6 +12,12 @@ TESTS += tests/integ/test_builtins
 tests_integ_test_builtins_SOURCES = tests/integ/test_builtins.c
 tests_integ_test_builtins_CFLAGS = $(WITCHTEST_CFLAGS_)
 tests_integ_test_builtins_LDADD = $(INTEG_LIBS_)
+
+check_PROGRAMS += tests/integ/test_inline
+TESTS += tests/integ/test_inline
+tests_integ_test_inline_SOURCES = tests/integ/test_inline.c
+tests_integ_test_inline_CFLAGS = $(WITCHTEST_CFLAGS_)
+tests_integ_test_inline_LDADD = $(INTEG_LIBS_)
 endif
 
 TESTS += tests/check-abi.sh

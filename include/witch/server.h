@@ -2,8 +2,10 @@
  * witch/server.h: the witch server.
  *
  * A server owns one reactor thread (all sockets, framing, parsing) and a
- * fixed pool of worker threads that run endpoint handlers.  Handlers are
- * never called on the reactor thread.
+ * fixed pool of worker threads that run endpoint handlers.  A handler
+ * runs on the reactor thread only when its endpoint was registered with
+ * WITCH_ENDPOINT_INLINE (and the built-ins ping and echo, unless
+ * witch_server_config_set_inline_builtins() says otherwise).
  *
  * Life cycle: witch_server_config_new(), setters, witch_server_new(),
  * witch_server_register_endpoint() (only before start), witch_server_start(),
@@ -86,6 +88,14 @@ WITCH_EXTERN int witch_server_config_set_max_clients(
  */
 WITCH_EXTERN int witch_server_config_set_protocols(witch_server_config_t *cfg,
     const char *const *protocols, size_t count);
+/*
+ * Answer the built-ins ping and echo on the reactor thread (true, the
+ * default), as Redis answers PING: no hand-off to a worker, no wakeup.
+ * false runs them on the worker pool like any handler (what `make bench`
+ * uses to measure the pool's hand-off).  Before witch_server_new() only.
+ */
+WITCH_EXTERN int witch_server_config_set_inline_builtins(
+    witch_server_config_t *cfg, bool on);
 /* Worker threads (0 = automatic: one fewer than the CPUs, at least 1). */
 WITCH_EXTERN int witch_server_config_set_workers(witch_server_config_t *cfg,
     unsigned workers);
@@ -162,7 +172,8 @@ WITCH_EXTERN int witch_server_new(witch_server_t **ret,
     const witch_server_config_t *cfg);
 
 /*
- * Endpoint handler.  Runs on a worker thread.  It reads the request with
+ * Endpoint handler.  Runs on a worker thread (on the reactor thread for
+ * WITCH_ENDPOINT_INLINE endpoints).  It reads the request with
  * witch_request_data() and friends, then either
  *  - returns 0 after witch_request_reply() (or without it: result null), or
  *  - returns witch_request_error(req, code, fmt, ...) (or any negative
@@ -185,6 +196,30 @@ WITCH_EXTERN int witch_server_register_endpoint(witch_server_t *srv,
 WITCH_EXTERN int witch_server_register_endpoint_for(witch_server_t *srv,
     const char *name, const char *const *protocols, size_t count,
     witch_handler_fn handler, void *userdata);
+
+/* Flags of witch_server_register_endpoint_ex(). */
+enum witch_endpoint_flags {
+	/*
+	 * Run the handler on the reactor thread, at once, as the request is
+	 * read: no queue, no hand-off, no wakeup (the reply leaves in the
+	 * same write as its neighbours).  For handlers that take
+	 * microseconds and never block: while one runs, no other client is
+	 * served.  Deadlines and cancel do not apply (it cannot wait);
+	 * witch_request_cancelled() is false.  The handler must not call
+	 * witch_server_stop() or witch_server_free() (WITCH_ESTATE / no-op,
+	 * as from any handler).
+	 */
+	WITCH_ENDPOINT_INLINE = 1u << 0
+};
+
+/*
+ * The general form: protocols NULL (count 0) serves every protocol of the
+ * server, as witch_server_register_endpoint(); flags is a bitwise or of
+ * enum witch_endpoint_flags.  Unknown flag bits: WITCH_EINVAL.
+ */
+WITCH_EXTERN int witch_server_register_endpoint_ex(witch_server_t *srv,
+    const char *name, const char *const *protocols, size_t count,
+    witch_handler_fn handler, void *userdata, unsigned flags);
 
 /*
  * Serve an already listening stream socket too (socket activation: e.g. a

@@ -38,6 +38,9 @@ const struct conf_opt conf_opts[C_COUNT] = {
 	    "project identifier (empty: none)" },
 	[C_WORKERS] = { "workers", 'w', T_INT, 0, 1024, "0", false, "N",
 	    "worker threads (0: CPUs - 1, at least 1)" },
+	[C_INLINE_BUILTINS] = { "inline-builtins", 0, T_BOOL, 0, 0, "yes",
+	    false, "yes|no", "answer ping and echo on the reactor thread "
+	    "(no: on workers)" },
 	[C_MAX_CLIENTS] = { "max-clients", 'm', T_INT, 1, 1000000,
 	    XSTR(WITCH_DEFAULT_MAX_CLIENTS), true, "N",
 	    "connections served at once" },
@@ -650,6 +653,9 @@ conf_to_server(const struct conf *c, witch_server_config_t **ret,
 		    "without control characters", errfn);
 	if (witch_server_config_set_workers(cfg, v[C_WORKERS].num) != 0)
 		errors += refused(c, C_WORKERS, "invalid", errfn);
+	if (witch_server_config_set_inline_builtins(cfg,
+	    v[C_INLINE_BUILTINS].num != 0) != 0)
+		errors += refused(c, C_INLINE_BUILTINS, "invalid", errfn);
 	if (witch_server_config_set_max_clients(cfg,
 	    v[C_MAX_CLIENTS].num) != 0)
 		errors += refused(c, C_MAX_CLIENTS, "invalid", errfn);

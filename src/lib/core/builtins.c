@@ -1,8 +1,10 @@
 /*
  * core/builtins.c: the built-in endpoints every server has (protocol.md).
  *
- * ping, echo, info, status, stats and peer_list run on workers like any
- * handler.  hello, cancel, clients, kill_client and monitor read or change
+ * ping and echo are handlers run on the reactor thread (as
+ * WITCH_ENDPOINT_INLINE endpoints; on workers when the config's
+ * inline_builtins is off); info, status, stats and peer_list run on
+ * workers like any handler.  hello, cancel, clients, kill_client and monitor read or change
  * connection state, which the reactor owns, so the reactor answers them
  * inline, in order with the frames around them.  clients, kill_client and
  * monitor reveal or act on other clients: they are served only to trusted
@@ -262,22 +264,27 @@ witch__builtins_register(struct witch_server *srv)
 		const char		*name;
 		witch_handler_fn	 fn;
 		witch__inline_fn	 inl;
+		bool			 cheap;	/* inline_builtins applies */
 	} tab[] = {
-		{ "ping", bi_ping, NULL }, { "echo", bi_echo, NULL },
-		{ "info", bi_info, NULL }, { "status", bi_status, NULL },
-		{ "peer_list", bi_peer_list, NULL }, { "stats", bi_stats, NULL },
-		{ "hello", bi_inline, builtin_hello },
-		{ "cancel", bi_inline, builtin_cancel },
-		{ "clients", bi_inline, builtin_clients },
-		{ "kill_client", bi_inline, builtin_kill_client },
-		{ "monitor", bi_inline, builtin_monitor },
+		{ "ping", bi_ping, NULL, true },
+		{ "echo", bi_echo, NULL, true },
+		{ "info", bi_info, NULL, false },
+		{ "status", bi_status, NULL, false },
+		{ "peer_list", bi_peer_list, NULL, false },
+		{ "stats", bi_stats, NULL, false },
+		{ "hello", bi_inline, builtin_hello, false },
+		{ "cancel", bi_inline, builtin_cancel, false },
+		{ "clients", bi_inline, builtin_clients, false },
+		{ "kill_client", bi_inline, builtin_kill_client, false },
+		{ "monitor", bi_inline, builtin_monitor, false },
 	};
 	size_t i;
 	int rc;
 
 	for (i = 0; i < sizeof(tab) / sizeof(tab[0]); i++)
 		if ((rc = witch__endpoint_add_builtin(srv, tab[i].name,
-		    tab[i].fn, tab[i].inl)) != 0)
+		    tab[i].fn, tab[i].inl,
+		    tab[i].cheap && srv->cfg.inline_builtins)) != 0)
 			return rc;
 	return 0;
 }
@@ -289,7 +296,8 @@ witch__endpoint_find(const struct witch_server *srv, const char *name,
 	size_t i;
 
 	for (i = 0; i < srv->neps; i++)
-		if (strcmp(srv->eps[i].name, name) == 0)
+		if (srv->eps[i].name[0] == name[0] &&
+		    strcmp(srv->eps[i].name, name) == 0)
 			return (srv->eps[i].proto_mask & (1u << proto)) ?
 			    &srv->eps[i] : NULL;
 	return NULL;

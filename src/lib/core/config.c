@@ -29,6 +29,7 @@ config_defaults(struct witch_server_config *cfg)
 	strlcpy(cfg->protocols[0], "v1", sizeof(cfg->protocols[0]));
 	cfg->nprotocols = 1;
 	cfg->workers = 0;
+	cfg->inline_builtins = true;
 	cfg->queue_depth = WITCH_DEFAULT_QUEUE_DEPTH;
 	cfg->max_frame = WITCH_DEFAULT_MAX_FRAME;
 	cfg->idle_ms = WITCH_DEFAULT_IDLE_TIMEOUT_MS;
@@ -153,6 +154,15 @@ witch_server_config_set_protocols(witch_server_config_t *cfg,
 		strlcpy(cfg->protocols[i], protocols[i],
 		    sizeof(cfg->protocols[i]));
 	cfg->nprotocols = count;
+	return 0;
+}
+
+int
+witch_server_config_set_inline_builtins(witch_server_config_t *cfg, bool on)
+{
+	if (cfg == NULL)
+		return WITCH_EINVAL;
+	cfg->inline_builtins = on;
 	return 0;
 }
 

@@ -97,7 +97,7 @@ valid_endpoint_name(const char *s)
 /* Add one endpoint to the table (before start only). */
 static int
 add_endpoint(struct witch_server *srv, const char *name, uint32_t mask,
-    witch_handler_fn fn, void *ud, bool builtin)
+    witch_handler_fn fn, void *ud, bool builtin, bool run_inline)
 {
 	struct witch__endpoint *eps, *ep;
 	size_t n;
@@ -121,42 +121,36 @@ add_endpoint(struct witch_server *srv, const char *name, uint32_t mask,
 	ep->ud = ud;
 	ep->proto_mask = mask;
 	ep->builtin = builtin;
+	ep->run_inline = run_inline;
 	return 0;
 }
 
 int
 witch__endpoint_add_builtin(struct witch_server *srv, const char *name,
-    witch_handler_fn fn, witch__inline_fn inl)
+    witch_handler_fn fn, witch__inline_fn inl, bool run_inline)
 {
 	int rc;
 
 	rc = add_endpoint(srv, name, (1u << srv->cfg.nprotocols) - 1, fn,
-	    NULL, true);
+	    NULL, true, run_inline);
 	if (rc == 0)
 		srv->eps[srv->neps - 1].inl = inl;
 	return rc;
 }
 
 int
-witch_server_register_endpoint(witch_server_t *srv, const char *name,
-    witch_handler_fn handler, void *userdata)
-{
-	if (srv == NULL)
-		return WITCH_EINVAL;
-	return add_endpoint(srv, name, (1u << srv->cfg.nprotocols) - 1,
-	    handler, userdata, false);
-}
-
-int
-witch_server_register_endpoint_for(witch_server_t *srv, const char *name,
+witch_server_register_endpoint_ex(witch_server_t *srv, const char *name,
     const char *const *protocols, size_t count, witch_handler_fn handler,
-    void *userdata)
+    void *userdata, unsigned flags)
 {
 	uint32_t mask = 0;
 	size_t i, p;
 
-	if (srv == NULL || protocols == NULL || count == 0)
+	if (srv == NULL || (flags & ~(unsigned)WITCH_ENDPOINT_INLINE) != 0 ||
+	    (protocols == NULL) != (count == 0))
 		return WITCH_EINVAL;
+	if (protocols == NULL)
+		mask = (1u << srv->cfg.nprotocols) - 1;
 	for (i = 0; i < count; i++) {
 		for (p = 0; p < srv->cfg.nprotocols; p++)
 			if (protocols[i] != NULL &&
@@ -166,7 +160,27 @@ witch_server_register_endpoint_for(witch_server_t *srv, const char *name,
 			return WITCH_EINVAL;
 		mask |= 1u << p;
 	}
-	return add_endpoint(srv, name, mask, handler, userdata, false);
+	return add_endpoint(srv, name, mask, handler, userdata, false,
+	    (flags & WITCH_ENDPOINT_INLINE) != 0);
+}
+
+int
+witch_server_register_endpoint(witch_server_t *srv, const char *name,
+    witch_handler_fn handler, void *userdata)
+{
+	return witch_server_register_endpoint_ex(srv, name, NULL, 0, handler,
+	    userdata, 0);
+}
+
+int
+witch_server_register_endpoint_for(witch_server_t *srv, const char *name,
+    const char *const *protocols, size_t count, witch_handler_fn handler,
+    void *userdata)
+{
+	if (protocols == NULL || count == 0)
+		return WITCH_EINVAL;
+	return witch_server_register_endpoint_ex(srv, name, protocols, count,
+	    handler, userdata, 0);
 }
 
 /* Workers by default: one fewer than the CPUs (the reactor has one). */

@@ -76,6 +76,7 @@ struct witch_server_config {
 	char		 protocols[WITCH__PROTO_MAX][WITCH__PROTO_NAME_MAX + 1];
 	size_t		 nprotocols;
 	unsigned	 workers;
+	bool		 inline_builtins;	/* ping, echo on the reactor */
 	unsigned	 queue_depth;
 	size_t		 max_frame;
 	unsigned	 idle_ms;
@@ -106,6 +107,7 @@ struct witch__endpoint {
 	void			*ud;
 	uint32_t		 proto_mask;	/* bit i: server protocol i */
 	bool			 builtin;
+	bool			 run_inline;	/* fn runs on the reactor */
 	witch__inline_fn	 inl;		/* answered on the reactor */
 	atomic_uint_fast64_t	 calls;		/* [A] answered */
 	atomic_uint_fast64_t	 failures;	/* [A] of which errors */
@@ -291,7 +293,7 @@ void witch__source_hash(const struct witch_server *srv,
 
 /* core/server.c: register a built-in endpoint for every protocol. */
 int witch__endpoint_add_builtin(struct witch_server *srv, const char *name,
-    witch_handler_fn fn, witch__inline_fn inl);
+    witch_handler_fn fn, witch__inline_fn inl, bool run_inline);
 
 /* core/builtins.c */
 int witch__builtins_register(struct witch_server *srv);

@@ -69,7 +69,7 @@ env_reset(struct witch__request_env *env)
 	env->data_raw = NULL;
 	env->data_len = 0;
 	env->data_owned = NULL;
-	(void)strlcpy(env->id, "null", sizeof(env->id));
+	memcpy(env->id, "null", sizeof("null"));
 	env->has_id = false;
 	env->oneway = false;
 	env->has_deadline = false;
@@ -292,8 +292,8 @@ witch__request_scan(const char *payload, size_t len,
 {
 	struct witch__jspan id, ep, data, ow, dl;
 	struct witch__jmember m[] = {
-		{ "id", &id }, { "endpoint", &ep }, { "data", &data },
-		{ "oneway", &ow }, { "deadline_ms", &dl }
+		{ "id", 2, &id }, { "endpoint", 8, &ep }, { "data", 4, &data },
+		{ "oneway", 6, &ow }, { "deadline_ms", 11, &dl }
 	};
 	enum witch__jtype top;
 	bool kesc;

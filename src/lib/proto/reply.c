@@ -23,8 +23,9 @@ struct sink {
 	int			 err;		/* first failure, or 0 */
 };
 
+/* Append n bytes; the slow path grows the buffer and checks the limits. */
 static int
-put(struct sink *s, const void *p, size_t n)
+put_slow(struct sink *s, const void *p, size_t n)
 {
 	int rc;
 
@@ -39,10 +40,36 @@ put(struct sink *s, const void *p, size_t n)
 	return s->err;
 }
 
-static int
+/*
+ * Fast path: room in the buffer and under the payload limit (reply
+ * pieces are small; this is most of the bytes of most replies).
+ */
+static inline int
+put(struct sink *s, const void *p, size_t n)
+{
+	struct witch__buf *b = s->out;
+
+	if (s->err == 0 && n <= b->cap - b->len &&
+	    n <= s->max - (b->len - s->start - WITCH__FRAME_HDR)) {
+		memcpy(b->data + b->len, p, n);
+		b->len += n;
+		return 0;
+	}
+	return put_slow(s, p, n);
+}
+
+static inline int
 put_str(struct sink *s, const char *str)
 {
 	return put(s, str, strlen(str));
+}
+
+/* Reserve room for n more bytes of the frame (an advisory size hint). */
+static void
+put_reserve(struct sink *s, size_t n)
+{
+	if (s->err == 0 && n <= s->max)
+		(void)witch__buf_reserve(s->out, n);
 }
 
 /* json_dump_callback() glue. */
@@ -266,16 +293,20 @@ witch__reply_result_raw(struct witch__buf *out, const char *id,
     size_t max_payload)
 {
 	struct sink s;
-	size_t i;
+	size_t i, total;
 	int rc;
 
 	if ((id = check_id(id)) == NULL)
 		return WITCH_EINVAL;
 	if ((rc = begin(&s, out, max_payload)) != 0)
 		return finish(&s, rc);
-	put_str(&s, "{\"id\":");
+	/* One reservation: every piece's length is known. */
+	for (i = 0, total = 32 + strlen(id); i < nparts; i++)
+		total += lens[i];
+	put_reserve(&s, total);
+	put(&s, "{\"id\":", 6);
 	put_str(&s, id);
-	put_str(&s, ",\"result\":");
+	put(&s, ",\"result\":", 10);
 	for (i = 0; i < nparts; i++)
 		put(&s, parts[i], lens[i]);
 	put_str(&s, "}");

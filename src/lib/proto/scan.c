@@ -327,7 +327,8 @@ member_slot(const unsigned char *k, size_t n, struct witch__jmember *m,
 	size_t i;
 
 	for (i = 0; i < nm; i++)
-		if (strlen(m[i].name) == n && memcmp(m[i].name, k, n) == 0)
+		if (m[i].len == n && m[i].name[0] == k[0] &&
+		    memcmp(m[i].name, k, n) == 0)
 			return m[i].span;
 	return NULL;
 }

@@ -40,9 +40,10 @@ struct witch__jspan {
 	bool			 escaped;	/* a string with backslashes */
 };
 
-/* A top-level member to report: name (plain ASCII) and where to. */
+/* A top-level member to report: name (plain ASCII), its length, where to. */
 struct witch__jmember {
 	const char		*name;
+	size_t			 len;	/* strlen(name) */
 	struct witch__jspan	*span;
 };
 

@@ -54,13 +54,15 @@ job_done(struct witch__conn *c)
 		witch__conn_schedule(c);
 }
 
-/* Serialise the handler's outcome into a frame and send it. */
-static void
-job_reply(struct witch__reqjob *rj, struct witch_request *req, int rc)
+/*
+ * Account the handler's outcome and serialise its reply frame into b.
+ * False: nothing to send (oneway, or no memory for the frame).
+ */
+static bool
+reply_frame(struct witch__reqjob *rj, struct witch_request *req, int rc,
+    struct witch__buf *b)
 {
-	struct witch__conn *c = rj->conn;
-	struct witch_server *srv = c->srv;
-	struct witch__buf b;
+	struct witch_server *srv = rj->conn->srv;
 	int code = req->err != 0 ? req->err : rc;
 	bool ok = code >= 0 && rc >= 0;
 
@@ -72,54 +74,66 @@ job_reply(struct witch__reqjob *rj, struct witch_request *req, int rc)
 	if (rj->oneway) {
 		if (!ok)
 			witch__count_error(srv, code);
-		return;
+		return false;
 	}
-	witch__omsg_buf_init(&b);
+	witch__omsg_buf_init(b);
 	if (ok && req->raw_echo) {
 		const char *parts[] = { "{\"echo\":", rj->raw, "}" };
 		size_t lens[] = { 8, rj->raw_len, 1 };
 
-		rc = witch__reply_result_raw(&b, rj->id, parts, lens, 3,
+		rc = witch__reply_result_raw(b, rj->id, parts, lens, 3,
 		    WITCH_MAX_FRAME_CEILING);
 		if (rc == WITCH_ETOO_LARGE)
-			rc = witch__reply_error(&b, rj->id, WITCH_EHANDLER,
+			rc = witch__reply_error(b, rj->id, WITCH_EHANDLER,
 			    "result larger than the 64 MiB frame ceiling");
 	} else if (ok) {
-		rc = witch__reply_result(&b, rj->id, req->result,
+		rc = witch__reply_result(b, rj->id, req->result,
 		    WITCH_MAX_FRAME_CEILING);
 		if (rc == WITCH_ETOO_LARGE)
-			rc = witch__reply_error(&b, rj->id, WITCH_EHANDLER,
+			rc = witch__reply_error(b, rj->id, WITCH_EHANDLER,
 			    "result larger than the 64 MiB frame ceiling");
 	} else {
 		if (strcmp(witch_err_name(code), "unknown") == 0)
 			code = WITCH_EHANDLER;
 		witch__count_error(srv, code);
-		rc = witch__reply_error(&b, rj->id, code, req->msg[0] != '\0' ?
+		rc = witch__reply_error(b, rj->id, code, req->msg[0] != '\0' ?
 		    req->msg : witch_strerror(code));
 	}
 	if (rc != 0) {
-		witch__buf_free(&b);
-		return;
+		witch__buf_free(b);
+		return false;
 	}
-	witch__conn_send_buf(c, &b);
+	return true;
 }
 
 /* The server whose handler this thread is running, if any. */
 _Thread_local struct witch_server *witch__tls_handler_srv;
+
+/* Call the endpoint's handler; the caller owns req->result afterwards. */
+static int
+handler_call(struct witch__reqjob *rj, struct witch_request *req)
+{
+	int rc;
+
+	memset(req, 0, sizeof(*req));
+	req->rj = rj;
+	witch__tls_handler_srv = rj->conn->srv;
+	rc = rj->ep->fn(req, rj->ep->ud);
+	witch__tls_handler_srv = NULL;
+	return rc;
+}
 
 static void
 job_run(struct witch__job *job)
 {
 	struct witch__reqjob *rj = (struct witch__reqjob *)job;
 	struct witch_request req;
+	struct witch__buf b;
 	int rc;
 
-	memset(&req, 0, sizeof(req));
-	req.rj = rj;
-	witch__tls_handler_srv = rj->conn->srv;
-	rc = rj->ep->fn(&req, rj->ep->ud);
-	witch__tls_handler_srv = NULL;
-	job_reply(rj, &req, rc);
+	rc = handler_call(rj, &req);
+	if (reply_frame(rj, &req, rc, &b))
+		witch__conn_send_buf(rj->conn, &b);
 	json_decref(req.result);
 	job_done(rj->conn);
 }
@@ -367,6 +381,40 @@ overloaded:
 		reply_error(c, env->id, WITCH_EOVERLOADED, "out of memory");
 }
 
+/*
+ * Run an inline endpoint's handler here, on the reactor, with the request
+ * still in the read buffer: the job lives on the stack, "data" is parsed
+ * only if the handler asks, and the reply joins this turn's write.
+ */
+static void
+run_inline(struct witch__conn *c, struct witch__request_env *env,
+    const struct witch__endpoint *ep)
+{
+	struct witch__reqjob rj;
+	struct witch_request req;
+	struct witch__buf b;
+	int rc;
+
+	memset(&rj.job, 0, sizeof(rj.job));
+	atomic_init(&rj.job.cancelled, false);
+	rj.conn = c;
+	rj.ep = ep;
+	rj.root = env->root;		/* ours until the end of this call */
+	env->root = NULL;
+	rj.data = env->data;
+	rj.raw = env->data_raw;
+	rj.raw_len = env->data_raw != NULL ? env->data_len : 0;
+	rj.oneway = env->oneway;
+	rj.proto = c->proto;
+	rj.t0_ns = c->srv->now_ns;
+	memcpy(rj.id, env->id, sizeof(rj.id));
+	rc = handler_call(&rj, &req);
+	if (reply_frame(&rj, &req, rc, &b))
+		witch__conn_reply_buf(c, &b);
+	json_decref(req.result);
+	json_decref(rj.root);
+}
+
 /* Decoder callback: one complete payload from c. */
 static int
 on_frame(void *ud, const char *payload, size_t len)
@@ -436,7 +484,10 @@ on_frame(void *ud, const char *payload, size_t len)
 			    "deadline_ms is 0: no time to run");
 		goto done;
 	}
-	dispatch(c, &env, ep);
+	if (ep->run_inline)
+		run_inline(c, &env, ep);
+	else
+		dispatch(c, &env, ep);
 done:
 	witch__request_env_clear(&env);
 	return 0;

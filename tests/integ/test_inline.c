@@ -1,0 +1,368 @@
+/*
+ * test_inline: endpoints that run on the reactor thread
+ * (WITCH_ENDPOINT_INLINE, and the built-ins ping and echo unless
+ * inline_builtins is off), over real sockets.
+ *
+ * The user-visible property: an inline endpoint is answered while every
+ * worker is busy, and a pool endpoint is not.  One worker is blocked in a
+ * "gate" handler until the test opens the gate.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "integ/harness.h"
+
+static pthread_mutex_t gate_mtx = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t gate_cv = PTHREAD_COND_INITIALIZER;
+static bool gate_open;
+static atomic_int gate_entered;
+
+static pthread_t inline_thr, pool_thr;
+static atomic_int inline_calls, inline_oneway_calls, note_bad;
+
+static void
+gate_reset(void)
+{
+	pthread_mutex_lock(&gate_mtx);
+	gate_open = false;
+	pthread_mutex_unlock(&gate_mtx);
+	atomic_store(&gate_entered, 0);
+}
+
+static void
+gate_release(void)
+{
+	pthread_mutex_lock(&gate_mtx);
+	gate_open = true;
+	pthread_cond_broadcast(&gate_cv);
+	pthread_mutex_unlock(&gate_mtx);
+}
+
+/* Pool handler: holds its worker until the gate opens. */
+static int
+h_gate(witch_request_t *req, void *ud)
+{
+	atomic_fetch_add(&gate_entered, 1);
+	pthread_mutex_lock(&gate_mtx);
+	while (!gate_open)
+		pthread_cond_wait(&gate_cv, &gate_mtx);
+	pthread_mutex_unlock(&gate_mtx);
+	return witch_request_reply(req, json_string("through"));
+}
+
+/* Inline handler: doubles an integer; errors on anything else. */
+static int
+h_twice(witch_request_t *req, void *ud)
+{
+	json_t *d = witch_request_data(req);
+
+	atomic_fetch_add(&inline_calls, 1);
+	inline_thr = pthread_self();
+	if (!json_is_integer(d))
+		return witch_request_error(req, WITCH_EINVAL,
+		    "twice wants an integer, got %s", json_is_string(d) ?
+		    json_string_value(d) : "something else");
+	return witch_request_reply(req, json_integer(2 *
+	    json_integer_value(d)));
+}
+
+/* Inline handler for oneway notifications: counts them. */
+static int
+h_note(witch_request_t *req, void *ud)
+{
+	atomic_fetch_add(&inline_oneway_calls, 1);
+	/* Nothing to wait for inline: never cancelled, no deadline. */
+	if (witch_request_cancelled(req) ||
+	    witch_request_remaining_ms(req) != -1)
+		atomic_store(&note_bad, 1);
+	/* A handler may not stop its own server. */
+	if (witch_server_stop(witch_request_server(req), 0) != WITCH_ESTATE)
+		atomic_store(&note_bad, 2);
+	return 0;
+}
+
+/* Pool handler: where do pool handlers run? */
+static int
+h_where(witch_request_t *req, void *ud)
+{
+	pool_thr = pthread_self();
+	return witch_request_reply(req, json_true());
+}
+
+static void
+reg(witch_server_t *srv, void *arg)
+{
+	const char *v1[] = { "v1" };
+
+	assert_int_equal(witch_server_register_endpoint(srv, "gate", h_gate,
+	    NULL), 0);
+	assert_int_equal(witch_server_register_endpoint(srv, "where",
+	    h_where, NULL), 0);
+	assert_int_equal(witch_server_register_endpoint_ex(srv, "twice",
+	    NULL, 0, h_twice, NULL, WITCH_ENDPOINT_INLINE), 0);
+	assert_int_equal(witch_server_register_endpoint_ex(srv, "note",
+	    v1, 1, h_note, NULL, WITCH_ENDPOINT_INLINE), 0);
+	/* Bad calls change nothing. */
+	assert_int_equal(witch_server_register_endpoint_ex(srv, "bad",
+	    NULL, 0, h_twice, NULL, 0x80), WITCH_EINVAL);
+	assert_int_equal(witch_server_register_endpoint_ex(srv, "bad",
+	    NULL, 1, h_twice, NULL, 0), WITCH_EINVAL);
+	assert_int_equal(witch_server_register_endpoint_ex(srv, "bad",
+	    v1, 0, h_twice, NULL, 0), WITCH_EINVAL);
+	assert_int_equal(witch_server_register_endpoint_ex(srv, "twice",
+	    NULL, 0, h_twice, NULL, WITCH_ENDPOINT_INLINE), WITCH_EEXISTS);
+	assert_int_equal(witch_server_register_endpoint_ex(srv, "echo",
+	    NULL, 0, h_twice, NULL, WITCH_ENDPOINT_INLINE), WITCH_EEXISTS);
+}
+
+static witch_server_t *
+start(bool inline_builtins)
+{
+	witch_server_config_t *cfg = th_config();
+	witch_server_t *srv;
+
+	assert_int_equal(witch_server_config_set_workers(cfg, 1), 0);
+	assert_int_equal(witch_server_config_set_inline_builtins(cfg,
+	    inline_builtins), 0);
+	assert_int_equal(witch_server_config_set_inline_builtins(NULL, true),
+	    WITCH_EINVAL);
+	srv = th_server_start(cfg, reg, NULL);
+	witch_server_config_free(cfg);
+	gate_reset();
+	return srv;
+}
+
+/* Block the only worker: a gate request on fd, wait until it runs. */
+static void
+block_worker(int fd, json_int_t id)
+{
+	uint64_t t0 = th_now_ms();
+
+	th_sendf(fd, "{\"id\":%lld,\"endpoint\":\"gate\"}", (long long)id);
+	while (atomic_load(&gate_entered) == 0 && th_now_ms() - t0 < 5000)
+		th_sleep_ms(1);
+	assert_int_equal(atomic_load(&gate_entered), 1);
+}
+
+/* Inline endpoints and inline built-ins answer while the worker is busy. */
+static void
+test_inline_while_worker_busy(void **state)
+{
+	witch_server_t *srv = start(true);
+	int a = th_connect(witch_server_port(srv));
+	int b = th_connect(witch_server_port(srv));
+	json_t *r;
+
+	block_worker(a, 1);
+	/* The same connection and another one: both answered now. */
+	th_send(a, "{\"id\":2,\"endpoint\":\"twice\",\"data\":21}");
+	r = th_recv_ok(a, 2000);
+	assert_int_equal(th_id(r), 2);
+	assert_int_equal(json_integer_value(json_object_get(r, "result")), 42);
+	json_decref(r);
+	th_send(b, "{\"id\":3,\"endpoint\":\"echo\",\"data\":[1,\"x\"]}");
+	r = th_recv_ok(b, 2000);
+	assert_int_equal(th_id(r), 3);
+	assert_string_equal(json_string_value(json_array_get(json_object_get(
+	    json_object_get(r, "result"), "echo"), 1)), "x");
+	json_decref(r);
+	th_ping_ok(b);
+	/* A pool endpoint waits for the worker. */
+	th_send(b, "{\"id\":4,\"endpoint\":\"where\"}");
+	assert_null(th_recv(b, 300));
+	gate_release();
+	th_expect_reply(a, 1, NULL);
+	th_expect_reply(b, 4, NULL);
+	/* Inline runs neither on the worker nor on this thread. */
+	assert_false(pthread_equal(inline_thr, pool_thr));
+	assert_false(pthread_equal(inline_thr, pthread_self()));
+	close(a);
+	close(b);
+	witch_server_free(srv);
+}
+
+/* inline_builtins off: ping and echo queue behind the busy worker. */
+static void
+test_builtins_on_workers(void **state)
+{
+	witch_server_t *srv = start(false);
+	int a = th_connect(witch_server_port(srv));
+	json_t *r;
+
+	block_worker(a, 1);
+	th_send(a, "{\"id\":2,\"endpoint\":\"ping\"}");
+	th_send(a, "{\"id\":3,\"endpoint\":\"echo\",\"data\":\"e\"}");
+	th_send(a, "{\"id\":4,\"endpoint\":\"twice\",\"data\":5}");
+	/* Only the inline user endpoint gets through. */
+	r = th_recv_ok(a, 2000);
+	assert_int_equal(th_id(r), 4);
+	json_decref(r);
+	assert_null(th_recv(a, 300));
+	gate_release();
+	th_expect_reply(a, 1, NULL);
+	th_expect_reply(a, 2, NULL);
+	th_expect_reply(a, 3, NULL);
+	close(a);
+	witch_server_free(srv);
+}
+
+/* Errors, oneway, ids and counters of inline handlers. */
+static void
+test_inline_errors_oneway(void **state)
+{
+	witch_server_t *srv = start(true);
+	int fd = th_connect(witch_server_port(srv));
+	json_t *r;
+	int notes = atomic_load(&inline_oneway_calls);
+	json_int_t served;
+
+	th_send(fd, "{\"id\":\"s1\",\"endpoint\":\"twice\",\"data\":\"ten\"}");
+	r = th_recv_ok(fd, 0);
+	assert_string_equal(json_string_value(json_object_get(r, "id")), "s1");
+	assert_string_equal(th_err_code(r), "invalid_argument");
+	assert_string_equal(json_string_value(json_object_get(json_object_get(
+	    r, "error"), "message")), "twice wants an integer, got ten");
+	json_decref(r);
+	/* No data: null, which is not an integer either. */
+	th_send(fd, "{\"id\":7,\"endpoint\":\"twice\"}");
+	th_expect_reply(fd, 7, "invalid_argument");
+	/* Oneway: the handler runs, nothing is sent back. */
+	th_send(fd, "{\"endpoint\":\"note\",\"oneway\":true}");
+	th_send(fd, "{\"id\":8,\"endpoint\":\"note\",\"oneway\":true}");
+	th_send(fd, "{\"id\":9,\"endpoint\":\"twice\",\"oneway\":true,"
+	    "\"data\":1}");
+	th_ping_ok(fd);
+	assert_int_equal(atomic_load(&inline_oneway_calls), notes + 2);
+	assert_int_equal(atomic_load(&note_bad), 0);
+	/* Inline calls are counted like any other. */
+	served = th_status_get(fd, "requests_served");
+	th_send(fd, "{\"id\":10,\"endpoint\":\"twice\",\"data\":-4}");
+	r = th_recv_ok(fd, 0);
+	assert_int_equal(json_integer_value(json_object_get(r, "result")), -8);
+	json_decref(r);
+	assert_int_equal(th_status_get(fd, "requests_served"), served + 2);
+	/* A deadline of 0 is refused before anything runs, as on workers. */
+	th_send(fd, "{\"id\":11,\"endpoint\":\"twice\",\"data\":1,"
+	    "\"deadline_ms\":0}");
+	th_expect_reply(fd, 11, "timeout");
+	close(fd);
+	witch_server_free(srv);
+}
+
+/*
+ * 1000 pipelined inline requests in one write (each handler reads its data
+ * from the reactor's read buffer), then one sent a byte at a time (its
+ * data then lives in the partial-frame buffer).
+ */
+static void
+test_inline_pipelined_and_split(void **state)
+{
+	witch_server_t *srv = start(true);
+	int fd = th_connect(witch_server_port(srv));
+	static unsigned char buf[1000 * 64];
+	unsigned char one[128];
+	char js[64];
+	static bool seen[1000];
+	size_t off = 0, i;
+	int n;
+	json_t *r;
+
+	for (i = 0; i < 1000; i++) {
+		n = snprintf(js, sizeof(js), "{\"id\":%zu,\"endpoint\":"
+		    "\"twice\",\"data\":%zu}", i, i);
+		th_frame(buf + off, js, (uint32_t)n);
+		off += 4 + (size_t)n;
+	}
+	assert_int_equal(th_send_raw(fd, buf, off), 0);
+	for (i = 0; i < 1000; i++) {
+		r = th_recv_ok(fd, 0);
+		n = (int)th_id(r);
+		assert_true(n >= 0 && n < 1000 && !seen[n]);
+		seen[n] = true;
+		assert_int_equal(json_integer_value(json_object_get(r,
+		    "result")), 2 * n);
+		json_decref(r);
+	}
+	n = snprintf(js, sizeof(js), "{\"id\":5000,\"endpoint\":\"echo\","
+	    "\"data\":\"split\"}");
+	th_frame(one, js, (uint32_t)n);
+	for (i = 0; i < 4 + (size_t)n; i++) {
+		assert_int_equal(th_send_raw(fd, one + i, 1), 0);
+		if (i % 8 == 0)
+			th_sleep_ms(1);
+	}
+	r = th_recv_ok(fd, 0);
+	assert_int_equal(th_id(r), 5000);
+	assert_string_equal(json_string_value(json_object_get(json_object_get(
+	    r, "result"), "echo")), "split");
+	json_decref(r);
+	close(fd);
+	witch_server_free(srv);
+}
+
+/* While stop drains the pool, inline endpoints answer shutting_down. */
+static void *
+stopper(void *arg)
+{
+	witch_server_stop(arg, 5000);
+	return NULL;
+}
+
+static void
+test_inline_while_draining(void **state)
+{
+	witch_server_t *srv = start(true);
+	int fd = th_connect(witch_server_port(srv));
+	pthread_t t;
+	json_t *r;
+	const char *code;
+	uint64_t t0;
+
+	block_worker(fd, 1);
+	assert_int_equal(pthread_create(&t, NULL, stopper, srv), 0);
+	/* Until the reactor sees the new phase, twice may still run. */
+	t0 = th_now_ms();
+	for (;;) {
+		th_send(fd, "{\"id\":2,\"endpoint\":\"twice\",\"data\":1}");
+		r = th_recv_ok(fd, 2000);
+		assert_int_equal(th_id(r), 2);
+		code = th_err_code(r);
+		if (code != NULL) {
+			assert_string_equal(code, "shutting_down");
+			json_decref(r);
+			break;
+		}
+		json_decref(r);
+		assert_true(th_now_ms() - t0 < 5000);
+		th_sleep_ms(5);
+	}
+	/* The running request is still owed its answer. */
+	gate_release();
+	th_expect_reply(fd, 1, NULL);
+	pthread_join(t, NULL);
+	close(fd);
+	witch_server_free(srv);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_inline_while_worker_busy),
+		cmocka_unit_test(test_builtins_on_workers),
+		cmocka_unit_test(test_inline_errors_oneway),
+		cmocka_unit_test(test_inline_pipelined_and_split),
+		cmocka_unit_test(test_inline_while_draining),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
