@@ -29,7 +29,7 @@ fi
 out=$b/bench-out
 mkdir -p "$out"
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/witch-bench.XXXXXX")
-wpid='' rpid=''
+wpid='' rpid='' ppid_=''
 
 stop() {	# stop PID: TERM, then KILL after 5 s
 	[ -n "$1" ] || return 0
@@ -45,6 +45,7 @@ stop() {	# stop PID: TERM, then KILL after 5 s
 # shellcheck disable=SC2317 # called by the trap
 cleanup() {
 	stop "$wpid"
+	stop "$ppid_"
 	stop "$rpid"
 	rm -rf "$tmp"
 }
@@ -60,12 +61,13 @@ die() {
 # shellcheck disable=SC3045 # dash and bash have ulimit -n and -H
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
+# start_witchd [ARGS]: witchd on a free port -> wpid, wport.
 start_witchd() {
 	rm -f "$tmp/port"
 	LD_LIBRARY_PATH=$b/.libs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH} \
 	    "$witchd" -p 0 -b 127.0.0.1 --port-file "$tmp/port" -q \
-	    --no-control-socket --max-clients $((nidle + 1000)) \
-	    >>"$tmp/witchd.log" 2>&1 &
+	    --no-control-socket --no-discovery \
+	    --max-clients $((nidle + 1000)) "$@" >>"$tmp/witchd.log" 2>&1 &
 	wpid=$!
 	i=0
 	while [ ! -s "$tmp/port" ] && [ $i -lt 100 ]; do
@@ -76,6 +78,14 @@ start_witchd() {
 	[ -s "$tmp/port" ] || { cat "$tmp/witchd.log" >&2;
 	    die "witchd did not start"; }
 	wport=$(cat "$tmp/port")
+}
+
+# The same witchd with echo on the worker pool (the hand-off measured).
+start_pool() {
+	save_pid=$wpid save_port=$wport
+	start_witchd --inline-builtins=no
+	ppid_=$wpid pport=$wport
+	wpid=$save_pid wport=$save_port
 }
 
 # Redis on a free port of its own: try ports until one binds.
@@ -125,6 +135,8 @@ fi
 run() {
 	if [ "$1" = witchd ]; then
 		set -- -p "$wport" --pid "$wpid" -c "$2" -P "$3" -d "$4" -n "$5"
+	elif [ "$1" = pool ]; then
+		set -- -p "$pport" --pid "$ppid_" -c "$2" -P "$3" -d "$4" -n "$5"
 	else
 		set -- --resp -p "$rport" --pid "$rpid" -c "$2" -P "$3" \
 		    -d "$4" -n "$5"
@@ -155,10 +167,11 @@ calib() {
 }
 
 start_witchd
-servers=witchd
+start_pool
+servers="witchd pool"
 if [ $have_redis = yes ]; then
 	if start_redis; then
-		servers="witchd redis"
+		servers="witchd pool redis"
 	else
 		echo "run-bench: redis-server did not start: witchd rows only"
 		have_redis=no
@@ -170,7 +183,7 @@ model=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo 2>/dev/null |
 echo "witch bench $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) CPUs" \
     "(${model:-unknown}), load $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "$(LD_LIBRARY_PATH=$b/.libs "$witchd" --version 2>/dev/null || true)" \
-    "pid $wpid port $wport"
+    "pid $wpid port $wport; with --inline-builtins=no pid $ppid_ port $pport"
 [ $have_redis = yes ] &&
     echo "$(redis-server --version | cut -d' ' -f1-3) pid $rpid port $rport"
 echo "rounds $rounds, ~${secs} s per run; results in $out/runs.csv"
@@ -183,9 +196,14 @@ split_row() {	# split C:P:D into c, p, d
 	p=${1#*:}
 	p=${p%%:*}
 }
+# The pool server runs the 32 B rows only (it shows the hand-off).
+only_32() {
+	[ "$1" != pool ] || [ "$2" -eq 32 ]
+}
 for row in $rows; do
 	split_row "$row"
 	for s in $servers; do
+		only_32 "$s" "$d" || continue
 		calib "$s" "$c" "$p" "$d"
 		eval "n_${s}_${c}_${p}_${d}=\$cn"
 	done
@@ -196,10 +214,12 @@ r=1
 while [ $r -le "$rounds" ]; do
 	echo "round $r of $rounds"
 	order=$servers
-	[ $((r % 2)) -eq 0 ] && [ $have_redis = yes ] && order="redis witchd"
+	[ $((r % 2)) -eq 0 ] && [ $have_redis = yes ] &&
+	    order="redis pool witchd"
 	for row in $rows; do
 		split_row "$row"
 		for s in $order; do
+			only_32 "$s" "$d" || continue
 			eval "n=\$n_${s}_${c}_${p}_${d}"
 			run $s "$c" "$p" "$d" "$n"
 			sed "s/^/$r,$s,/" "$tmp/last" >>"$out/runs.csv"
@@ -216,6 +236,8 @@ while [ $r -le "$rounds" ]; do
 done
 
 # The memory row, on fresh servers.
+stop "$ppid_"
+ppid_=
 stop "$wpid"
 start_witchd
 "$bench" -p "$wport" --pid "$wpid" --idle "$nidle" --csv >"$tmp/idle.w" ||
@@ -251,11 +273,19 @@ function verdict(ok, what) {
 NR == 1 { next }
 {
 	row = "echo " $7 " B c=" $5 " P=" $6
+	s = $2
+	if (s == "pool") {
+		# witchd with echo on the workers, against the Redis run
+		# of the base row in the same round.
+		base[row " wk"] = row
+		row = row " wk"
+		s = "witchd"
+	} else
+		base[row] = row
 	if (!(row in seen)) {
 		seen[row] = 1
 		order[++nrows] = row
 	}
-	s = $2
 	add(row SUBSEP s SUBSEP "rps", $11)
 	add(row SUBSEP s SUBSEP "p50", $12)
 	add(row SUBSEP s SUBSEP "p99", $14)
@@ -272,16 +302,17 @@ END {
 		row = order[i]
 		rl = ""
 		for (rd in rounds)
-			if ((row SUBSEP "redis" SUBSEP rd) in rps &&
-			    rps[row SUBSEP "redis" SUBSEP rd] > 0)
+			if ((base[row] SUBSEP "redis" SUBSEP rd) in rps &&
+			    rps[base[row] SUBSEP "redis" SUBSEP rd] > 0)
 				rl = rl " " rps[row SUBSEP "witchd" SUBSEP rd] / \
-				    rps[row SUBSEP "redis" SUBSEP rd]
+				    rps[base[row] SUBSEP "redis" SUBSEP rd]
 		for (k = 0; k < 2; k++) {
 			s = k ? "redis" : "witchd"
-			M[s, "rps"] = median(L[row SUBSEP s SUBSEP "rps"])
-			M[s, "p50"] = median(L[row SUBSEP s SUBSEP "p50"])
-			M[s, "p99"] = median(L[row SUBSEP s SUBSEP "p99"])
-			M[s, "cpu"] = median(L[row SUBSEP s SUBSEP "cpu"])
+			r = k ? base[row] : row
+			M[s, "rps"] = median(L[r SUBSEP s SUBSEP "rps"])
+			M[s, "p50"] = median(L[r SUBSEP s SUBSEP "p50"])
+			M[s, "p99"] = median(L[r SUBSEP s SUBSEP "p99"])
+			M[s, "cpu"] = median(L[r SUBSEP s SUBSEP "cpu"])
 		}
 		ratio = median(rl)
 		R[row] = ratio
@@ -301,7 +332,9 @@ END {
 			    "-", M["witchd", "p50"], M["witchd", "p99"], "-",
 			    "-", M["witchd", "cpu"], "-",
 			    err[row SUBSEP "witchd"]
-		errors += err[row SUBSEP "witchd"] + err[row SUBSEP "redis"]
+		errors += err[row SUBSEP "witchd"]
+		if (base[row] == row)
+			errors += err[row SUBSEP "redis"]
 	}
 	split(iw, W, ",")
 	split(ir, Rd, ",")
@@ -314,7 +347,9 @@ END {
 	errors += W[6] + Rd[6]
 	print "(rps and latencies: medians of rounds; ratio: median of" \
 	    " per-round witchd/redis rps;\n latencies in us; cpu: server" \
-	    " CPU us per request, utime+stime)"
+	    " CPU us per request, utime+stime;\n wk: witchd" \
+	    " --inline-builtins=no, echo through the worker pool, against" \
+	    " the same Redis runs; no target)"
 	print "\ntargets:"
 	a = "echo 32 B c=50 P=1"; b = "echo 32 B c=50 P=16"
 	c = "echo 32 B c=1 P=1"

@@ -148,6 +148,13 @@ struct witch__conn {
 	struct witch__conn	*dead_next;		/* [R] close list */
 	struct witch__decoder	 dec;			/* [R] */
 	struct witch__omsg	*out_head, *out_tail;	/* [R] taken, unwritten */
+	/*
+	 * [R] Frames the reactor itself built this turn (inline replies,
+	 * built-ins, errors, the final frame), in order, behind an omsg
+	 * header: one allocation and one iovec for a whole batch.  Pushed
+	 * on the output queue as one message when the connection flushes.
+	 */
+	struct witch__buf	 obuf;
 	bool			 writable;		/* [R] */
 	bool			 read_paused;		/* [R] flow control */
 	bool			 want_read;		/* [R] unread input */

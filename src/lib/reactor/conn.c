@@ -52,6 +52,7 @@ witch__conn_new(struct witch_server *srv, int fd, const char *peer)
 	atomic_init(&c->scheduled, false);
 	atomic_init(&c->inflight, 0);
 	witch__oqueue_init(&c->oq);
+	witch__buf_init(&c->obuf, 0);
 	c->fd = fd;
 	c->state = WITCH__CONN_OPEN;
 	c->writable = true;
@@ -78,6 +79,7 @@ witch__conn_unref(struct witch__conn *c)
 		return;
 	witch__decoder_clear(&c->dec);
 	witch__omsg_free_list(c->out_head);
+	witch__buf_free(&c->obuf);
 	witch__oqueue_destroy(&c->oq);
 	witch__free(c->precancel);
 	witch__free(c);

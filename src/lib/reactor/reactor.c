@@ -55,8 +55,9 @@ job_done(struct witch__conn *c)
 }
 
 /*
- * Account the handler's outcome and serialise its reply frame into b.
- * False: nothing to send (oneway, or no memory for the frame).
+ * Account the handler's outcome and append its reply frame to b.
+ * False: nothing appended (oneway, or no memory for the frame; b is then
+ * as it was).
  */
 static bool
 reply_frame(struct witch__reqjob *rj, struct witch_request *req, int rc,
@@ -76,7 +77,6 @@ reply_frame(struct witch__reqjob *rj, struct witch_request *req, int rc,
 			witch__count_error(srv, code);
 		return false;
 	}
-	witch__omsg_buf_init(b);
 	if (ok && req->raw_echo) {
 		const char *parts[] = { "{\"echo\":", rj->raw, "}" };
 		size_t lens[] = { 8, rj->raw_len, 1 };
@@ -99,11 +99,7 @@ reply_frame(struct witch__reqjob *rj, struct witch_request *req, int rc,
 		rc = witch__reply_error(b, rj->id, code, req->msg[0] != '\0' ?
 		    req->msg : witch_strerror(code));
 	}
-	if (rc != 0) {
-		witch__buf_free(b);
-		return false;
-	}
-	return true;
+	return rc == 0;
 }
 
 /* The server whose handler this thread is running, if any. */
@@ -132,8 +128,11 @@ job_run(struct witch__job *job)
 	int rc;
 
 	rc = handler_call(rj, &req);
+	witch__omsg_buf_init(&b);
 	if (reply_frame(rj, &req, rc, &b))
 		witch__conn_send_buf(rj->conn, &b);
+	else
+		witch__buf_free(&b);
 	json_decref(req.result);
 	job_done(rj->conn);
 }
@@ -210,16 +209,55 @@ turn_add(struct witch__conn *c)
 	srv->turn = c;
 }
 
+/* Room for the frames of a batch: one allocation per flush, usually. */
+#define OBUF_INITIAL 4096
+
+/*
+ * The connection's reactor output buffer, ready for frames to be
+ * appended (an omsg header in front).  False: out of memory.
+ */
+static bool
+obuf_ready(struct witch__conn *c)
+{
+	if (c->obuf.len == 0) {
+		witch__omsg_buf_init(&c->obuf);
+		if (c->obuf.len == 0 ||
+		    witch__buf_reserve(&c->obuf, OBUF_INITIAL) != 0)
+			return c->obuf.len != 0;
+	}
+	return true;
+}
+
+/* Frames appended to c->obuf: have them flushed this turn. */
+static void
+obuf_added(struct witch__conn *c)
+{
+	turn_add(c);
+}
+
+/* Hand the reactor's frames to the output queue, as one message. */
+static void
+obuf_push(struct witch__conn *c)
+{
+	struct witch__omsg *m;
+
+	if (c->obuf.len == 0)
+		return;
+	if ((m = witch__omsg_from_buf(&c->obuf)) != NULL)
+		witch__oqueue_push(&c->oq, m);
+	witch__buf_init(&c->obuf, 0);
+}
+
 /* Queue a frame built by the reactor itself and flush it this turn. */
 void
 witch__conn_reply_buf(struct witch__conn *c, struct witch__buf *b)
 {
-	struct witch__omsg *m;
+	size_t hdr = sizeof(struct witch__omsg);
 
-	if ((m = witch__omsg_from_buf(b)) == NULL)
-		return;
-	witch__oqueue_push(&c->oq, m);
-	turn_add(c);
+	if (b->len > hdr && obuf_ready(c) &&
+	    witch__buf_append(&c->obuf, b->data + hdr, b->len - hdr) == 0)
+		obuf_added(c);
+	witch__buf_free(b);
 }
 
 /* An error reply from the reactor (respecting nothing but the id). */
@@ -392,7 +430,6 @@ run_inline(struct witch__conn *c, struct witch__request_env *env,
 {
 	struct witch__reqjob rj;
 	struct witch_request req;
-	struct witch__buf b;
 	int rc;
 
 	memset(&rj.job, 0, sizeof(rj.job));
@@ -409,8 +446,11 @@ run_inline(struct witch__conn *c, struct witch__request_env *env,
 	rj.t0_ns = c->srv->now_ns;
 	memcpy(rj.id, env->id, sizeof(rj.id));
 	rc = handler_call(&rj, &req);
-	if (reply_frame(&rj, &req, rc, &b))
-		witch__conn_reply_buf(c, &b);
+	/* Straight into this turn's output: no allocation per reply. */
+	if (!rj.oneway && !obuf_ready(c))
+		atomic_fetch_add(&c->srv->ctr.requests_failed, 1); /* ENOMEM */
+	else if (reply_frame(&rj, &req, rc, &c->obuf))
+		obuf_added(c);
 	json_decref(req.result);
 	json_decref(rj.root);
 }
@@ -542,6 +582,8 @@ conn_abort(struct witch__conn *c, const char *why)
 		c->counted = false;
 	}
 	/* Unwritten output is dropped and its bytes released. */
+	witch__buf_free(&c->obuf);
+	witch__buf_init(&c->obuf, 0);
 	for (m = c->out_head; m != NULL; m = m->next)
 		witch__oqueue_release(&c->oq, m->len);
 	witch__omsg_free_list(c->out_head);
@@ -648,6 +690,7 @@ conn_flush(struct witch__conn *c)
 
 	if (c->fd < 0)
 		return;
+	obuf_push(c);
 	conn_take(c);
 	if (witch__oqueue_bytes(&c->oq) > out_hard(srv)) {
 		atomic_fetch_add(&srv->ctr.output_drops, 1);
@@ -758,7 +801,7 @@ conn_settle(struct witch__conn *c)
 	 */
 	if (c->state != WITCH__CONN_CLOSING ||
 	    atomic_load(&c->inflight) > 0 ||
-	    witch__oqueue_bytes(&c->oq) > 0)
+	    witch__oqueue_bytes(&c->oq) > 0 || c->obuf.len > 0)
 		return;
 	if (c->eof && c->final_code == 0) {
 		conn_abort(c, "peer closed");
@@ -926,7 +969,7 @@ handle_event(struct witch_server *srv, struct witch__poll_event *ev)
 		c->writable = true;
 	if (ev->events & WITCH__POLL_IN)
 		conn_read(c);
-	if (c->fd >= 0 && (c->out_head != NULL ||
+	if (c->fd >= 0 && (c->out_head != NULL || c->obuf.len > 0 ||
 	    witch__oqueue_bytes(&c->oq) > 0))
 		conn_flush(c);
 	conn_settle(c);
