@@ -357,6 +357,33 @@ test_id_forms(void **state)
 	witch__request_env_clear(&env);
 }
 
+/* The scanner's fast path spells integer ids as jansson prints them. */
+static void
+test_id_integer_spellings(void **state)
+{
+	static const char *in[] = { "0", "-0", "7", "-42",
+	    "9223372036854775807", "-9223372036854775808" };
+	static const char *want[] = { "0", "0", "7", "-42",
+	    "9223372036854775807", "-9223372036854775808" };
+	struct witch__request_env a, b;
+	char req[128];
+	size_t i;
+	int n;
+
+	for (i = 0; i < sizeof(in) / sizeof(in[0]); i++) {
+		n = snprintf(req, sizeof(req), "{\"id\":%s,\"endpoint\":\"x\"}",
+		    in[i]);
+		assert_int_equal(witch__request_scan(req, (size_t)n, &a, NULL,
+		    0), 0);
+		assert_true(a.has_id);
+		assert_string_equal(a.id, want[i]);
+		assert_int_equal(parse(req, &b), 0);
+		assert_string_equal(b.id, want[i]);
+		witch__request_env_clear(&a);
+		witch__request_env_clear(&b);
+	}
+}
+
 static void
 test_id_kept_on_error(void **state)
 {
@@ -909,6 +936,7 @@ main(void)
 		cmocka_unit_test(test_id_null),
 		cmocka_unit_test(test_id_too_long),
 		cmocka_unit_test(test_id_forms),
+		cmocka_unit_test(test_id_integer_spellings),
 		cmocka_unit_test(test_id_kept_on_error),
 		cmocka_unit_test(test_oneway_not_bool),
 		cmocka_unit_test(test_deadline_negative),

@@ -242,34 +242,20 @@ witch__request_env_data(struct witch__request_env *env)
 	return env->data_owned;
 }
 
-/* Compact decimal text of the JSON integer [p, p+n) (validated, fits). */
+/*
+ * Compact decimal text of the JSON integer [p, p+n) (validated, fits).
+ * JSON's grammar, -?(0|[1-9][0-9]*), leaves one number with two
+ * spellings: jansson prints -0 as 0.  Every other text is its own.
+ */
 static void
 int_text(const char *p, size_t n, char *out)
 {
-	char tmp[24];
-	uint64_t v = 0;
-	size_t i = 0, k = 0;
-	bool neg = false;
-
-	if (*p == '-') {
-		neg = true;
+	if (n == 2 && p[0] == '-' && p[1] == '0') {
 		p++;
 		n--;
 	}
-	for (i = 0; i < n; i++)
-		v = v * 10 + (uint64_t)(p[i] - '0');
-	if (v == 0)
-		neg = false;		/* jansson prints -0 as 0 */
-	do {
-		tmp[k++] = (char)('0' + v % 10);
-		v /= 10;
-	} while (v != 0);
-	i = 0;
-	if (neg)
-		out[i++] = '-';
-	while (k > 0)
-		out[i++] = tmp[--k];
-	out[i] = '\0';
+	memcpy(out, p, n);
+	out[n] = '\0';
 }
 
 /* Value of a validated non-negative JSON integer, or -1 if negative. */

@@ -64,14 +64,6 @@ put_str(struct sink *s, const char *str)
 	return put(s, str, strlen(str));
 }
 
-/* Reserve room for n more bytes of the frame (an advisory size hint). */
-static void
-put_reserve(struct sink *s, size_t n)
-{
-	if (s->err == 0 && n <= s->max)
-		(void)witch__buf_reserve(s->out, n);
-}
-
 /* json_dump_callback() glue. */
 static int
 dump_cb(const char *buf, size_t size, void *ud)
@@ -292,25 +284,43 @@ witch__reply_result_raw(struct witch__buf *out, const char *id,
     const char *const *parts, const size_t *lens, size_t nparts,
     size_t max_payload)
 {
-	struct sink s;
-	size_t i, total;
+	static const char head[] = "{\"id\":", mid[] = ",\"result\":";
+	size_t i, idn, payload, max;
+	unsigned char *p;
 	int rc;
 
 	if ((id = check_id(id)) == NULL)
 		return WITCH_EINVAL;
-	if ((rc = begin(&s, out, max_payload)) != 0)
-		return finish(&s, rc);
-	/* One reservation: every piece's length is known. */
-	for (i = 0, total = 32 + strlen(id); i < nparts; i++)
-		total += lens[i];
-	put_reserve(&s, total);
-	put(&s, "{\"id\":", 6);
-	put_str(&s, id);
-	put(&s, ",\"result\":", 10);
-	for (i = 0; i < nparts; i++)
-		put(&s, parts[i], lens[i]);
-	put_str(&s, "}");
-	return finish(&s, 0);
+	max = max_payload == 0 || max_payload > UINT32_MAX ?
+	    UINT32_MAX : max_payload;
+	/* Every piece's length is known: size it, reserve once, copy. */
+	idn = strlen(id);
+	payload = sizeof(head) - 1 + idn + sizeof(mid) - 1 + 1;
+	for (i = 0; i < nparts; i++) {
+		if (lens[i] > max || payload > max - lens[i])
+			return WITCH_ETOO_LARGE;
+		payload += lens[i];
+	}
+	if (payload > max)
+		return WITCH_ETOO_LARGE;
+	if ((rc = witch__buf_reserve(out, WITCH__FRAME_HDR + payload)) != 0)
+		return rc;
+	p = out->data + out->len;
+	witch__frame_put_header(p, (uint32_t)payload);
+	p += WITCH__FRAME_HDR;
+	memcpy(p, head, sizeof(head) - 1);
+	p += sizeof(head) - 1;
+	memcpy(p, id, idn);
+	p += idn;
+	memcpy(p, mid, sizeof(mid) - 1);
+	p += sizeof(mid) - 1;
+	for (i = 0; i < nparts; i++) {
+		memcpy(p, parts[i], lens[i]);
+		p += lens[i];
+	}
+	*p = '}';
+	out->len += WITCH__FRAME_HDR + payload;
+	return 0;
 }
 
 /*

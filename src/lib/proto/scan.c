@@ -125,9 +125,21 @@ skip_plain(struct scan *s)
 		q = w ^ (ones * '"');
 		b = w ^ (ones * '\\');
 		/* high bit set in a byte of (x - 1s) & ~x  <=>  that byte is 0 */
-		if (((w - ones * 0x20) | ((q - ones) & ~q) | ((b - ones) & ~b) |
-		    w) & highs)
+		w = ((w - ones * 0x20) | ((q - ones) & ~q) | ((b - ones) & ~b) |
+		    w) & highs;
+		if (w != 0) {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+			/*
+			 * The lowest flagged byte is exact: a borrow only
+			 * propagates upwards from a byte that is itself
+			 * flagged.  Skip the plain bytes before it.
+			 */
+			s->p += (unsigned)__builtin_ctzll(w) >> 3;
+			return;
+#else
 			break;
+#endif
+		}
 		s->p += 8;
 	}
 	while (s->p < s->end && *s->p >= 0x20 && *s->p < 0x80 &&
