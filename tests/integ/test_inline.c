@@ -90,6 +90,21 @@ h_note(witch_request_t *req, void *ud)
 	return 0;
 }
 
+/* Inline handler with a 64 KiB result: output limits apply to it. */
+#define BIG_REPLY 65536
+static atomic_int big_calls;
+
+static int
+h_big(witch_request_t *req, void *ud)
+{
+	static char text[BIG_REPLY];
+
+	atomic_fetch_add(&big_calls, 1);
+	if (text[0] == '\0')
+		memset(text, 'b', sizeof(text));
+	return witch_request_reply(req, json_stringn(text, sizeof(text)));
+}
+
 /* Pool handler: where do pool handlers run? */
 static int
 h_where(witch_request_t *req, void *ud)
@@ -111,6 +126,8 @@ reg(witch_server_t *srv, void *arg)
 	    NULL, 0, h_twice, NULL, WITCH_ENDPOINT_INLINE), 0);
 	assert_int_equal(witch_server_register_endpoint_ex(srv, "note",
 	    v1, 1, h_note, NULL, WITCH_ENDPOINT_INLINE), 0);
+	assert_int_equal(witch_server_register_endpoint_ex(srv, "big",
+	    NULL, 0, h_big, NULL, WITCH_ENDPOINT_INLINE), 0);
 	/* Bad calls change nothing. */
 	assert_int_equal(witch_server_register_endpoint_ex(srv, "bad",
 	    NULL, 0, h_twice, NULL, 0x80), WITCH_EINVAL);
@@ -125,11 +142,14 @@ reg(witch_server_t *srv, void *arg)
 }
 
 static witch_server_t *
-start(bool inline_builtins)
+start_limits(bool inline_builtins, size_t soft, size_t hard)
 {
 	witch_server_config_t *cfg = th_config();
 	witch_server_t *srv;
 
+	if (soft != 0)
+		assert_int_equal(witch_server_config_set_output_limits(cfg,
+		    soft, hard), 0);
 	assert_int_equal(witch_server_config_set_workers(cfg, 1), 0);
 	assert_int_equal(witch_server_config_set_inline_builtins(cfg,
 	    inline_builtins), 0);
@@ -139,6 +159,12 @@ start(bool inline_builtins)
 	witch_server_config_free(cfg);
 	gate_reset();
 	return srv;
+}
+
+static witch_server_t *
+start(bool inline_builtins)
+{
+	return start_limits(inline_builtins, 0, 0);
 }
 
 /* Block the only worker: a gate request on fd, wait until it runs. */
@@ -223,7 +249,7 @@ test_inline_errors_oneway(void **state)
 	int fd = th_connect(witch_server_port(srv));
 	json_t *r;
 	int notes = atomic_load(&inline_oneway_calls);
-	json_int_t served;
+	json_int_t served, failed;
 
 	th_send(fd, "{\"id\":\"s1\",\"endpoint\":\"twice\",\"data\":\"ten\"}");
 	r = th_recv_ok(fd, 0);
@@ -235,7 +261,9 @@ test_inline_errors_oneway(void **state)
 	/* No data: null, which is not an integer either. */
 	th_send(fd, "{\"id\":7,\"endpoint\":\"twice\"}");
 	th_expect_reply(fd, 7, "invalid_argument");
-	/* Oneway: the handler runs, nothing is sent back. */
+	/* Oneway: the handler runs, nothing is sent back; it counts. */
+	served = th_status_get(fd, "requests_served");
+	failed = th_status_get(fd, "requests_failed");
 	th_send(fd, "{\"endpoint\":\"note\",\"oneway\":true}");
 	th_send(fd, "{\"id\":8,\"endpoint\":\"note\",\"oneway\":true}");
 	th_send(fd, "{\"id\":9,\"endpoint\":\"twice\",\"oneway\":true,"
@@ -243,6 +271,12 @@ test_inline_errors_oneway(void **state)
 	th_ping_ok(fd);
 	assert_int_equal(atomic_load(&inline_oneway_calls), notes + 2);
 	assert_int_equal(atomic_load(&note_bad), 0);
+	/*
+	 * Served since the first status read it: both status requests, the
+	 * two notes, the oneway "twice" and the ping.
+	 */
+	assert_int_equal(th_status_get(fd, "requests_served"), served + 6);
+	assert_int_equal(th_status_get(fd, "requests_failed"), failed);
 	/* Inline calls are counted like any other. */
 	served = th_status_get(fd, "requests_served");
 	th_send(fd, "{\"id\":10,\"endpoint\":\"twice\",\"data\":-4}");
@@ -353,6 +387,108 @@ test_inline_while_draining(void **state)
 	witch_server_free(srv);
 }
 
+/*
+ * A client that asks an inline endpoint for big replies and never reads
+ * is dropped at the hard output limit while its input is being decoded,
+ * not after every request in the read has run (which would hold the
+ * reactor and memory for all of them), and other clients stay served.
+ */
+static void
+test_inline_output_hard_limit(void **state)
+{
+	witch_server_t *srv = start_limits(true, 256 << 10, 1 << 20);
+	int a = th_connect(witch_server_port(srv));
+	int b = th_connect(witch_server_port(srv));
+	static unsigned char buf[2000 * 32];
+	const char *js = "{\"endpoint\":\"big\"}";
+	size_t off = 0, i, n = strlen(js);
+	int calls0 = atomic_load(&big_calls);
+
+	for (i = 0; i < 2000; i++) {
+		th_frame(buf + off, js, (uint32_t)n);
+		off += 4 + n;
+	}
+	assert_int_equal(th_send_raw(a, buf, off), 0);
+	assert_int_equal(th_wait_eof(a, 5000), 1);
+	/* 1 MiB / 64 KiB: dropped after about 17 replies, not 2000. */
+	assert_true(atomic_load(&big_calls) - calls0 <= 64);
+	assert_true(th_status_await(b, "output_limit_drops", 1, 5000));
+	th_ping_ok(b);
+	close(a);
+	close(b);
+	witch_server_free(srv);
+}
+
+/*
+ * Under the hard limit nothing is lost: 100 replies of 64 KiB (6.4 MB,
+ * past the 1 MiB soft limit, so reading pauses) all arrive once the
+ * client reads, and reading resumes afterwards.
+ */
+static void
+test_inline_output_soft_limit(void **state)
+{
+	witch_server_t *srv = start(true);
+	int fd = th_connect(witch_server_port(srv));
+	static bool seen[100];
+	json_t *r;
+	size_t i;
+	int id;
+
+	for (i = 0; i < 100; i++)
+		th_sendf(fd, "{\"id\":%zu,\"endpoint\":\"big\"}", i);
+	th_sleep_ms(200);
+	for (i = 0; i < 100; i++) {
+		r = th_recv_ok(fd, 0);
+		id = (int)th_id(r);
+		assert_true(id >= 0 && id < 100 && !seen[id]);
+		seen[id] = true;
+		assert_int_equal(json_string_length(json_object_get(r,
+		    "result")), BIG_REPLY);
+		json_decref(r);
+	}
+	th_ping_ok(fd);
+	assert_int_equal(th_status_get(fd, "output_limit_drops"), 0);
+	close(fd);
+	witch_server_free(srv);
+}
+
+/*
+ * The close sequence with inline replies: 500 pipelined echoes then a
+ * zero-length frame: 500 replies, then the invalid_frame error, then EOF.
+ */
+static void
+test_inline_then_bad_frame(void **state)
+{
+	witch_server_t *srv = start(true);
+	int fd = th_connect(witch_server_port(srv));
+	static unsigned char buf[500 * 64 + 4];
+	char js[64];
+	size_t off = 0, i;
+	json_t *r;
+	int n;
+
+	for (i = 0; i < 500; i++) {
+		n = snprintf(js, sizeof(js), "{\"id\":%zu,\"endpoint\":"
+		    "\"echo\",\"data\":%zu}", i, i);
+		th_frame(buf + off, js, (uint32_t)n);
+		off += 4 + (size_t)n;
+	}
+	memset(buf + off, 0, 4);
+	off += 4;
+	assert_int_equal(th_send_raw(fd, buf, off), 0);
+	for (i = 0; i < 500; i++) {
+		r = th_recv_ok(fd, 0);
+		assert_null(th_err_code(r));
+		json_decref(r);
+	}
+	r = th_recv_ok(fd, 0);
+	assert_string_equal(th_err_code(r), "invalid_frame");
+	json_decref(r);
+	assert_int_equal(th_wait_eof(fd, 5000), 1);
+	close(fd);
+	witch_server_free(srv);
+}
+
 int
 main(void)
 {
@@ -362,6 +498,9 @@ main(void)
 		cmocka_unit_test(test_inline_errors_oneway),
 		cmocka_unit_test(test_inline_pipelined_and_split),
 		cmocka_unit_test(test_inline_while_draining),
+		cmocka_unit_test(test_inline_output_hard_limit),
+		cmocka_unit_test(test_inline_output_soft_limit),
+		cmocka_unit_test(test_inline_then_bad_frame),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -33,9 +33,12 @@
 
 #define MAX_EVENTS 256
 #define MAX_IOV 64
+/* on_frame: c's output passed the hard limit; stop decoding, drop it. */
+#define OUTPUT_OVER_HARD (-100000)
 
 static void conn_abort(struct witch__conn *, const char *);
 static void conn_flush(struct witch__conn *);
+static void output_drop(struct witch__conn *);
 static void conn_read(struct witch__conn *);
 static void conn_settle(struct witch__conn *);
 
@@ -445,14 +448,40 @@ run_inline(struct witch__conn *c, struct witch__request_env *env,
 	rj.proto = c->proto;
 	rj.t0_ns = c->srv->now_ns;
 	memcpy(rj.id, env->id, sizeof(rj.id));
+	if (!rj.oneway && !obuf_ready(c)) {
+		/* No memory for the reply: do not run what cannot answer. */
+		atomic_fetch_add(&c->srv->ctr.requests_failed, 1);
+		witch__count_call(ep, false, c->srv, rj.t0_ns);
+		witch__count_error(c->srv, WITCH_ENOMEM);
+		json_decref(rj.root);
+		return;
+	}
 	rc = handler_call(&rj, &req);
 	/* Straight into this turn's output: no allocation per reply. */
-	if (!rj.oneway && !obuf_ready(c))
-		atomic_fetch_add(&c->srv->ctr.requests_failed, 1); /* ENOMEM */
-	else if (reply_frame(&rj, &req, rc, &c->obuf))
+	if (reply_frame(&rj, &req, rc, &c->obuf))
 		obuf_added(c);
 	json_decref(req.result);
 	json_decref(rj.root);
+}
+
+/*
+ * Output limits for the reactor's own frames, checked as they are built:
+ * above the soft limit stop reading (conn_read looks before each read;
+ * conn_settle resumes below half), above the hard limit stop decoding
+ * (OUTPUT_OVER_HARD: conn_read then flushes, which drops the client).
+ */
+static int
+output_check(struct witch__conn *c)
+{
+	size_t pending = c->obuf.len + witch__oqueue_bytes(&c->oq);
+
+	if (pending > out_hard(c->srv))
+		return OUTPUT_OVER_HARD;
+	if (pending > out_soft(c->srv) && !c->read_paused) {
+		c->read_paused = true;
+		want_done(c);
+	}
+	return 0;
 }
 
 /* Decoder callback: one complete payload from c. */
@@ -530,6 +559,13 @@ on_frame(void *ud, const char *payload, size_t len)
 		dispatch(c, &env, ep);
 done:
 	witch__request_env_clear(&env);
+	/*
+	 * Replies built here (inline handlers above all) grow c->obuf while
+	 * the rest of this read is decoded: apply the output limits now,
+	 * per frame, as Redis does per reply, not only at the next flush.
+	 */
+	if (c->obuf.len > out_soft(srv))
+		return output_check(c);
 	return 0;
 }
 
@@ -630,6 +666,10 @@ conn_read(struct witch__conn *c)
 			if (c->state == WITCH__CONN_OPEN) {
 				rc = witch__decoder_feed(&c->dec, srv->scratch,
 				    (size_t)n, on_frame, c);
+				if (rc == OUTPUT_OVER_HARD) {
+					output_drop(c);
+					return;
+				}
 				if (rc < 0) {
 					atomic_fetch_add(
 					    &srv->ctr.protocol_errors, 1);
@@ -677,6 +717,20 @@ conn_take(struct witch__conn *c)
 	c->out_tail = last;
 }
 
+/* Drop c for passing the hard output limit: counted and logged. */
+static void
+output_drop(struct witch__conn *c)
+{
+	struct witch_server *srv = c->srv;
+
+	atomic_fetch_add(&srv->ctr.output_drops, 1);
+	witch__log(srv, WITCH_LOG_WARNING, "client %llu (%s) dropped: %zu "
+	    "bytes of output pending, hard limit %zu",
+	    (unsigned long long)c->id, c->peer,
+	    witch__oqueue_bytes(&c->oq) + c->obuf.len, out_hard(srv));
+	conn_abort(c, "output hard limit");
+}
+
 /* Write as much queued output as the socket takes, in batches. */
 static void
 conn_flush(struct witch__conn *c)
@@ -693,12 +747,7 @@ conn_flush(struct witch__conn *c)
 	obuf_push(c);
 	conn_take(c);
 	if (witch__oqueue_bytes(&c->oq) > out_hard(srv)) {
-		atomic_fetch_add(&srv->ctr.output_drops, 1);
-		witch__log(srv, WITCH_LOG_WARNING, "client %llu (%s) "
-		    "dropped: %zu bytes of output pending, hard limit %zu",
-		    (unsigned long long)c->id, c->peer,
-		    witch__oqueue_bytes(&c->oq), out_hard(srv));
-		conn_abort(c, "output hard limit");
+		output_drop(c);
 		return;
 	}
 	while (c->writable && c->out_head != NULL) {
