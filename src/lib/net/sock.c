@@ -333,6 +333,9 @@ witch__sock_writev(int fd, const struct iovec *iov, int iovcnt)
 {
 	struct msghdr msg;
 
+	/* One buffer (the usual case now): send(2) skips the msghdr copy. */
+	if (iovcnt == 1)
+		return send(fd, iov[0].iov_base, iov[0].iov_len, MSG_NOSIGNAL);
 	memset(&msg, 0, sizeof(msg));
 	msg.msg_iov = (struct iovec *)(uintptr_t)iov;
 	msg.msg_iovlen = iovcnt;
