@@ -222,11 +222,15 @@ turn_add(struct witch__conn *c)
 static bool
 obuf_ready(struct witch__conn *c)
 {
+	static const struct witch__omsg hdr;
+
 	if (c->obuf.len == 0) {
-		witch__omsg_buf_init(&c->obuf);
-		if (c->obuf.len == 0 ||
-		    witch__buf_reserve(&c->obuf, OBUF_INITIAL) != 0)
-			return c->obuf.len != 0;
+		/* One malloc: the batch's room first, then the header. */
+		witch__buf_free(&c->obuf);
+		witch__buf_init(&c->obuf, 0);
+		(void)witch__buf_reserve(&c->obuf, OBUF_INITIAL);
+		if (witch__buf_append(&c->obuf, &hdr, sizeof(hdr)) != 0)
+			return false;
 	}
 	return true;
 }
