@@ -70,6 +70,8 @@ witch_server_new(witch_server_t **ret, const witch_server_config_t *cfg)
 	srv->wakeup.rfd = srv->wakeup.wfd = -1;
 	atomic_init(&srv->phase, WITCH__PHASE_NEW);
 	atomic_init(&srv->ready, NULL);
+	witch__freelist_init(&srv->jobs, sizeof(struct witch__reqjob) +
+	    WITCH__JOB_DATA_SMALL, WITCH__JOB_CACHE);
 	live_set(srv, &srv->cfg);
 	pthread_mutex_init(&srv->stop_mtx, NULL);
 	if (witch__builtins_register(srv) != 0) {
@@ -219,6 +221,8 @@ teardown(struct witch_server *srv)
 	witch__free(srv->batch);
 	srv->batch = NULL;
 	srv->nbatch = srv->batch_cap = 0;
+	/* Workers and reactor are gone: nobody can give a job back now. */
+	witch__freelist_destroy(&srv->jobs);
 }
 
 int

@@ -29,6 +29,7 @@
 #include "poll/poller.h"
 #include "proto/envelope.h"
 #include "proto/frame.h"
+#include "queue/freelist.h"
 #include "queue/oqueue.h"
 #include "reactor/wakeup.h"
 
@@ -53,6 +54,8 @@
 #define WITCH__PRECANCEL_MAX 64		/* remembered early cancels */
 #define WITCH__PRECANCEL_MS 5000	/* ...and for how long */
 #define WITCH__CLOSE_WAIT_MS 5000	/* replies owed before a close */
+#define WITCH__JOB_DATA_SMALL 256	/* job data kept in the job cache */
+#define WITCH__JOB_CACHE 1024		/* most cached jobs per server */
 
 #define WITCH__LISTENERS_MAX 8
 #define WITCH__UNIX_PATH_MAX 107
@@ -196,6 +199,7 @@ struct witch__reqjob {
 	const char			*raw;	/* NULL: no text kept */
 	size_t				 raw_len;
 	bool				 oneway;
+	bool				 cached;	/* from srv->jobs */
 	int				 proto;	/* connection's, at dispatch */
 	uint64_t			 t0_ns;	/* read by the reactor */
 	char				 id[WITCH__ID_MAX + 1];
@@ -281,6 +285,12 @@ struct witch_server {
 	uint64_t			 next_conn_id;
 	struct witch__job		**batch;
 	size_t				 nbatch, batch_cap;
+	/*
+	 * Request jobs with up to WITCH__JOB_DATA_SMALL bytes of data come
+	 * from here: the reactor takes them, whoever releases the job (a
+	 * worker, mostly) gives them back.  [owner: reactor; put: any]
+	 */
+	struct witch__freelist		 jobs;
 	unsigned char			*scratch;
 	uint64_t			 now_ns;	/* cached per turn */
 	uint64_t			 next_tick_ns;

@@ -173,10 +173,15 @@ static void
 job_release(struct witch__job *job)
 {
 	struct witch__reqjob *rj = (struct witch__reqjob *)job;
+	struct witch_server *srv = rj->conn->srv;	/* outlives its jobs */
 
 	json_decref(rj->root);
 	witch__conn_unref(rj->conn);
-	witch__free(rj);
+	/* Back to the reactor's cache: the job is not touched after this. */
+	if (rj->cached)
+		witch__freelist_put(&srv->jobs, rj);
+	else
+		witch__free(rj);
 }
 
 const struct witch__job_ops witch__reqjob_ops = {
@@ -388,10 +393,19 @@ dispatch(struct witch__conn *c, struct witch__request_env *env,
 		srv->batch = nb;
 		srv->batch_cap *= 2;
 	}
-	/* One allocation: the job and, on the fast path, the data text. */
-	if ((rj = witch__malloc(sizeof(*rj) + env->data_len)) == NULL)
+	/*
+	 * One allocation: the job and, on the fast path, the data text;
+	 * small ones recycled through srv->jobs (no malloc, and no chunk
+	 * wandering from the reactor's allocator cache to a worker's).
+	 */
+	if (env->data_len <= WITCH__JOB_DATA_SMALL)
+		rj = witch__freelist_get(&srv->jobs);
+	else
+		rj = witch__malloc(sizeof(*rj) + env->data_len);
+	if (rj == NULL)
 		goto overloaded;
 	memset(rj, 0, sizeof(*rj));
+	rj->cached = env->data_len <= WITCH__JOB_DATA_SMALL;
 	if (env->data_raw != NULL) {
 		memcpy(rj + 1, env->data_raw, env->data_len);
 		rj->raw = (const char *)(rj + 1);

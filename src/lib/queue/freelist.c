@@ -1,0 +1,119 @@
+/*
+ * queue/freelist.c: a bounded cache of equal-sized blocks (MPSC).
+ *
+ * Memory ordering
+ * ---------------
+ * The same argument as the output queue's (oqueue.c), because it is the
+ * same structure: givers push a block on fl->returned with a CAS loop
+ * whose successful CAS is a release; the owner takes the whole stack with
+ * one exchange(returned, NULL) with acquire.  Every modification of
+ * fl->returned is a read-modify-write, so each push heads a release
+ * sequence that runs through every later push up to the value the
+ * exchange reads: the owner synchronizes with every giver whose block it
+ * took, and so sees each block's link (and the giver's last writes to the
+ * block, e.g. the job's fields it cleared) complete.  A giver never
+ * touches a block after its CAS succeeded.  No ABA: nobody pops with a
+ * CAS; the owner takes everything with an unconditional exchange, and a
+ * giver's CAS only links its own block to the head it verified.
+ *
+ * fl->count bounds the cache.  It is a heuristic, not a safety property:
+ * relaxed increments by givers (a giver that finds the cache full frees
+ * its block instead), relaxed decrements by the owner per block handed
+ * out.  It may briefly overshoot by the number of concurrent givers.
+ *
+ * AddressSanitizer: a cached block is poisoned (all but its link) so that
+ * a use after "free" is still reported; the owner unpoisons it when it
+ * hands it out.  The giver poisons before its release CAS, the owner
+ * unpoisons after its acquire exchange: never concurrently.
+ */
+#include <stdatomic.h>
+#include <stddef.h>
+
+#include "core/alloc.h"
+#include "queue/freelist.h"
+
+#if defined(__SANITIZE_ADDRESS__)
+#define FL_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define FL_ASAN 1
+#endif
+#endif
+#ifdef FL_ASAN
+#include <sanitizer/asan_interface.h>
+#define POISON(p, n)	ASAN_POISON_MEMORY_REGION((p), (n))
+#define UNPOISON(p, n)	ASAN_UNPOISON_MEMORY_REGION((p), (n))
+#else
+#define POISON(p, n)	((void)(p), (void)(n))
+#define UNPOISON(p, n)	((void)(p), (void)(n))
+#endif
+
+void
+witch__freelist_init(struct witch__freelist *fl, size_t size, size_t cap)
+{
+	atomic_init(&fl->returned, NULL);
+	atomic_init(&fl->count, 0);
+	fl->own = NULL;
+	fl->size = size < sizeof(struct witch__flnode) ?
+	    sizeof(struct witch__flnode) : size;
+	fl->cap = cap;
+}
+
+void *
+witch__freelist_get(struct witch__freelist *fl)
+{
+	struct witch__flnode *n;
+
+	if (fl->own == NULL)
+		fl->own = atomic_exchange_explicit(&fl->returned, NULL,
+		    memory_order_acquire);
+	if ((n = fl->own) == NULL)
+		return witch__malloc(fl->size);
+	fl->own = n->next;
+	atomic_fetch_sub_explicit(&fl->count, 1, memory_order_relaxed);
+	UNPOISON(n, fl->size);
+	return n;
+}
+
+void
+witch__freelist_put(struct witch__freelist *fl, void *p)
+{
+	struct witch__flnode *n = p, *head;
+
+	if (p == NULL)
+		return;
+	if (atomic_fetch_add_explicit(&fl->count, 1, memory_order_relaxed) >=
+	    fl->cap) {
+		atomic_fetch_sub_explicit(&fl->count, 1, memory_order_relaxed);
+		witch__free(p);
+		return;
+	}
+	POISON((char *)p + sizeof(*n), fl->size - sizeof(*n));
+	head = atomic_load_explicit(&fl->returned, memory_order_relaxed);
+	do {
+		n->next = head;
+	} while (!atomic_compare_exchange_weak_explicit(&fl->returned, &head,
+	    n, memory_order_release, memory_order_relaxed));
+}
+
+static void
+free_chain(struct witch__freelist *fl, struct witch__flnode *n)
+{
+	struct witch__flnode *next;
+
+	for (; n != NULL; n = next) {
+		next = n->next;
+		UNPOISON(n, fl->size);
+		witch__free(n);
+	}
+}
+
+void
+witch__freelist_destroy(struct witch__freelist *fl)
+{
+	free_chain(fl, fl->own);
+	fl->own = NULL;
+	free_chain(fl, atomic_exchange_explicit(&fl->returned, NULL,
+	    memory_order_acquire));
+	atomic_store_explicit(&fl->count, 0, memory_order_relaxed);
+}

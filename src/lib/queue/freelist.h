@@ -1,0 +1,39 @@
+/*
+ * queue/freelist.h: a bounded cache of equal-sized blocks.  Any thread
+ * gives a block back; one thread, the owner, takes blocks out.
+ *
+ * For objects that one thread allocates and others free (request jobs:
+ * the reactor makes them, workers finish them), so that the memory goes
+ * back to the thread that reuses it instead of migrating between the
+ * allocator's per-thread caches.  See the memory-ordering argument in
+ * freelist.c and doc/internals/pool.md.
+ */
+#ifndef WITCH__QUEUE_FREELIST_H
+#define WITCH__QUEUE_FREELIST_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+
+struct witch__flnode {
+	struct witch__flnode	*next;
+};
+
+struct witch__freelist {
+	_Atomic(struct witch__flnode *)	 returned;	/* pushed by anyone */
+	atomic_size_t			 count;		/* cached, both lists */
+	struct witch__flnode		*own;		/* owner's private list */
+	size_t				 size;		/* block size, bytes */
+	size_t				 cap;		/* most blocks cached */
+};
+
+/* An empty cache of blocks of size bytes (>= a pointer), at most cap. */
+void witch__freelist_init(struct witch__freelist *fl, size_t size,
+    size_t cap);
+/* Owner only: a block of fl->size bytes (cached or new), or NULL. */
+void *witch__freelist_get(struct witch__freelist *fl);
+/* Any thread: give back a block from witch__freelist_get(). */
+void witch__freelist_put(struct witch__freelist *fl, void *p);
+/* Free every cached block; once no thread can put any more.  Idempotent. */
+void witch__freelist_destroy(struct witch__freelist *fl);
+
+#endif

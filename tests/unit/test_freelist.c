@@ -1,0 +1,225 @@
+/*
+ * tests/unit/test_freelist.c: the bounded MPSC block cache (one owner
+ * takes blocks, any thread gives them back), as the reactor uses it for
+ * request jobs that workers release.
+ */
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "queue/freelist.h"
+
+#if defined(__SANITIZE_THREAD__)
+#define UNDER_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define UNDER_TSAN 1
+#endif
+#endif
+
+#if defined(__SANITIZE_ADDRESS__)
+#define UNDER_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define UNDER_ASAN 1
+#endif
+#endif
+#ifdef UNDER_ASAN
+#include <sanitizer/asan_interface.h>
+#endif
+
+#ifdef UNDER_TSAN
+#define NBLOCKS	40000
+#else
+#define NBLOCKS	400000
+#endif
+#define NGIVERS	4
+#define CAP	64
+#define RING	256
+#define SCAP	1024	/* stress cap: > RING + NGIVERS + 1, so no frees */
+#define NSET	4096	/* slots of the owner's set of known blocks */
+
+/* What the test writes into a block (after the freelist's link). */
+struct block {
+	void		*link;		/* the freelist's, while cached */
+	uint64_t	 stamp;		/* set by the owner when handed out */
+	uint64_t	 seen;		/* the giver's copy of stamp */
+	int		 in_use;	/* 1 between get and put */
+	unsigned char	 fill[40];
+};
+
+static void
+test_reuse_and_cap(void **state)
+{
+	struct witch__freelist fl;
+	void *a, *b, *blocks[CAP + 3];
+	size_t i;
+
+	witch__freelist_init(&fl, sizeof(struct block), CAP);
+	a = witch__freelist_get(&fl);		/* nothing cached: new */
+	assert_non_null(a);
+	memset(a, 0xab, sizeof(struct block));
+	witch__freelist_put(&fl, a);
+	assert_int_equal(atomic_load(&fl.count), 1);
+#ifdef UNDER_ASAN
+	/* A cached block is poisoned past its link: use after put reports. */
+	assert_true(__asan_address_is_poisoned((char *)a + sizeof(void *)));
+	assert_false(__asan_address_is_poisoned(a));
+#endif
+	b = witch__freelist_get(&fl);		/* the same block back */
+	assert_ptr_equal(a, b);
+#ifdef UNDER_ASAN
+	assert_false(__asan_address_is_poisoned((char *)b + sizeof(void *)));
+#endif
+	assert_int_equal(atomic_load(&fl.count), 0);
+	witch__freelist_put(&fl, b);
+	witch__freelist_put(&fl, NULL);		/* a no-op */
+	/* More blocks than the cap: the excess is freed, not kept. */
+	for (i = 0; i < CAP + 3; i++)
+		assert_non_null(blocks[i] = witch__freelist_get(&fl));
+	for (i = 0; i < CAP + 3; i++)
+		witch__freelist_put(&fl, blocks[i]);
+	assert_int_equal(atomic_load(&fl.count), CAP);
+	witch__freelist_destroy(&fl);
+	assert_int_equal(atomic_load(&fl.count), 0);
+	witch__freelist_destroy(&fl);		/* idempotent */
+	/* LeakSanitizer, in the ASan build, checks nothing was lost. */
+}
+
+/* Owner -> givers: a mutex-protected ring of blocks to give back. */
+static struct {
+	pthread_mutex_t	 mtx;
+	pthread_cond_t	 cv, space;
+	struct block	*ring[RING];
+	size_t		 head, n;
+	bool		 done;
+} ch = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER,
+    PTHREAD_COND_INITIALIZER, { 0 }, 0, 0, false };
+
+static struct witch__freelist sfl;
+static atomic_int bad;
+
+/* The owner's set of every block address it has had (open addressing). */
+static uintptr_t known[NSET];
+
+static bool
+known_add(const void *p)
+{
+	uintptr_t v = (uintptr_t)p;
+	size_t i = (v >> 4) % NSET;
+
+	while (known[i] != 0) {
+		if (known[i] == v)
+			return false;
+		i = (i + 1) % NSET;
+	}
+	known[i] = v;
+	return true;
+}
+
+static void *
+giver(void *arg)
+{
+	struct block *b;
+
+	(void)arg;
+	for (;;) {
+		pthread_mutex_lock(&ch.mtx);
+		while (ch.n == 0 && !ch.done)
+			pthread_cond_wait(&ch.cv, &ch.mtx);
+		if (ch.n == 0) {
+			pthread_mutex_unlock(&ch.mtx);
+			return NULL;
+		}
+		b = ch.ring[ch.head];
+		ch.head = (ch.head + 1) % RING;
+		ch.n--;
+		pthread_cond_signal(&ch.space);
+		pthread_mutex_unlock(&ch.mtx);
+		/* Use the block: its state must be the owner's. */
+		if (b->in_use != 1)
+			atomic_store(&bad, 1);
+		b->seen = b->stamp;
+		memset(b->fill, (int)(b->stamp & 0xff), sizeof(b->fill));
+		b->in_use = 0;
+		witch__freelist_put(&sfl, b);
+	}
+}
+
+/*
+ * The owner hands NBLOCKS blocks to NGIVERS threads that give them back
+ * concurrently.  A recycled block must carry the last giver's writes (the
+ * acquire/release pair) and never be handed out while in use; under TSan
+ * any missing ordering is a reported race.
+ */
+static void
+test_stress(void **state)
+{
+	pthread_t t[NGIVERS];
+	struct block *b;
+	uint64_t i, recycled = 0, fresh = 0;
+	size_t k;
+
+	/* Cap above what can be out at once: no block is ever freed, so an
+	 * address never seen before is a new block and a known one is
+	 * recycled. */
+	witch__freelist_init(&sfl, sizeof(struct block), SCAP);
+	for (k = 0; k < NGIVERS; k++)
+		assert_int_equal(pthread_create(&t[k], NULL, giver, NULL), 0);
+	for (i = 1; i <= NBLOCKS; i++) {
+		b = witch__freelist_get(&sfl);
+		assert_non_null(b);
+		if (known_add(b)) {
+			fresh++;
+			assert_true(fresh <= RING + NGIVERS + 2);
+		} else {
+			/* Recycled: the last giver's writes are visible, and
+			 * it is not in use elsewhere. */
+			recycled++;
+			if (b->in_use != 0)
+				atomic_store(&bad, 3);
+			else if (b->seen != b->stamp ||
+			    b->fill[0] != (unsigned char)(b->stamp & 0xff) ||
+			    b->fill[39] != (unsigned char)(b->stamp & 0xff))
+				atomic_store(&bad, 2);
+		}
+		b->stamp = i;
+		b->in_use = 1;
+		pthread_mutex_lock(&ch.mtx);
+		while (ch.n == RING)
+			pthread_cond_wait(&ch.space, &ch.mtx);
+		ch.ring[(ch.head + ch.n) % RING] = b;
+		ch.n++;
+		pthread_cond_signal(&ch.cv);
+		pthread_mutex_unlock(&ch.mtx);
+	}
+	pthread_mutex_lock(&ch.mtx);
+	ch.done = true;
+	pthread_cond_broadcast(&ch.cv);
+	pthread_mutex_unlock(&ch.mtx);
+	for (k = 0; k < NGIVERS; k++)
+		pthread_join(t[k], NULL);
+	assert_int_equal(atomic_load(&bad), 0);
+	assert_int_equal(recycled + fresh, NBLOCKS);
+	assert_true(recycled >= NBLOCKS - RING - NGIVERS - 2);
+	assert_true(atomic_load(&sfl.count) <= fresh);
+	witch__freelist_destroy(&sfl);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_reuse_and_cap),
+		cmocka_unit_test(test_stress),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
