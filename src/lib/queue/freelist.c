@@ -17,9 +17,13 @@
  * giver's CAS only links its own block to the head it verified.
  *
  * fl->count bounds the cache.  It is a heuristic, not a safety property:
- * relaxed increments by givers (a giver that finds the cache full frees
- * its block instead), relaxed decrements by the owner per block handed
- * out.  It may briefly overshoot by the number of concurrent givers.
+ * relaxed increments by givers (a giver that finds the counter at the cap
+ * undoes its increment and frees its block instead), relaxed decrements
+ * by the owner, in bulk: the blocks it handed out since its last take are
+ * subtracted just before the next take.  The counter may briefly exceed
+ * cap by the number of concurrent givers and reads high by the blocks the
+ * owner popped since its last take (givers then free a little sooner);
+ * the number of cached blocks never exceeds cap.
  *
  * AddressSanitizer: a cached block is poisoned (all but its link) so that
  * a use after "free" is still reported; the owner unpoisons it when it
@@ -54,6 +58,7 @@ witch__freelist_init(struct witch__freelist *fl, size_t size, size_t cap)
 	atomic_init(&fl->returned, NULL);
 	atomic_init(&fl->count, 0);
 	fl->own = NULL;
+	fl->popped = 0;
 	fl->size = size < sizeof(struct witch__flnode) ?
 	    sizeof(struct witch__flnode) : size;
 	fl->cap = cap;
@@ -64,15 +69,29 @@ witch__freelist_get(struct witch__freelist *fl)
 {
 	struct witch__flnode *n;
 
-	if (fl->own == NULL)
+	if (fl->own == NULL) {
+		if (fl->popped > 0) {
+			atomic_fetch_sub_explicit(&fl->count, fl->popped,
+			    memory_order_relaxed);
+			fl->popped = 0;
+		}
 		fl->own = atomic_exchange_explicit(&fl->returned, NULL,
 		    memory_order_acquire);
+	}
 	if ((n = fl->own) == NULL)
 		return witch__malloc(fl->size);
 	fl->own = n->next;
-	atomic_fetch_sub_explicit(&fl->count, 1, memory_order_relaxed);
+	fl->popped++;
 	UNPOISON(n, fl->size);
 	return n;
+}
+
+void
+witch__freelist_poison_tail(struct witch__freelist *fl, void *p,
+    size_t used)
+{
+	if (used < fl->size)
+		POISON((char *)p + used, fl->size - used);
 }
 
 void
@@ -116,4 +135,5 @@ witch__freelist_destroy(struct witch__freelist *fl)
 	free_chain(fl, atomic_exchange_explicit(&fl->returned, NULL,
 	    memory_order_acquire));
 	atomic_store_explicit(&fl->count, 0, memory_order_relaxed);
+	fl->popped = 0;
 }

@@ -406,6 +406,9 @@ dispatch(struct witch__conn *c, struct witch__request_env *env,
 		goto overloaded;
 	memset(rj, 0, sizeof(*rj));
 	rj->cached = env->data_len <= WITCH__JOB_DATA_SMALL;
+	if (rj->cached)		/* ASan: past the data is out of bounds */
+		witch__freelist_poison_tail(&srv->jobs, rj,
+		    sizeof(*rj) + env->data_len);
 	if (env->data_raw != NULL) {
 		memcpy(rj + 1, env->data_raw, env->data_len);
 		rj->raw = (const char *)(rj + 1);
