@@ -9,6 +9,8 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -338,4 +340,116 @@ th_status_await(int fd, const char *key, json_int_t want, unsigned timeout_ms)
 			return false;
 		th_sleep_ms(20);
 	}
+}
+
+/* ---- the gate ---------------------------------------------------------- */
+
+static struct {
+	pthread_mutex_t	 mtx;
+	pthread_cond_t	 cv;
+	bool		 open;
+	unsigned	 n[TH_GATE_NCOUNTS];
+} gate = { .mtx = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER };
+
+/* Absolute CLOCK_REALTIME time ms from now, for pthread_cond_timedwait. */
+static struct timespec
+abs_in(unsigned ms)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += ms / 1000;
+	ts.tv_nsec += (long)(ms % 1000) * 1000000;
+	if (ts.tv_nsec >= 1000000000) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000;
+	}
+	return ts;
+}
+
+void
+th_gate_reset(void)
+{
+	pthread_mutex_lock(&gate.mtx);
+	gate.open = false;
+	memset(gate.n, 0, sizeof(gate.n));
+	pthread_mutex_unlock(&gate.mtx);
+}
+
+void
+th_gate_open(void)
+{
+	pthread_mutex_lock(&gate.mtx);
+	gate.open = true;
+	pthread_cond_broadcast(&gate.cv);
+	pthread_mutex_unlock(&gate.mtx);
+}
+
+bool
+th_gate_await(enum th_gate_count count, unsigned n, unsigned timeout_ms)
+{
+	uint64_t end = th_now_ms() + timeout_ms;
+	struct timespec ts;
+	bool ok;
+
+	pthread_mutex_lock(&gate.mtx);
+	while (gate.n[count] < n && th_now_ms() < end) {
+		ts = abs_in(20);
+		pthread_cond_timedwait(&gate.cv, &gate.mtx, &ts);
+	}
+	ok = gate.n[count] >= n;
+	pthread_mutex_unlock(&gate.mtx);
+	return ok;
+}
+
+unsigned
+th_gate_get(enum th_gate_count count)
+{
+	unsigned v;
+
+	pthread_mutex_lock(&gate.mtx);
+	v = gate.n[count];
+	pthread_mutex_unlock(&gate.mtx);
+	return v;
+}
+
+/* Count one more under the lock and wake awaiters. */
+static void
+gate_count_locked(enum th_gate_count count)
+{
+	gate.n[count]++;
+	pthread_cond_broadcast(&gate.cv);
+}
+
+int
+th_h_block(witch_request_t *req, void *ud)
+{
+	uint64_t end = th_now_ms() + TH_GATE_MAX_MS;
+	struct timespec ts;
+	bool cancelled = false;
+
+	(void)ud;
+	pthread_mutex_lock(&gate.mtx);
+	gate_count_locked(TH_GATE_STARTED);
+	while (!gate.open && th_now_ms() < end) {
+		if ((cancelled = witch_request_cancelled(req)))
+			break;
+		ts = abs_in(5);
+		pthread_cond_timedwait(&gate.cv, &gate.mtx, &ts);
+	}
+	gate_count_locked(cancelled ? TH_GATE_SAW_CANCEL : TH_GATE_NOCANCEL);
+	gate_count_locked(TH_GATE_DONE);
+	pthread_mutex_unlock(&gate.mtx);
+	return witch_request_reply(req, json_pack("{s:b}", "cancelled",
+	    cancelled));
+}
+
+int
+th_h_count(witch_request_t *req, void *ud)
+{
+	(void)ud;
+	pthread_mutex_lock(&gate.mtx);
+	gate_count_locked(TH_GATE_COUNTED);
+	pthread_mutex_unlock(&gate.mtx);
+	return witch_request_reply(req, json_true());
 }

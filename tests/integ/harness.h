@@ -80,4 +80,37 @@ json_int_t th_status_get(int fd, const char *key);
 bool th_status_await(int fd, const char *key, json_int_t want,
     unsigned timeout_ms);
 
+/*
+ * The gate: handlers that wait until the test opens it, so "queued",
+ * "running" and "done" are states a test awaits, never guesses with a
+ * sleep.  One gate per test process.
+ */
+#define TH_GATE_MAX_MS 10000	/* a gated handler never blocks longer */
+
+enum th_gate_count {
+	TH_GATE_STARTED,	/* "block" handlers entered */
+	TH_GATE_DONE,		/* ...returned */
+	TH_GATE_SAW_CANCEL,	/* ...having seen witch_request_cancelled() */
+	TH_GATE_NOCANCEL,	/* ...without it */
+	TH_GATE_COUNTED,	/* runs of "count" */
+	TH_GATE_NCOUNTS
+};
+
+/* Close the gate and zero every count. */
+void th_gate_reset(void);
+/* Open the gate: waiting handlers return. */
+void th_gate_open(void);
+/* Wait until count >= n; false after timeout_ms. */
+bool th_gate_await(enum th_gate_count count, unsigned n,
+    unsigned timeout_ms);
+/* The count now. */
+unsigned th_gate_get(enum th_gate_count count);
+/*
+ * Handler "block": waits for the gate, or until cancelled (polled every
+ * 5 ms; at most TH_GATE_MAX_MS), then replies {"cancelled": bool}.
+ */
+int th_h_block(witch_request_t *req, void *ud);
+/* Handler "count": counts its runs, replies true. */
+int th_h_count(witch_request_t *req, void *ud);
+
 #endif

@@ -4,8 +4,9 @@
  * inline_builtins is off), over real sockets.
  *
  * The user-visible property: an inline endpoint is answered while every
- * worker is busy, and a pool endpoint is not.  One worker is blocked in a
- * "gate" handler until the test opens the gate.
+ * worker is busy, and a pool endpoint is not.  The only worker is blocked
+ * in the harness's "block" handler (endpoint "gate") until the test opens
+ * the gate.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -21,43 +22,8 @@
 
 #include "integ/harness.h"
 
-static pthread_mutex_t gate_mtx = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t gate_cv = PTHREAD_COND_INITIALIZER;
-static bool gate_open;
-static atomic_int gate_entered;
-
 static pthread_t inline_thr, pool_thr;
 static atomic_int inline_calls, inline_oneway_calls, note_bad;
-
-static void
-gate_reset(void)
-{
-	pthread_mutex_lock(&gate_mtx);
-	gate_open = false;
-	pthread_mutex_unlock(&gate_mtx);
-	atomic_store(&gate_entered, 0);
-}
-
-static void
-gate_release(void)
-{
-	pthread_mutex_lock(&gate_mtx);
-	gate_open = true;
-	pthread_cond_broadcast(&gate_cv);
-	pthread_mutex_unlock(&gate_mtx);
-}
-
-/* Pool handler: holds its worker until the gate opens. */
-static int
-h_gate(witch_request_t *req, void *ud)
-{
-	atomic_fetch_add(&gate_entered, 1);
-	pthread_mutex_lock(&gate_mtx);
-	while (!gate_open)
-		pthread_cond_wait(&gate_cv, &gate_mtx);
-	pthread_mutex_unlock(&gate_mtx);
-	return witch_request_reply(req, json_string("through"));
-}
 
 /* Inline handler: doubles an integer; errors on anything else. */
 static int
@@ -118,8 +84,8 @@ reg(witch_server_t *srv, void *arg)
 {
 	const char *v1[] = { "v1" };
 
-	assert_int_equal(witch_server_register_endpoint(srv, "gate", h_gate,
-	    NULL), 0);
+	assert_int_equal(witch_server_register_endpoint(srv, "gate",
+	    th_h_block, NULL), 0);
 	assert_int_equal(witch_server_register_endpoint(srv, "where",
 	    h_where, NULL), 0);
 	assert_int_equal(witch_server_register_endpoint_ex(srv, "twice",
@@ -157,7 +123,7 @@ start_limits(bool inline_builtins, size_t soft, size_t hard)
 	    WITCH_EINVAL);
 	srv = th_server_start(cfg, reg, NULL);
 	witch_server_config_free(cfg);
-	gate_reset();
+	th_gate_reset();
 	return srv;
 }
 
@@ -171,12 +137,8 @@ start(bool inline_builtins)
 static void
 block_worker(int fd, json_int_t id)
 {
-	uint64_t t0 = th_now_ms();
-
 	th_sendf(fd, "{\"id\":%lld,\"endpoint\":\"gate\"}", (long long)id);
-	while (atomic_load(&gate_entered) == 0 && th_now_ms() - t0 < 5000)
-		th_sleep_ms(1);
-	assert_int_equal(atomic_load(&gate_entered), 1);
+	assert_true(th_gate_await(TH_GATE_STARTED, 1, 5000));
 }
 
 /* Inline endpoints and inline built-ins answer while the worker is busy. */
@@ -205,7 +167,7 @@ test_inline_while_worker_busy(void **state)
 	/* A pool endpoint waits for the worker. */
 	th_send(b, "{\"id\":4,\"endpoint\":\"where\"}");
 	assert_null(th_recv(b, 300));
-	gate_release();
+	th_gate_open();
 	th_expect_reply(a, 1, NULL);
 	th_expect_reply(b, 4, NULL);
 	/* Inline runs neither on the worker nor on this thread. */
@@ -233,7 +195,7 @@ test_builtins_on_workers(void **state)
 	assert_int_equal(th_id(r), 4);
 	json_decref(r);
 	assert_null(th_recv(a, 300));
-	gate_release();
+	th_gate_open();
 	th_expect_reply(a, 1, NULL);
 	th_expect_reply(a, 2, NULL);
 	th_expect_reply(a, 3, NULL);
@@ -380,7 +342,7 @@ test_inline_while_draining(void **state)
 		th_sleep_ms(5);
 	}
 	/* The running request is still owed its answer. */
-	gate_release();
+	th_gate_open();
 	th_expect_reply(fd, 1, NULL);
 	pthread_join(t, NULL);
 	close(fd);

@@ -29,106 +29,6 @@
 
 #include "integ/harness.h"
 
-#define GATE_MAX_MS 10000	/* a gated handler never blocks longer */
-
-static struct {
-	pthread_mutex_t	 mtx;
-	pthread_cond_t	 cv;
-	bool		 open;
-	unsigned	 started;	/* handlers entered */
-	unsigned	 done;		/* handlers returned */
-	unsigned	 saw_cancel;	/* ...having seen cancelled */
-} g = { .mtx = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER };
-
-static struct timespec
-abs_in(unsigned ms)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += ms / 1000;
-	ts.tv_nsec += (long)(ms % 1000) * 1000000;
-	if (ts.tv_nsec >= 1000000000) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000;
-	}
-	return ts;
-}
-
-static void
-gate_reset(void)
-{
-	pthread_mutex_lock(&g.mtx);
-	g.open = false;
-	g.started = g.done = g.saw_cancel = 0;
-	pthread_mutex_unlock(&g.mtx);
-}
-
-static void
-gate_open(void)
-{
-	pthread_mutex_lock(&g.mtx);
-	g.open = true;
-	pthread_cond_broadcast(&g.cv);
-	pthread_mutex_unlock(&g.mtx);
-}
-
-static bool
-gate_await(const unsigned *field, unsigned n, unsigned timeout_ms)
-{
-	uint64_t end = th_now_ms() + timeout_ms;
-	struct timespec ts;
-	bool ok;
-
-	pthread_mutex_lock(&g.mtx);
-	while (*field < n && th_now_ms() < end) {
-		ts = abs_in(20);
-		pthread_cond_timedwait(&g.cv, &g.mtx, &ts);
-	}
-	ok = *field >= n;
-	pthread_mutex_unlock(&g.mtx);
-	return ok;
-}
-
-static unsigned
-gate_get(const unsigned *field)
-{
-	unsigned v;
-
-	pthread_mutex_lock(&g.mtx);
-	v = *field;
-	pthread_mutex_unlock(&g.mtx);
-	return v;
-}
-
-/*
- * "block": waits for the gate, or until cancelled (polled every 5 ms; at
- * most GATE_MAX_MS), then replies {"cancelled": bool}.
- */
-static int
-h_block(witch_request_t *req, void *ud)
-{
-	uint64_t end = th_now_ms() + GATE_MAX_MS;
-	struct timespec ts;
-	bool cancelled = false;
-
-	pthread_mutex_lock(&g.mtx);
-	g.started++;
-	pthread_cond_broadcast(&g.cv);
-	while (!g.open && th_now_ms() < end) {
-		if ((cancelled = witch_request_cancelled(req)))
-			break;
-		ts = abs_in(5);
-		pthread_cond_timedwait(&g.cv, &g.mtx, &ts);
-	}
-	if (cancelled)
-		g.saw_cancel++;
-	g.done++;
-	pthread_cond_broadcast(&g.cv);
-	pthread_mutex_unlock(&g.mtx);
-	return witch_request_reply(req, json_pack("{s:b}", "cancelled",
-	    cancelled));
-}
 
 /* "short": a brief handler for the connect/disconnect stress. */
 static int
@@ -143,7 +43,7 @@ static void
 reg_all(witch_server_t *srv, void *arg)
 {
 	assert_int_equal(witch_server_register_endpoint(srv, "block",
-	    h_block, NULL), 0);
+	    th_h_block, NULL), 0);
 	assert_int_equal(witch_server_register_endpoint(srv, "short",
 	    h_short, NULL), 0);
 }
@@ -153,7 +53,7 @@ start(witch_server_config_t *cfg)
 {
 	witch_server_t *srv;
 
-	gate_reset();
+	th_gate_reset();
 	srv = th_server_start(cfg, reg_all, NULL);
 	if (cfg != NULL)
 		witch_server_config_free(cfg);
@@ -274,7 +174,7 @@ test_stop_drains(void **state)
 	for (i = 1; i <= 4; i++)
 		assert_int_equal(th_sendf(fd, "{\"id\":%d,\"endpoint\":"
 		    "\"block\"}", i), 0);
-	assert_true(gate_await(&g.started, 2, 5000));
+	assert_true(th_gate_await(TH_GATE_STARTED, 2, 5000));
 
 	stopper_start(&st, srv, 5000);
 	assert_true(await_refused(port, 5000));
@@ -283,9 +183,9 @@ test_stop_drains(void **state)
 	th_expect_reply(fd, 50, "shutting_down");
 	assert_int_equal(th_send(fd, "{\"id\":51,\"endpoint\":\"ping\"}"), 0);
 	th_expect_reply(fd, 51, "shutting_down");
-	assert_int_equal(gate_get(&g.done), 0);
+	assert_int_equal(th_gate_get(TH_GATE_DONE), 0);
 
-	gate_open();
+	th_gate_open();
 	for (i = 0; i < 4; i++) {
 		r = th_recv_ok(fd, 0);
 		assert_null(th_err_code(r));
@@ -301,8 +201,8 @@ test_stop_drains(void **state)
 	close(fd);
 	assert_int_equal(pthread_join(st.tid, NULL), 0);
 	assert_int_equal(st.rc, 0);
-	assert_int_equal(gate_get(&g.started), 4);
-	assert_int_equal(gate_get(&g.saw_cancel), 0);
+	assert_int_equal(th_gate_get(TH_GATE_STARTED), 4);
+	assert_int_equal(th_gate_get(TH_GATE_SAW_CANCEL), 0);
 	witch_server_free(srv);
 }
 
@@ -325,7 +225,7 @@ test_stop_deadline(void **state)
 	srv = start(cfg);
 	fd = th_connect(witch_server_port(srv));
 	assert_int_equal(th_send(fd, "{\"id\":1,\"endpoint\":\"block\"}"), 0);
-	assert_true(gate_await(&g.started, 1, 5000));
+	assert_true(th_gate_await(TH_GATE_STARTED, 1, 5000));
 	assert_int_equal(th_send(fd, "{\"id\":2,\"endpoint\":\"block\"}"), 0);
 	assert_int_equal(th_send(fd, "{\"id\":3,\"endpoint\":\"block\"}"), 0);
 	/*
@@ -353,8 +253,8 @@ test_stop_deadline(void **state)
 	assert_int_equal(pthread_join(st.tid, NULL), 0);
 	assert_int_equal(st.rc, 0);
 	assert_true(st.took_ms < 5000);
-	assert_int_equal(gate_get(&g.started), 1);
-	assert_int_equal(gate_get(&g.saw_cancel), 1);
+	assert_int_equal(th_gate_get(TH_GATE_STARTED), 1);
+	assert_int_equal(th_gate_get(TH_GATE_SAW_CANCEL), 1);
 	witch_server_free(srv);
 }
 

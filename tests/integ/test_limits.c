@@ -34,123 +34,6 @@
 
 #include "integ/harness.h"
 
-#define GATE_MAX_MS 10000	/* a gated handler never blocks longer */
-
-/* ---- the gate: handlers wait here until the test opens it ------------ */
-
-static struct {
-	pthread_mutex_t	 mtx;
-	pthread_cond_t	 cv;
-	bool		 open;
-	unsigned	 started;	/* block handlers entered */
-	unsigned	 saw_cancel;	/* ...that saw cancelled */
-	unsigned	 nocancel;	/* ...that returned without it */
-	unsigned	 counted;	/* runs of "count" */
-} g = { .mtx = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER };
-
-static void
-gate_reset(void)
-{
-	pthread_mutex_lock(&g.mtx);
-	g.open = false;
-	g.started = g.saw_cancel = g.nocancel = g.counted = 0;
-	pthread_mutex_unlock(&g.mtx);
-}
-
-static void
-gate_open(void)
-{
-	pthread_mutex_lock(&g.mtx);
-	g.open = true;
-	pthread_cond_broadcast(&g.cv);
-	pthread_mutex_unlock(&g.mtx);
-}
-
-/* Absolute CLOCK_REALTIME time ms from now, for pthread_cond_timedwait. */
-static struct timespec
-abs_in(unsigned ms)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += ms / 1000;
-	ts.tv_nsec += (long)(ms % 1000) * 1000000;
-	if (ts.tv_nsec >= 1000000000) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000;
-	}
-	return ts;
-}
-
-/* Wait until *field >= n (under the gate lock); false on timeout. */
-static bool
-gate_await(const unsigned *field, unsigned n, unsigned timeout_ms)
-{
-	uint64_t end = th_now_ms() + timeout_ms;
-	struct timespec ts;
-	bool ok;
-
-	pthread_mutex_lock(&g.mtx);
-	while (*field < n && th_now_ms() < end) {
-		ts = abs_in(20);
-		pthread_cond_timedwait(&g.cv, &g.mtx, &ts);
-	}
-	ok = *field >= n;
-	pthread_mutex_unlock(&g.mtx);
-	return ok;
-}
-
-static unsigned
-gate_get(const unsigned *field)
-{
-	unsigned v;
-
-	pthread_mutex_lock(&g.mtx);
-	v = *field;
-	pthread_mutex_unlock(&g.mtx);
-	return v;
-}
-
-/*
- * "block": waits for the gate (or a cancel, polled every 5 ms; at most
- * GATE_MAX_MS), then replies {"cancelled": bool}.
- */
-static int
-h_block(witch_request_t *req, void *ud)
-{
-	uint64_t end = th_now_ms() + GATE_MAX_MS;
-	struct timespec ts;
-	bool cancelled = false;
-
-	pthread_mutex_lock(&g.mtx);
-	g.started++;
-	pthread_cond_broadcast(&g.cv);
-	while (!g.open && th_now_ms() < end) {
-		if ((cancelled = witch_request_cancelled(req)))
-			break;
-		ts = abs_in(5);
-		pthread_cond_timedwait(&g.cv, &g.mtx, &ts);
-	}
-	if (cancelled)
-		g.saw_cancel++;
-	else
-		g.nocancel++;
-	pthread_cond_broadcast(&g.cv);
-	pthread_mutex_unlock(&g.mtx);
-	return witch_request_reply(req, json_pack("{s:b}", "cancelled",
-	    cancelled));
-}
-
-/* "count": counts its runs. */
-static int
-h_count(witch_request_t *req, void *ud)
-{
-	pthread_mutex_lock(&g.mtx);
-	g.counted++;
-	pthread_cond_broadcast(&g.cv);
-	pthread_mutex_unlock(&g.mtx);
-	return witch_request_reply(req, json_true());
-}
 
 /* "remaining": the handler's view of its deadline. */
 static int
@@ -182,9 +65,9 @@ static void
 reg_all(witch_server_t *srv, void *arg)
 {
 	assert_int_equal(witch_server_register_endpoint(srv, "block",
-	    h_block, NULL), 0);
+	    th_h_block, NULL), 0);
 	assert_int_equal(witch_server_register_endpoint(srv, "count",
-	    h_count, NULL), 0);
+	    th_h_count, NULL), 0);
 	assert_int_equal(witch_server_register_endpoint(srv, "remaining",
 	    h_remaining, NULL), 0);
 	assert_int_equal(witch_server_register_endpoint(srv, "big", h_big,
@@ -261,7 +144,7 @@ start(witch_server_config_t *cfg)
 {
 	witch_server_t *srv;
 
-	gate_reset();
+	th_gate_reset();
 	srv = th_server_start(cfg, reg_all, NULL);
 	witch_server_config_free(cfg);
 	return srv;
@@ -416,7 +299,7 @@ test_overloaded(void **state)
 
 	/* Request 1 occupies the only worker. */
 	assert_int_equal(th_send(fd, "{\"id\":1,\"endpoint\":\"block\"}"), 0);
-	assert_true(gate_await(&g.started, 1, 5000));
+	assert_true(th_gate_await(TH_GATE_STARTED, 1, 5000));
 
 	/* Nine more, pipelined in one write: 2 queue, 7 are refused. */
 	f = open_memstream(&buf, &len);
@@ -446,9 +329,9 @@ test_overloaded(void **state)
 		seen[id] = true;
 		json_decref(r);
 	}
-	assert_int_equal(gate_get(&g.started), 1);
+	assert_int_equal(th_gate_get(TH_GATE_STARTED), 1);
 
-	gate_open();
+	th_gate_open();
 	for (i = 0; i < 3; i++) {
 		r = th_recv_ok(fd, 0);
 		p = (char *)th_err_code(r);
@@ -465,9 +348,9 @@ test_overloaded(void **state)
 		n_seen += seen[i];
 	assert_int_equal(n_ok, 3);
 	assert_int_equal(n_seen, 10);	/* each id answered once */
-	assert_int_equal(gate_get(&g.started), 3);
+	assert_int_equal(th_gate_get(TH_GATE_STARTED), 3);
 	assert_int_equal(th_status_get(fd, "overloaded"), 7);
-	assert_int_equal(gate_get(&g.started), 3);
+	assert_int_equal(th_gate_get(TH_GATE_STARTED), 3);
 	close(fd);
 	witch_server_free(srv);
 }
@@ -488,18 +371,18 @@ test_deadline(void **state)
 	fd = th_connect(witch_server_port(srv));
 
 	assert_int_equal(th_send(fd, "{\"id\":1,\"endpoint\":\"block\"}"), 0);
-	assert_true(gate_await(&g.started, 1, 5000));
+	assert_true(th_gate_await(TH_GATE_STARTED, 1, 5000));
 	assert_int_equal(th_send(fd, "{\"id\":2,\"endpoint\":\"block\","
 	    "\"deadline_ms\":100}"), 0);
 	/* Answered timeout while the worker is still blocked: the sweep. */
 	th_expect_reply(fd, 2, "timeout");
-	assert_int_equal(gate_get(&g.started), 1);
+	assert_int_equal(th_gate_get(TH_GATE_STARTED), 1);
 
-	gate_open();
+	th_gate_open();
 	th_expect_reply(fd, 1, "");
 	/* A later request runs after anything that was queued: 2 never ran. */
 	th_ping_ok(fd);
-	assert_int_equal(gate_get(&g.started), 1);
+	assert_int_equal(th_gate_get(TH_GATE_STARTED), 1);
 
 	/* A running handler sees its remaining budget. */
 	assert_int_equal(th_send(fd, "{\"id\":3,\"endpoint\":\"remaining\","
@@ -549,7 +432,7 @@ test_cancel_queued(void **state)
 	fd = th_connect(witch_server_port(srv));
 
 	assert_int_equal(th_send(fd, "{\"id\":1,\"endpoint\":\"block\"}"), 0);
-	assert_true(gate_await(&g.started, 1, 5000));
+	assert_true(th_gate_await(TH_GATE_STARTED, 1, 5000));
 	/* 2 is queued behind 1; the cancel reaches it in the queue. */
 	assert_int_equal(th_send(fd, "{\"id\":2,\"endpoint\":\"block\"}"), 0);
 	assert_int_equal(th_send(fd, "{\"id\":100,\"endpoint\":\"cancel\","
@@ -567,11 +450,11 @@ test_cancel_queued(void **state)
 		json_decref(r);
 	}
 	assert_true(got_cancel && got_2);
-	assert_int_equal(gate_get(&g.started), 1);
-	gate_open();
+	assert_int_equal(th_gate_get(TH_GATE_STARTED), 1);
+	th_gate_open();
 	th_expect_reply(fd, 1, "");
 	th_ping_ok(fd);
-	assert_int_equal(gate_get(&g.started), 1);	/* 2 never ran */
+	assert_int_equal(th_gate_get(TH_GATE_STARTED), 1);	/* 2 never ran */
 	close(fd);
 	witch_server_free(srv);
 }
@@ -588,7 +471,7 @@ test_cancel_running(void **state)
 	srv = start(cfg);
 	fd = th_connect(witch_server_port(srv));
 	assert_int_equal(th_send(fd, "{\"id\":5,\"endpoint\":\"block\"}"), 0);
-	assert_true(gate_await(&g.started, 1, 5000));
+	assert_true(th_gate_await(TH_GATE_STARTED, 1, 5000));
 	assert_int_equal(th_send(fd, "{\"id\":101,\"endpoint\":\"cancel\","
 	    "\"data\":{\"ids\":[5]}}"), 0);
 	for (i = 0; i < 2; i++) {
@@ -607,8 +490,8 @@ test_cancel_running(void **state)
 		json_decref(r);
 	}
 	assert_true(got_cancel && got_5);
-	assert_int_equal(gate_get(&g.saw_cancel), 1);
-	assert_int_equal(gate_get(&g.nocancel), 0);
+	assert_int_equal(th_gate_get(TH_GATE_SAW_CANCEL), 1);
+	assert_int_equal(th_gate_get(TH_GATE_NOCANCEL), 0);
 	close(fd);
 	witch_server_free(srv);
 }
@@ -635,7 +518,7 @@ test_cancel_early_and_bad(void **state)
 	/* Only once: the same id again runs. */
 	assert_int_equal(th_send(fd, "{\"id\":77,\"endpoint\":\"count\"}"), 0);
 	th_expect_reply(fd, 77, "");
-	assert_int_equal(gate_get(&g.counted), 1);
+	assert_int_equal(th_gate_get(TH_GATE_COUNTED), 1);
 
 	/* Bad cancel data: invalid_request, and the connection stays. */
 	assert_int_equal(th_send(fd, "{\"id\":103,\"endpoint\":\"cancel\","
@@ -882,9 +765,9 @@ test_reset_in_flight(void **state)
 	/* First: a client whose handler is known to be running. */
 	fd = th_connect(port);
 	assert_int_equal(th_send(fd, "{\"id\":1,\"endpoint\":\"block\"}"), 0);
-	assert_true(gate_await(&g.started, 1, 5000));
+	assert_true(th_gate_await(TH_GATE_STARTED, 1, 5000));
 	close_rst(fd);
-	assert_true(gate_await(&g.saw_cancel, 1, 5000));
+	assert_true(th_gate_await(TH_GATE_SAW_CANCEL, 1, 5000));
 
 	/* Then 49 more, each with three requests in flight. */
 	for (i = 1; i < 50; i++) {
@@ -903,8 +786,8 @@ test_reset_in_flight(void **state)
 	/* The status job itself is the only one running. */
 	assert_true(th_status_await(fd, "running", 1, 10000));
 	/* Every handler that ran was told its client was gone. */
-	assert_int_equal(gate_get(&g.nocancel), 0);
-	assert_int_equal(gate_get(&g.saw_cancel), gate_get(&g.started));
+	assert_int_equal(th_gate_get(TH_GATE_NOCANCEL), 0);
+	assert_int_equal(th_gate_get(TH_GATE_SAW_CANCEL), th_gate_get(TH_GATE_STARTED));
 	close(fd);
 	witch_server_free(srv);
 }
