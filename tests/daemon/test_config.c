@@ -39,24 +39,6 @@ static char witchd[4096];
 static char tmpdir[256];
 static char conf[512];		/* tmpdir/witchd.conf */
 
-static uint64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-static void
-sleep_ms(unsigned ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000 };
-
-	while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
-		;
-}
-
 static void
 path(char *out, size_t len, const char *name)
 {
@@ -82,19 +64,10 @@ write_conf(const char *text)
 static const char *
 slurp(const char *name)
 {
-	static char buf[65536];
 	char p[512];
-	size_t n = 0;
-	FILE *f;
 
 	path(p, sizeof(p), name);
-	buf[0] = '\0';
-	if ((f = fopen(p, "r")) != NULL) {
-		n = fread(buf, 1, sizeof(buf) - 1, f);
-		fclose(f);
-	}
-	buf[n] = '\0';
-	return buf;
+	return th_slurp(p);
 }
 
 /* Occurrences of needle in s. */
@@ -110,47 +83,6 @@ count(const char *s, const char *needle)
 	return n;
 }
 
-/*
- * Start prog with argv (NULL-terminated), stdout and stderr to files in
- * tmpdir, and env ("K=V" strings, NULL-terminated; may be NULL) added.
- * The stderr file is created before the fork, so its inode is known.
- */
-static pid_t
-spawn_env(const char *prog, char *const argv[], char *const env[])
-{
-	char out[512], err[512];
-	pid_t pid;
-	int fd, i;
-
-	path(out, sizeof(out), "stdout");
-	path(err, sizeof(err), "stderr");
-	fd = open(err, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-	assert_true(fd >= 0);
-	close(fd);
-	pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		if ((fd = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0600)) < 0 ||
-		    dup2(fd, 1) < 0)
-			_exit(126);
-		close(fd);
-		if ((fd = open(err, O_WRONLY | O_TRUNC, 0600)) < 0 ||
-		    dup2(fd, 2) < 0)
-			_exit(126);
-		close(fd);
-		unsetenv("NOTIFY_SOCKET");
-		unsetenv("LISTEN_FDS");
-		unsetenv("LISTEN_PID");
-		unsetenv("JOURNAL_STREAM");
-		unsetenv("WATCHDOG_USEC");
-		for (i = 0; env != NULL && env[i] != NULL; i++)
-			putenv(env[i]);
-		execv(prog, argv);
-		_exit(127);
-	}
-	return pid;
-}
-
 /* witchd with "-c conf" and the given arguments (up to 24). */
 static pid_t
 spawn_witchd(const char *const args[], char *const env[])
@@ -164,34 +96,14 @@ spawn_witchd(const char *const args[], char *const env[])
 	for (i = 0; args != NULL && args[i] != NULL && n < 31; i++)
 		av[n++] = (char *)args[i];
 	av[n] = NULL;
-	return spawn_env(witchd, av, env);
-}
-
-/* Exit status of pid within timeout_ms; kills it and fails otherwise. */
-static int
-wait_exit(pid_t pid, unsigned timeout_ms)
-{
-	uint64_t end = now_ms() + timeout_ms;
-	pid_t w;
-	int st = 0;
-
-	while ((w = waitpid(pid, &st, WNOHANG)) == 0 && now_ms() < end)
-		sleep_ms(10);
-	if (w == 0) {
-		kill(pid, SIGKILL);
-		waitpid(pid, &st, 0);
-		fail_msg("witchd did not exit within %u ms: %s", timeout_ms,
-		    slurp("stderr"));
-	}
-	assert_int_equal(w, pid);
-	return st;
+	return th_spawn(tmpdir, witchd, av, env);
 }
 
 /* Run witchd -c conf args to completion; returns its exit code. */
 static int
 run(const char *const args[])
 {
-	int st = wait_exit(spawn_witchd(args, NULL), 20000);
+	int st = th_wait_exit(spawn_witchd(args, NULL), 20000, tmpdir);
 
 	assert_true(WIFEXITED(st));
 	return WEXITSTATUS(st);
@@ -204,7 +116,7 @@ stop(pid_t pid)
 	int st;
 
 	assert_int_equal(kill(pid, SIGTERM), 0);
-	st = wait_exit(pid, 20000);
+	st = th_wait_exit(pid, 20000, tmpdir);
 	assert_true(WIFEXITED(st));
 	assert_int_equal(WEXITSTATUS(st), 0);
 }
@@ -213,14 +125,14 @@ stop(pid_t pid)
 static void
 wait_log(pid_t pid, const char *needle, int n)
 {
-	uint64_t end = now_ms() + 10000;
+	uint64_t end = th_now_ms() + 10000;
 
-	while (now_ms() < end) {
+	while (th_now_ms() < end) {
 		if (count(slurp("stderr"), needle) >= n)
 			return;
 		if (waitpid(pid, NULL, WNOHANG) == pid)
 			fail_msg("witchd exited: %s", slurp("stderr"));
-		sleep_ms(10);
+		th_sleep_ms(10);
 	}
 	kill(pid, SIGKILL);
 	waitpid(pid, NULL, 0);
@@ -232,14 +144,14 @@ static unsigned
 wait_port(pid_t pid)
 {
 	char pf[512];
-	uint64_t end = now_ms() + 10000;
+	uint64_t end = th_now_ms() + 10000;
 	unsigned port = 0;
 	char nl = 0;
 	FILE *f;
 	int i;
 
 	path(pf, sizeof(pf), "port");
-	while (now_ms() < end) {
+	while (th_now_ms() < end) {
 		if ((f = fopen(pf, "r")) != NULL) {
 			i = fscanf(f, "%u%c", &port, &nl);
 			fclose(f);
@@ -248,7 +160,7 @@ wait_port(pid_t pid)
 		}
 		if (waitpid(pid, NULL, WNOHANG) == pid)
 			fail_msg("witchd exited early: %s", slurp("stderr"));
-		sleep_ms(10);
+		th_sleep_ms(10);
 	}
 	kill(pid, SIGKILL);
 	waitpid(pid, NULL, 0);
@@ -319,15 +231,6 @@ status_int(unsigned port, const char *field)
 	json_decref(st);
 	close(fd);
 	return v;
-}
-
-static void
-ping_ok(int fd)
-{
-	json_t *r = call(fd, "ping");
-
-	assert_true(json_is_true(json_object_get(r, "pong")));
-	json_decref(r);
 }
 
 static int
@@ -418,14 +321,14 @@ test_check_missing(void **state)
 	av[2] = "-c";
 	av[3] = missing;
 	av[4] = NULL;
-	st = wait_exit(spawn_env(witchd, av, NULL), 10000);
+	st = th_wait_exit(th_spawn(tmpdir, witchd, av, NULL), 10000, tmpdir);
 	assert_true(WIFEXITED(st));
 	assert_int_equal(WEXITSTATUS(st), 1);
 	assert_non_null(strstr(slurp("stderr"), missing));
 	assert_non_null(strstr(slurp("stderr"), strerror(ENOENT)));
 
 	/* The same without --check-config: nothing starts. */
-	st = wait_exit(spawn_env(witchd, av2, NULL), 10000);
+	st = th_wait_exit(th_spawn(tmpdir, witchd, av2, NULL), 10000, tmpdir);
 	assert_true(WIFEXITED(st));
 	assert_int_equal(WEXITSTATUS(st), 1);
 	assert_non_null(strstr(slurp("stderr"), missing));
@@ -500,7 +403,7 @@ test_reload(void **state)
 	port = start_witchd(&pid, extra, NULL, true);
 	/* One client fills the server. */
 	a = th_connect(port);
-	ping_ok(a);
+	th_ping_ok(a);
 	b = th_connect(port);
 	assert_int_equal(th_send(b, "{\"id\":1,\"endpoint\":\"ping\"}"), 0);
 	r = th_recv(b, 0);
@@ -523,7 +426,7 @@ test_reload(void **state)
 	assert_non_null(strstr(err, "queue-depth: 100 -> 200 needs restart"));
 	assert_null(strstr(err, "name:"));
 	b = th_connect(port);
-	ping_ok(b);
+	th_ping_ok(b);
 	assert_int_equal(status_int(port, "max_clients"), 3);
 
 	/* A now-invalid file: logged with its line, old config kept. */
@@ -533,14 +436,14 @@ test_reload(void **state)
 	snprintf(want, sizeof(want), "%s:2: unknown key 'bogus'", conf);
 	assert_non_null(strstr(slurp("stderr"), want));
 	assert_int_equal(status_int(port, "max_clients"), 3);
-	ping_ok(a);
-	ping_ok(b);
+	th_ping_ok(a);
+	th_ping_ok(b);
 
 	/* A vanished file given with -c: also kept out. */
 	assert_int_equal(unlink(conf), 0);
 	assert_int_equal(kill(pid, SIGHUP), 0);
 	wait_log(pid, "reload failed", 2);
-	ping_ok(a);
+	th_ping_ok(a);
 	close(a);
 	close(b);
 	stop(pid);
@@ -566,7 +469,7 @@ test_control_socket(void **state)
 	assert_true(S_ISSOCK(st.st_mode));
 	assert_int_equal(st.st_mode & 0777, 0660);
 	fd = unix_connect(ctl);
-	ping_ok(fd);
+	th_ping_ok(fd);
 	info = call(fd, "info");
 	assert_string_equal(json_string_value(json_object_get(info, "name")),
 	    "witch");
@@ -588,7 +491,7 @@ test_control_socket(void **state)
 		assert_int_equal(lstat(ctl, &st), 0);
 		assert_int_equal(st.st_mode & 0777, 0600);
 		fd = unix_connect(ctl);
-		ping_ok(fd);
+		th_ping_ok(fd);
 		close(fd);
 		stop(pid);
 	}
@@ -671,12 +574,12 @@ notify_listener(const char *name)
 static void
 await_notify(int fd, const char *want, char *log, size_t loglen)
 {
-	uint64_t end = now_ms() + 10000;
+	uint64_t end = th_now_ms() + 10000;
 	struct pollfd pfd = { fd, POLLIN, 0 };
 	char buf[1025];
 	ssize_t n;
 
-	while (now_ms() < end) {
+	while (th_now_ms() < end) {
 		if (poll(&pfd, 1, 100) <= 0)
 			continue;
 		n = recv(fd, buf, sizeof(buf) - 1, 0);
@@ -715,7 +618,7 @@ notify_test(const char *name)
 	{
 		int fd = th_connect(port);
 
-		ping_ok(fd);
+		th_ping_ok(fd);
 		await_notify(nfd, "STATUS=serving 1 client", log,
 		    sizeof(log));
 		close(fd);
@@ -726,7 +629,7 @@ notify_test(const char *name)
 	await_notify(nfd, "READY=1", log, sizeof(log));
 	assert_int_equal(kill(pid, SIGTERM), 0);
 	await_notify(nfd, "STOPPING=1", log, sizeof(log));
-	assert_true(WIFEXITED(wait_exit(pid, 20000)));
+	assert_true(WIFEXITED(th_wait_exit(pid, 20000, tmpdir)));
 	close(nfd);
 	if (name[0] != '@')
 		unlink(name);
@@ -764,7 +667,7 @@ test_notify_absent(void **state)
 	(void)state;
 	write_conf("");
 	fd = th_connect(start(&pid, extra, NULL));
-	ping_ok(fd);
+	th_ping_ok(fd);
 	close(fd);
 	stop(pid);
 }
@@ -815,14 +718,14 @@ static int
 connect_retry(unsigned port, pid_t pid)
 {
 	struct sockaddr_in sin;
-	uint64_t end = now_ms() + 10000;
+	uint64_t end = th_now_ms() + 10000;
 	int fd;
 
 	memset(&sin, 0, sizeof(sin));
 	sin.sin_family = AF_INET;
 	sin.sin_port = htons(port);
 	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	while (now_ms() < end) {
+	while (th_now_ms() < end) {
 		fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 		assert_true(fd >= 0);
 		if (connect(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0)
@@ -830,7 +733,7 @@ connect_retry(unsigned port, pid_t pid)
 		close(fd);
 		if (waitpid(pid, NULL, WNOHANG) == pid)
 			return -1;
-		sleep_ms(20);
+		th_sleep_ms(20);
 	}
 	return -1;
 }
@@ -863,7 +766,7 @@ test_socket_activate(void **state)
 		av[5] = conf;
 		av[6] = "--no-control-socket";
 		av[7] = NULL;
-		pid = spawn_env(tool, av, NULL);
+		pid = th_spawn(tmpdir, tool, av, NULL);
 		fd = connect_retry(port, pid);
 		if (fd < 0) {
 			kill(pid, SIGKILL);
@@ -872,7 +775,7 @@ test_socket_activate(void **state)
 	}
 	assert_true(fd >= 0);
 	/* The connection that triggered the start is served. */
-	ping_ok(fd);
+	th_ping_ok(fd);
 	info = call(fd, "info");
 	assert_string_equal(json_string_value(json_object_get(info, "name")),
 	    "activated");
@@ -895,7 +798,7 @@ test_listen_pid_other(void **state)
 	(void)state;
 	write_conf("");
 	fd = th_connect(start(&pid, extra, env));
-	ping_ok(fd);
+	th_ping_ok(fd);
 	close(fd);
 	stop(pid);
 	assert_null(strstr(slurp("stderr"), "socket activation:"));

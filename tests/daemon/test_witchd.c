@@ -35,24 +35,6 @@
 static char witchd[4096];
 static char tmpdir[256];
 
-static uint64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-static void
-sleep_ms(unsigned ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000 };
-
-	while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
-		;
-}
-
 static void
 path(char *out, size_t len, const char *name)
 {
@@ -66,77 +48,31 @@ path(char *out, size_t len, const char *name)
 static pid_t
 spawn(char *const argv[])
 {
-	char out[512], err[512];
 	char *av[32];
-	pid_t pid;
-	int i, fd;
+	int i;
 
-	path(out, sizeof(out), "stdout");
-	path(err, sizeof(err), "stderr");
 	av[0] = witchd;
 	for (i = 1; argv[i] != NULL && i < 31; i++)
 		av[i] = argv[i];
 	av[i] = NULL;
-	pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		if ((fd = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0600)) < 0 ||
-		    dup2(fd, 1) < 0)
-			_exit(126);
-		close(fd);
-		if ((fd = open(err, O_WRONLY | O_CREAT | O_TRUNC, 0600)) < 0 ||
-		    dup2(fd, 2) < 0)
-			_exit(126);
-		close(fd);
-		execv(witchd, av);
-		_exit(127);
-	}
-	return pid;
-}
-
-/* Exit status of pid within timeout_ms; kills it and fails otherwise. */
-static int
-wait_exit(pid_t pid, unsigned timeout_ms)
-{
-	uint64_t end = now_ms() + timeout_ms;
-	pid_t w;
-	int st = 0;
-
-	while ((w = waitpid(pid, &st, WNOHANG)) == 0 && now_ms() < end)
-		sleep_ms(10);
-	if (w == 0) {
-		kill(pid, SIGKILL);
-		waitpid(pid, &st, 0);
-		fail_msg("witchd did not exit within %u ms", timeout_ms);
-	}
-	assert_int_equal(w, pid);
-	return st;
+	return th_spawn(tmpdir, witchd, av, NULL);
 }
 
 /* Contents of a file in tmpdir (static buffer, NUL-terminated). */
 static const char *
 slurp(const char *name)
 {
-	static char buf[16384];
 	char p[512];
-	size_t n = 0;
-	FILE *f;
 
 	path(p, sizeof(p), name);
-	buf[0] = '\0';
-	if ((f = fopen(p, "r")) != NULL) {
-		n = fread(buf, 1, sizeof(buf) - 1, f);
-		fclose(f);
-	}
-	buf[n] = '\0';
-	return buf;
+	return th_slurp(p);
 }
 
 /* Run witchd with args to completion; returns the exit code. */
 static int
 run(char *const argv[])
 {
-	int st = wait_exit(spawn(argv), 10000);
+	int st = th_wait_exit(spawn(argv), 10000, tmpdir);
 
 	assert_true(WIFEXITED(st));
 	return WEXITSTATUS(st);
@@ -165,8 +101,8 @@ start_daemon(pid_t *pidp, const char *const extra[])
 	av[n] = NULL;
 	*pidp = spawn(av);
 	/* The file is complete once it holds "PORT\n". */
-	end = now_ms() + 10000;
-	while (now_ms() < end) {
+	end = th_now_ms() + 10000;
+	while (th_now_ms() < end) {
 		if ((f = fopen(pf, "r")) != NULL) {
 			i = fscanf(f, "%u%c", &port, &nl);
 			fclose(f);
@@ -175,26 +111,12 @@ start_daemon(pid_t *pidp, const char *const extra[])
 		}
 		if (waitpid(*pidp, NULL, WNOHANG) == *pidp)
 			fail_msg("witchd exited early: %s", slurp("stderr"));
-		sleep_ms(10);
+		th_sleep_ms(10);
 	}
 	kill(*pidp, SIGKILL);
 	waitpid(*pidp, NULL, 0);
 	fail_msg("no port file from witchd");
 	return 0;
-}
-
-static void
-ping_ok(int fd)
-{
-	json_t *r;
-
-	assert_int_equal(th_send(fd, "{\"id\":1,\"endpoint\":\"ping\"}"), 0);
-	r = th_recv(fd, 0);
-	assert_non_null(r);
-	assert_int_equal(th_id(r), 1);
-	assert_true(json_is_true(json_object_get(json_object_get(r,
-	    "result"), "pong")));
-	json_decref(r);
 }
 
 static void
@@ -222,13 +144,13 @@ signal_test(int sig)
 
 	port = start_daemon(&pid, NULL);
 	fd = th_connect(port);
-	ping_ok(fd);
-	t0 = now_ms();
+	th_ping_ok(fd);
+	t0 = th_now_ms();
 	assert_int_equal(kill(pid, sig), 0);
 	expect_closing(fd, "shutdown");
 	close(fd);
-	st = wait_exit(pid, 10000);
-	assert_true(now_ms() - t0 < 10000);
+	st = th_wait_exit(pid, 10000, tmpdir);
+	assert_true(th_now_ms() - t0 < 10000);
 	assert_true(WIFEXITED(st));
 	assert_int_equal(WEXITSTATUS(st), 0);
 	assert_non_null(strstr(slurp("stderr"), sig == SIGINT ? "SIGINT" :
@@ -376,7 +298,7 @@ test_flags(void **state)
 	close(a);
 
 	assert_int_equal(kill(pid, SIGTERM), 0);
-	st = wait_exit(pid, 10000);
+	st = th_wait_exit(pid, 10000, tmpdir);
 	assert_true(WIFEXITED(st));
 	assert_int_equal(WEXITSTATUS(st), 0);
 }

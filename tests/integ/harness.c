@@ -2,13 +2,17 @@
  * tests/integ/harness.c: see harness.h.
  */
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <sys/time.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdarg.h>
@@ -340,6 +344,81 @@ th_status_await(int fd, const char *key, json_int_t want, unsigned timeout_ms)
 			return false;
 		th_sleep_ms(20);
 	}
+}
+
+/* ---- processes (daemon tests) ------------------------------------------ */
+
+pid_t
+th_spawn(const char *dir, const char *prog, char *const argv[],
+    char *const env[])
+{
+	char out[512], err[512];
+	pid_t pid;
+	int fd, i;
+
+	snprintf(out, sizeof(out), "%s/stdout", dir);
+	snprintf(err, sizeof(err), "%s/stderr", dir);
+	fd = open(err, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	assert_true(fd >= 0);
+	close(fd);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		if ((fd = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0600)) < 0 ||
+		    dup2(fd, 1) < 0)
+			_exit(126);
+		close(fd);
+		if ((fd = open(err, O_WRONLY | O_TRUNC, 0600)) < 0 ||
+		    dup2(fd, 2) < 0)
+			_exit(126);
+		close(fd);
+		unsetenv("NOTIFY_SOCKET");
+		unsetenv("LISTEN_FDS");
+		unsetenv("LISTEN_PID");
+		unsetenv("JOURNAL_STREAM");
+		unsetenv("WATCHDOG_USEC");
+		for (i = 0; env != NULL && env[i] != NULL; i++)
+			putenv(env[i]);
+		execv(prog, argv);
+		_exit(127);
+	}
+	return pid;
+}
+
+int
+th_wait_exit(pid_t pid, unsigned timeout_ms, const char *dir)
+{
+	uint64_t end = th_now_ms() + timeout_ms;
+	char err[512];
+	pid_t w;
+	int st = 0;
+
+	while ((w = waitpid(pid, &st, WNOHANG)) == 0 && th_now_ms() < end)
+		th_sleep_ms(10);
+	if (w == 0) {
+		kill(pid, SIGKILL);
+		waitpid(pid, &st, 0);
+		snprintf(err, sizeof(err), "%s/stderr", dir);
+		fail_msg("process %ld did not exit within %u ms: %s",
+		    (long)pid, timeout_ms, th_slurp(err));
+	}
+	assert_int_equal(w, pid);
+	return st;
+}
+
+const char *
+th_slurp(const char *file)
+{
+	static char buf[65536];
+	size_t n = 0;
+	FILE *f;
+
+	if ((f = fopen(file, "r")) != NULL) {
+		n = fread(buf, 1, sizeof(buf) - 1, f);
+		fclose(f);
+	}
+	buf[n] = '\0';
+	return buf;
 }
 
 /* ---- the gate ---------------------------------------------------------- */

@@ -81,6 +81,23 @@ bool th_status_await(int fd, const char *key, json_int_t want,
     unsigned timeout_ms);
 
 /*
+ * Processes (daemon tests).  A child's stdout and stderr go to the files
+ * "stdout" and "stderr" in dir (stderr is created before the fork, so its
+ * inode is known); the systemd variables NOTIFY_SOCKET, LISTEN_FDS,
+ * LISTEN_PID, JOURNAL_STREAM and WATCHDOG_USEC are cleared, then env
+ * ("K=V", NULL-terminated; may be NULL) is added.  argv is NULL-terminated.
+ */
+pid_t th_spawn(const char *dir, const char *prog, char *const argv[],
+    char *const env[]);
+/*
+ * Exit status of pid within timeout_ms; otherwise kill it and fail the
+ * test, quoting dir/stderr.
+ */
+int th_wait_exit(pid_t pid, unsigned timeout_ms, const char *dir);
+/* Contents of file (static 64 KiB buffer, NUL-terminated; "" if none). */
+const char *th_slurp(const char *file);
+
+/*
  * The gate: handlers that wait until the test opens it, so "queued",
  * "running" and "done" are states a test awaits, never guesses with a
  * sleep.  One gate per test process.
