@@ -272,18 +272,16 @@ witch__conn_reply_buf(struct witch__conn *c, struct witch__buf *b)
 	witch__buf_free(b);
 }
 
-/* An error reply from the reactor (respecting nothing but the id). */
+/*
+ * An error reply from the reactor (respecting nothing but the id), built
+ * straight into the connection's output buffer.
+ */
 static void
 reply_error(struct witch__conn *c, const char *id, int code, const char *msg)
 {
-	struct witch__buf b;
-
 	witch__count_error(c->srv, code);
-	witch__omsg_buf_init(&b);
-	if (witch__reply_error(&b, id, code, msg) == 0)
-		witch__conn_reply_buf(c, &b);
-	else
-		witch__buf_free(&b);
+	if (obuf_ready(c) && witch__reply_error(&c->obuf, id, code, msg) == 0)
+		obuf_added(c);
 }
 
 /* Ask workers to notify us when jobs end, then look ourselves. */
