@@ -240,11 +240,14 @@ obuf_ready(struct witch__conn *c)
 	return true;
 }
 
-/* Frames appended to c->obuf: have them flushed this turn. */
-static void
-obuf_added(struct witch__conn *c)
+/*
+ * Frames in c->obuf not yet handed to the output queue.  A buffer holding
+ * only its header (a reply that failed to serialise) is nothing owed.
+ */
+static bool
+obuf_pending(const struct witch__conn *c)
 {
-	turn_add(c);
+	return c->obuf.len > sizeof(struct witch__omsg);
 }
 
 /* Hand the reactor's frames to the output queue, as one message. */
@@ -268,7 +271,7 @@ witch__conn_reply_buf(struct witch__conn *c, struct witch__buf *b)
 
 	if (b->len > hdr && obuf_ready(c) &&
 	    witch__buf_append(&c->obuf, b->data + hdr, b->len - hdr) == 0)
-		obuf_added(c);
+		turn_add(c);
 	witch__buf_free(b);
 }
 
@@ -281,7 +284,7 @@ reply_error(struct witch__conn *c, const char *id, int code, const char *msg)
 {
 	witch__count_error(c->srv, code);
 	if (obuf_ready(c) && witch__reply_error(&c->obuf, id, code, msg) == 0)
-		obuf_added(c);
+		turn_add(c);
 }
 
 /* Ask workers to notify us when jobs end, then look ourselves. */
@@ -478,7 +481,7 @@ run_inline(struct witch__conn *c, struct witch__request_env *env,
 	rc = handler_call(&rj, &req);
 	/* Straight into this turn's output: no allocation per reply. */
 	if (reply_frame(&rj, &req, rc, &c->obuf))
-		obuf_added(c);
+		turn_add(c);
 	json_decref(req.result);
 	json_decref(rj.root);
 }
@@ -487,7 +490,7 @@ run_inline(struct witch__conn *c, struct witch__request_env *env,
  * Output limits for the reactor's own frames, checked as they are built:
  * above the soft limit stop reading (conn_read looks before each read;
  * conn_settle resumes below half), above the hard limit stop decoding
- * (OUTPUT_OVER_HARD: conn_read then flushes, which drops the client).
+ * (OUTPUT_OVER_HARD: conn_read then drops the client, output_drop).
  */
 static int
 output_check(struct witch__conn *c)
@@ -869,7 +872,7 @@ conn_settle(struct witch__conn *c)
 	 */
 	if (c->state != WITCH__CONN_CLOSING ||
 	    atomic_load(&c->inflight) > 0 ||
-	    witch__oqueue_bytes(&c->oq) > 0 || c->obuf.len > 0)
+	    witch__oqueue_bytes(&c->oq) > 0 || obuf_pending(c))
 		return;
 	if (c->eof && c->final_code == 0) {
 		conn_abort(c, "peer closed");
@@ -1037,7 +1040,7 @@ handle_event(struct witch_server *srv, struct witch__poll_event *ev)
 		c->writable = true;
 	if (ev->events & WITCH__POLL_IN)
 		conn_read(c);
-	if (c->fd >= 0 && (c->out_head != NULL || c->obuf.len > 0 ||
+	if (c->fd >= 0 && (c->out_head != NULL || obuf_pending(c) ||
 	    witch__oqueue_bytes(&c->oq) > 0))
 		conn_flush(c);
 	conn_settle(c);
