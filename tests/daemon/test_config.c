@@ -280,7 +280,8 @@ test_check_bad(void **state)
 	    "idle-timeout = soon\n"	/* 4: bad value */
 	    "name\n"			/* 5: syntax */
 	    "# fine\n"
-	    "tcp = maybe\n");		/* 7: bad bool */
+	    "tcp = maybe\n"		/* 7: bad bool */
+	    "inline-builtins = perhaps\n");	/* 8: bad bool */
 	assert_int_equal(run(args), 1);
 	err = slurp("stderr");
 	snprintf(want, sizeof(want), "%s:2: unknown key 'max-clientz'", conf);
@@ -294,9 +295,12 @@ test_check_bad(void **state)
 	assert_non_null(strstr(err, want));
 	snprintf(want, sizeof(want), "%s:7: tcp", conf);
 	assert_non_null(strstr(err, want));
+	snprintf(want, sizeof(want), "%s:8: inline-builtins = perhaps: "
+	    "expected yes or no", conf);
+	assert_non_null(strstr(err, want));
 	/* One line per error, each naming the file. */
 	snprintf(want, sizeof(want), "%s:", conf);
-	assert_int_equal(count(err, want), 5);
+	assert_int_equal(count(err, want), 6);
 	assert_null(strstr(err, ":6:"));
 
 	/* A value only the library can judge, still with its line. */
