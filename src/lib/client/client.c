@@ -178,13 +178,15 @@ struct witch_client {
 	unsigned char		 rbuf[RBUF_SIZE];
 };
 
-static void	link_lost(struct witch_client *, int, int, bool, const char *);
-static void	start_attempt(struct witch_client *);
+static void	witch__client_link_lost(struct witch_client *, int, int, bool,
+    const char *);
+static void	witch__client_start_attempt(struct witch_client *);
 
 /* ---- small helpers --------------------------------------------------- */
 
 static void
-seterr(witch_error_t *e, int code, int remote, const char *fmt, ...)
+witch__client_seterr(witch_error_t *e, int code, int remote, const char *fmt,
+    ...)
 {
 	va_list ap;
 
@@ -198,7 +200,7 @@ seterr(witch_error_t *e, int code, int remote, const char *fmt, ...)
 }
 
 static void
-lst_push(struct rqlist *l, struct witch__creq *r)
+witch__client_lst_push(struct rqlist *l, struct witch__creq *r)
 {
 	r->next = NULL;
 	r->prev = l->tail;
@@ -210,7 +212,7 @@ lst_push(struct rqlist *l, struct witch__creq *r)
 }
 
 static void
-lst_push_front(struct rqlist *l, struct witch__creq *r)
+witch__client_lst_push_front(struct rqlist *l, struct witch__creq *r)
 {
 	r->prev = NULL;
 	r->next = l->head;
@@ -222,7 +224,7 @@ lst_push_front(struct rqlist *l, struct witch__creq *r)
 }
 
 static void
-lst_remove(struct rqlist *l, struct witch__creq *r)
+witch__client_lst_remove(struct rqlist *l, struct witch__creq *r)
 {
 	if (r->prev != NULL)
 		r->prev->next = r->next;
@@ -236,7 +238,7 @@ lst_remove(struct rqlist *l, struct witch__creq *r)
 }
 
 static void
-rq_free(struct witch__creq *r)
+witch__client_rq_free(struct witch__creq *r)
 {
 	if (r == NULL)
 		return;
@@ -280,7 +282,7 @@ map_grow(struct witch_client *c)
 }
 
 static int
-map_put(struct witch_client *c, struct witch__creq *r)
+witch__client_map_put(struct witch_client *c, struct witch__creq *r)
 {
 	size_t j;
 	int rc;
@@ -310,7 +312,7 @@ map_index(const struct witch_client *c, uint64_t id)
 }
 
 static struct witch__creq *
-map_get(const struct witch_client *c, uint64_t id)
+witch__client_map_get(const struct witch_client *c, uint64_t id)
 {
 	size_t j = map_index(c, id);
 
@@ -318,7 +320,7 @@ map_get(const struct witch_client *c, uint64_t id)
 }
 
 static void
-map_del(struct witch_client *c, uint64_t id)
+witch__client_map_del(struct witch_client *c, uint64_t id)
 {
 	size_t i = map_index(c, id), j, k, m = c->mapcap - 1;
 
@@ -385,7 +387,7 @@ heap_down(struct witch_client *c, size_t i)
 }
 
 static int
-heap_push(struct witch_client *c, struct witch__creq *r)
+witch__client_heap_push(struct witch_client *c, struct witch__creq *r)
 {
 	struct witch__creq **nh;
 	size_t ncap;
@@ -424,7 +426,7 @@ heap_del(struct witch_client *c, struct witch__creq *r)
 /* ---- state and completion (lock held) ---------------------------------- */
 
 static void
-set_state(struct witch_client *c, enum witch_client_state ns)
+witch__client_set_state(struct witch_client *c, enum witch_client_state ns)
 {
 	if (c->state == ns)
 		return;
@@ -444,14 +446,14 @@ set_state(struct witch_client *c, enum witch_client_state ns)
  * to c->pfr so the stream stays in sync.  result is stolen.
  */
 static void
-complete(struct witch_client *c, struct witch__creq *r, int status,
-    json_t *result, const witch_error_t *err)
+witch__client_complete(struct witch_client *c, struct witch__creq *r,
+    int status, json_t *result, const witch_error_t *err)
 {
 	if (r->state == RS_DONE) {
 		json_decref(result);
 		return;
 	}
-	map_del(c, r->id);
+	witch__client_map_del(c, r->id);
 	heap_del(c, r);
 	if (r->state == RS_QUEUED) {
 		if (r->woff > 0) {
@@ -460,9 +462,9 @@ complete(struct witch_client *c, struct witch__creq *r, int status,
 			c->pfoff = r->woff;
 			r->frame = NULL;
 		}
-		lst_remove(&c->sendq, r);
+		witch__client_lst_remove(&c->sendq, r);
 	} else
-		lst_remove(&c->sentq, r);
+		witch__client_lst_remove(&c->sentq, r);
 	witch__free(r->frame);
 	witch__free(r->body);
 	r->frame = r->body = NULL;
@@ -482,28 +484,28 @@ complete(struct witch_client *c, struct witch__creq *r, int status,
 }
 
 static void
-fail(struct witch_client *c, struct witch__creq *r, int code, int remote,
-    const char *text)
+witch__client_fail(struct witch_client *c, struct witch__creq *r, int code,
+    int remote, const char *text)
 {
 	witch_error_t e;
 
-	seterr(&e, code, remote, "%s", text);
-	complete(c, r, code, NULL, &e);
+	witch__client_seterr(&e, code, remote, "%s", text);
+	witch__client_complete(c, r, code, NULL, &e);
 }
 
 /* Fail every call not yet fully written (lock held). */
 static void
-fail_queued(struct witch_client *c, int code, const char *text)
+witch__client_fail_queued(struct witch_client *c, int code, const char *text)
 {
 	struct witch__creq *r, *nx;
 
 	for (r = c->sendq.head; r != NULL; r = nx) {
 		nx = r->next;
 		if (r->kind == RQ_CALL)
-			fail(c, r, code, 0, text);
+			witch__client_fail(c, r, code, 0, text);
 		else {
-			lst_remove(&c->sendq, r);
-			rq_free(r);
+			witch__client_lst_remove(&c->sendq, r);
+			witch__client_rq_free(r);
 		}
 	}
 }
@@ -572,8 +574,8 @@ resolve(struct witch_client *c, witch_error_t *e)
 		rc = getaddrinfo(c->cfg.host, port, &hints, &res);
 	}
 	if (rc != 0) {
-		seterr(e, WITCH_ECONNECTION, 0, "cannot resolve %s: %s",
-		    c->cfg.host, gai_strerror(rc));
+		witch__client_seterr(e, WITCH_ECONNECTION, 0,
+		    "cannot resolve %s: %s", c->cfg.host, gai_strerror(rc));
 		return WITCH_ECONNECTION;
 	}
 	for (ai = res; ai != NULL && c->naddrs < NADDR_MAX; ai = ai->ai_next) {
@@ -585,15 +587,15 @@ resolve(struct witch_client *c, witch_error_t *e)
 	}
 	freeaddrinfo(res);
 	if (c->naddrs == 0) {
-		seterr(e, WITCH_ECONNECTION, 0, "no address for %s",
-		    c->cfg.host);
+		witch__client_seterr(e, WITCH_ECONNECTION, 0,
+		    "no address for %s", c->cfg.host);
 		return WITCH_ECONNECTION;
 	}
 	return 0;
 }
 
 static void
-close_socket(struct witch_client *c)
+witch__client_close_socket(struct witch_client *c)
 {
 	if (c->fd >= 0) {
 		witch__poller_del(c->poller, c->fd);
@@ -607,7 +609,7 @@ close_socket(struct witch_client *c)
 }
 
 static const char *
-target(const struct witch_client *c, char *buf, size_t len)
+witch__client_target(const struct witch_client *c, char *buf, size_t len)
 {
 	if (c->cfg.unix_path[0] != '\0')
 		snprintf(buf, len, "%.120s", c->cfg.unix_path);
@@ -621,7 +623,7 @@ target(const struct witch_client *c, char *buf, size_t len)
  * progress or connected.  0, or WITCH_ECONNECTION with e set.
  */
 static int
-try_addrs(struct witch_client *c, witch_error_t *e)
+witch__client_try_addrs(struct witch_client *c, witch_error_t *e)
 {
 	const struct caddr *a;
 	char where[160];
@@ -633,24 +635,25 @@ try_addrs(struct witch_client *c, witch_error_t *e)
 		fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
 		    0);
 		if (fd == -1) {
-			seterr(e, WITCH_ECONNECTION, 0, "socket: %s",
-			    strerror(errno));
+			witch__client_seterr(e, WITCH_ECONNECTION, 0,
+			    "socket: %s", strerror(errno));
 			continue;
 		}
 		if (family != AF_UNIX)
 			witch__sock_tune(fd);
 		if (connect(fd, (const struct sockaddr *)&a->ss, a->len) ==
 		    -1 && errno != EINPROGRESS) {
-			seterr(e, WITCH_ECONNECTION, 0, "connect to %s: %s",
-			    target(c, where, sizeof(where)), strerror(errno));
+			witch__client_seterr(e, WITCH_ECONNECTION, 0,
+			    "connect to %s: %s", witch__client_target(c, where,
+			    sizeof(where)), strerror(errno));
 			close(fd);
 			continue;
 		}
 		c->sock_seq++;
 		if (witch__poller_add(c->poller, fd,
 		    &c->link_tag[c->sock_seq & 1], 0) != 0) {
-			seterr(e, WITCH_ECONNECTION, 0, "poller: %s",
-			    strerror(errno));
+			witch__client_seterr(e, WITCH_ECONNECTION, 0,
+			    "poller: %s", strerror(errno));
 			close(fd);
 			continue;
 		}
@@ -700,23 +703,23 @@ queue_hello(struct witch_client *c)
 	r->kind = RQ_HELLO;
 	r->hidx = SIZE_MAX;
 	c->hello_id = r->id;
-	lst_push_front(&c->sendq, r);
+	witch__client_lst_push_front(&c->sendq, r);
 	return 0;
 }
 
 /* The socket connected: say hello (lock held). */
 static void
-connected(struct witch_client *c)
+witch__client_connected(struct witch_client *c)
 {
 	c->connecting = false;
 	if (queue_hello(c) != 0)
-		link_lost(c, WITCH_ECONNECTION, 0, false,
+		witch__client_link_lost(c, WITCH_ECONNECTION, 0, false,
 		    "out of memory building hello");
 }
 
 /* Begin a connect attempt (lock held); failures go through link_lost. */
 static void
-start_attempt(struct witch_client *c)
+witch__client_start_attempt(struct witch_client *c)
 {
 	witch_error_t e;
 
@@ -724,9 +727,10 @@ start_attempt(struct witch_client *c)
 	c->link_deadline_ns = witch__now_ns() +
 	    (uint64_t)c->cfg.connect_timeout * MS;
 	witch__decoder_init(&c->dec, (uint32_t)c->cfg.max_frame);
-	seterr(&e, WITCH_ECONNECTION, 0, "no address to connect to");
-	if (resolve(c, &e) != 0 || try_addrs(c, &e) != 0) {
-		link_lost(c, e.code, 0, false, e.text);
+	witch__client_seterr(&e, WITCH_ECONNECTION, 0,
+	    "no address to connect to");
+	if (resolve(c, &e) != 0 || witch__client_try_addrs(c, &e) != 0) {
+		witch__client_link_lost(c, e.code, 0, false, e.text);
 		return;
 	}
 }
@@ -742,17 +746,19 @@ schedule_reconnect(struct witch_client *c)
 
 	if (c->cfg.max_attempts != 0 && c->attempt >= c->cfg.max_attempts) {
 		strlcpy(last, c->last_err.text, sizeof(last));
-		seterr(&c->last_err, WITCH_ECONNECTION, 0, "gave up after %u "
-		    "reconnect attempts; last: %s", c->attempt, last);
-		set_state(c, WITCH_CLIENT_CLOSED);
-		fail_queued(c, WITCH_ECONNECTION, c->last_err.text);
+		witch__client_seterr(&c->last_err, WITCH_ECONNECTION, 0,
+		    "gave up after %u reconnect attempts; last: %s",
+		    c->attempt, last);
+		witch__client_set_state(c, WITCH_CLIENT_CLOSED);
+		witch__client_fail_queued(c, WITCH_ECONNECTION,
+		    c->last_err.text);
 		return;
 	}
 	d = witch__client_backoff_ms(c->attempt, c->cfg.delay,
 	    c->cfg.delay_max, &c->rng);
 	c->attempt++;
 	c->reconnect_at_ns = witch__now_ns() + d * MS;
-	set_state(c, WITCH_CLIENT_RECONNECTING);
+	witch__client_set_state(c, WITCH_CLIENT_RECONNECTING);
 }
 
 /*
@@ -762,8 +768,8 @@ schedule_reconnect(struct witch_client *c)
  * refusal, after which the client does not reconnect.
  */
 static void
-link_lost(struct witch_client *c, int code, int remote, bool fatal,
-    const char *why)
+witch__client_link_lost(struct witch_client *c, int code, int remote,
+    bool fatal, const char *why)
 {
 	struct witch__creq *r, *nx;
 	bool was_up = c->hello_done;
@@ -771,25 +777,27 @@ link_lost(struct witch_client *c, int code, int remote, bool fatal,
 	char text[WITCH_ERROR_TEXT_MAX];
 
 	strlcpy(text, why, sizeof(text));	/* why may be c->last_err */
-	close_socket(c);
+	witch__client_close_socket(c);
 	witch__decoder_clear(&c->dec);
 	witch__decoder_init(&c->dec, (uint32_t)c->cfg.max_frame);
 	witch__free(c->pfr);
 	c->pfr = NULL;
 	c->hello_done = false;
 	c->link_deadline_ns = 0;
-	seterr(&c->last_err, code, remote, "%s", text);
+	witch__client_seterr(&c->last_err, code, remote, "%s", text);
 	while ((r = c->sentq.head) != NULL)
-		fail(c, r, code == WITCH_EPROTOCOL ? code : WITCH_ECONNECTION,
-		    0, text);
+		witch__client_fail(c, r,
+		    code == WITCH_EPROTOCOL ? code : WITCH_ECONNECTION, 0,
+		    text);
 	for (r = c->sendq.head; r != NULL; r = nx) {
 		nx = r->next;
 		if (r->kind != RQ_CALL) {
-			lst_remove(&c->sendq, r);
-			rq_free(r);
+			witch__client_lst_remove(&c->sendq, r);
+			witch__client_rq_free(r);
 		} else if (r->woff > 0)
-			fail(c, r, code == WITCH_EPROTOCOL ? code :
-			    WITCH_ECONNECTION, 0, text);
+			witch__client_fail(c, r,
+			    code == WITCH_EPROTOCOL ? code : WITCH_ECONNECTION,
+			    0, text);
 		else {
 			/* Never written: rebuilt with a fresh deadline_ms. */
 			witch__free(r->frame);
@@ -800,15 +808,15 @@ link_lost(struct witch_client *c, int code, int remote, bool fatal,
 	    c->state == WITCH_CLIENT_DISCONNECTED)
 		return;
 	if (fatal) {
-		set_state(c, WITCH_CLIENT_CLOSED);
-		fail_queued(c, code, text);
+		witch__client_set_state(c, WITCH_CLIENT_CLOSED);
+		witch__client_fail_queued(c, code, text);
 	} else if (!c->ever_up) {
 		/* The first connect failed: report, do not retry. */
-		set_state(c, WITCH_CLIENT_DISCONNECTED);
-		fail_queued(c, code, text);
+		witch__client_set_state(c, WITCH_CLIENT_DISCONNECTED);
+		witch__client_fail_queued(c, code, text);
 	} else if (!c->cfg.auto_reconnect) {
-		set_state(c, WITCH_CLIENT_DISCONNECTED);
-		fail_queued(c, WITCH_ECONNECTION, text);
+		witch__client_set_state(c, WITCH_CLIENT_DISCONNECTED);
+		witch__client_fail_queued(c, WITCH_ECONNECTION, text);
 	} else {
 		if (was_up && now - c->up_since_ns >=
 		    (uint64_t)c->cfg.stability * MS)
@@ -855,7 +863,8 @@ gather(struct witch_client *c, struct iovec *iov, uint64_t now)
 		if (!c->hello_done && r->kind != RQ_HELLO)
 			break;
 		if (r->frame == NULL && build_frame(r, now) != 0) {
-			fail(c, r, WITCH_ENOMEM, 0, "out of memory");
+			witch__client_fail(c, r, WITCH_ENOMEM, 0,
+			    "out of memory");
 			continue;
 		}
 		iov[n].iov_base = r->frame + r->woff;
@@ -888,22 +897,22 @@ consumed(struct witch_client *c, size_t n)
 			return;
 		}
 		n -= left;
-		lst_remove(&c->sendq, r);
+		witch__client_lst_remove(&c->sendq, r);
 		if (r->kind == RQ_CALL) {
 			witch__free(r->frame);
 			witch__free(r->body);
 			r->frame = r->body = NULL;
 			r->woff = 1;	/* written */
 			r->state = RS_SENT;
-			lst_push(&c->sentq, r);
+			witch__client_lst_push(&c->sentq, r);
 		} else
-			rq_free(r);
+			witch__client_rq_free(r);
 	}
 }
 
 /* Write until EAGAIN or nothing is left (lock held). */
 static void
-flush(struct witch_client *c)
+witch__client_flush(struct witch_client *c)
 {
 	struct iovec iov[NIOV];
 	uint64_t now = witch__now_ns();
@@ -923,7 +932,7 @@ flush(struct witch_client *c)
 				c->writable = false;
 				return;
 			}
-			link_lost(c, WITCH_ECONNECTION, 0, false,
+			witch__client_link_lost(c, WITCH_ECONNECTION, 0, false,
 			    strerror(errno));
 			return;
 		}
@@ -992,7 +1001,7 @@ on_hello(struct witch_client *c, json_t *res, json_t *eo)
 		c->up_since_ns = witch__now_ns();
 		c->ever_up = true;
 		memset(&c->last_err, 0, sizeof(c->last_err));
-		set_state(c, WITCH_CLIENT_CONNECTED);
+		witch__client_set_state(c, WITCH_CLIENT_CONNECTED);
 		return 0;
 	}
 	if (!parse_error(eo, &e)) {
@@ -1088,19 +1097,20 @@ dispatch(struct witch_client *c, json_t *o)
 		ffail(c, WITCH_EPROTOCOL, 0, false, "reply before hello");
 		return WITCH_EPROTOCOL;
 	}
-	if ((r = map_get(c, (uint64_t)v)) == NULL || r->state != RS_SENT) {
+	if ((r = witch__client_map_get(c, (uint64_t)v)) == NULL ||
+	    r->state != RS_SENT) {
 		c->unknown++;
 		return 0;
 	}
 	if (res != NULL) {
-		complete(c, r, 0, json_incref(res), NULL);
+		witch__client_complete(c, r, 0, json_incref(res), NULL);
 		return 0;
 	}
 	if (!parse_error(eo, &e)) {
 		ffail(c, WITCH_EPROTOCOL, 0, false, "malformed error object");
 		return WITCH_EPROTOCOL;
 	}
-	complete(c, r, e.code, NULL, &e);
+	witch__client_complete(c, r, e.code, NULL, &e);
 	return 0;
 }
 
@@ -1133,7 +1143,7 @@ do_read(struct witch_client *c)
 	for (i = 0; i < READ_BUDGET; i++) {
 		n = read(c->fd, c->rbuf, sizeof(c->rbuf));
 		if (n == 0) {
-			link_lost(c, WITCH_ECONNECTION, 0, false,
+			witch__client_link_lost(c, WITCH_ECONNECTION, 0, false,
 			    "server closed the connection");
 			return;
 		}
@@ -1142,7 +1152,7 @@ do_read(struct witch_client *c)
 				continue;
 			if (errno == EAGAIN || errno == EWOULDBLOCK)
 				return;
-			link_lost(c, WITCH_ECONNECTION, 0, false,
+			witch__client_link_lost(c, WITCH_ECONNECTION, 0, false,
 			    strerror(errno));
 			return;
 		}
@@ -1150,13 +1160,13 @@ do_read(struct witch_client *c)
 		rc = witch__decoder_feed(&c->dec, c->rbuf, (size_t)n,
 		    on_frame, c);
 		if (c->ffail) {
-			link_lost(c, c->ferr.code, c->ferr.remote, c->ffatal,
-			    c->ferr.text);
+			witch__client_link_lost(c, c->ferr.code, c->ferr.remote,
+			    c->ffatal, c->ferr.text);
 			return;
 		}
 		if (rc != 0) {
-			link_lost(c, rc == WITCH_ENOMEM ? WITCH_ECONNECTION :
-			    WITCH_EPROTOCOL, 0, false,
+			witch__client_link_lost(c, rc == WITCH_ENOMEM ?
+			    WITCH_ECONNECTION : WITCH_EPROTOCOL, 0, false,
 			    rc == WITCH_EFRAME_TOO_LARGE ?
 			    "reply frame larger than max_frame" :
 			    rc == WITCH_EINVALID_FRAME ?
@@ -1170,7 +1180,7 @@ do_read(struct witch_client *c)
 
 /* Socket events (lock held). */
 static void
-link_io(struct witch_client *c, unsigned ev)
+witch__client_link_io(struct witch_client *c, unsigned ev)
 {
 	int soerr = 0;
 	socklen_t sl = sizeof(soerr);
@@ -1184,16 +1194,16 @@ link_io(struct witch_client *c, unsigned ev)
 		    -1)
 			soerr = errno;
 		if (soerr != 0) {
-			seterr(&c->last_err, WITCH_ECONNECTION, 0,
-			    "connect to %s: %s", target(c, where,
+			witch__client_seterr(&c->last_err, WITCH_ECONNECTION, 0,
+			    "connect to %s: %s", witch__client_target(c, where,
 			    sizeof(where)), strerror(soerr));
-			close_socket(c);
-			if (try_addrs(c, &c->last_err) != 0)
-				link_lost(c, WITCH_ECONNECTION, 0, false,
-				    c->last_err.text);
+			witch__client_close_socket(c);
+			if (witch__client_try_addrs(c, &c->last_err) != 0)
+				witch__client_link_lost(c, WITCH_ECONNECTION, 0,
+				    false, c->last_err.text);
 			return;
 		}
-		connected(c);
+		witch__client_connected(c);
 		if (c->fd < 0)
 			return;
 	}
@@ -1203,7 +1213,7 @@ link_io(struct witch_client *c, unsigned ev)
 	if (ev & WITCH__POLL_IN)
 		do_read(c);
 	if (c->fd >= 0)
-		flush(c);
+		witch__client_flush(c);
 }
 
 /* ---- timers ---------------------------------------------------------- */
@@ -1219,24 +1229,25 @@ run_timers(struct witch_client *c)
 		r = c->heap[0];
 		snprintf(msg, sizeof(msg), "no reply within %u ms",
 		    r->timeout_ms);
-		fail(c, r, WITCH_ETIMEOUT, 0, msg);
+		witch__client_fail(c, r, WITCH_ETIMEOUT, 0, msg);
 	}
 	if (c->link_deadline_ns != 0 && c->link_deadline_ns <= now) {
 		snprintf(msg, sizeof(msg), "%s not complete within %u ms",
 		    c->connecting ? "connect" : "hello",
 		    c->cfg.connect_timeout);
-		link_lost(c, WITCH_ETIMEOUT, 0, false, msg);
+		witch__client_link_lost(c, WITCH_ETIMEOUT, 0, false, msg);
 	}
 	if (c->reconnect_at_ns != 0 && c->reconnect_at_ns <= now &&
 	    c->state == WITCH_CLIENT_RECONNECTING)
-		start_attempt(c);
+		witch__client_start_attempt(c);
 }
 
 /* ---- one turn of the driving thread ----------------------------------- */
 
-static void	sync_cb(witch_client_t *, int, json_t *,
+static void	witch__client_sync_cb(witch_client_t *, int, json_t *,
 		    const witch_error_t *, void *);
-static void	sync_finish(struct witch_client *, struct witch__creq *);
+static void	witch__client_sync_finish(struct witch_client *,
+    struct witch__creq *);
 
 static void
 run_callbacks(struct witch_client *c, struct sev *sev, size_t nsev,
@@ -1251,13 +1262,13 @@ run_callbacks(struct witch_client *c, struct sev *sev, size_t nsev,
 			    c->cfg.state_ud);
 	for (r = done; r != NULL; r = nx) {
 		nx = r->dnext;
-		if (r->cb == sync_cb)
-			sync_finish(c, r);
+		if (r->cb == witch__client_sync_cb)
+			witch__client_sync_finish(c, r);
 		else if (r->cb != NULL)
 			r->cb(c, r->status, r->status == 0 ? (r->result ?
 			    r->result : json_null()) : NULL,
 			    r->status == 0 ? NULL : &r->err, r->ud);
-		rq_free(r);
+		witch__client_rq_free(r);
 	}
 }
 
@@ -1305,13 +1316,13 @@ turn(struct witch_client *c, int tmo)
 			witch__wakeup_clear(&c->wk);
 		else if (ev[i].udata == &c->link_tag[c->sock_seq & 1] &&
 		    c->fd >= 0 && c->link_gen == gen)
-			link_io(c, ev[i].events);
+			witch__client_link_io(c, ev[i].events);
 	}
 	if (c->io_pending && c->fd >= 0 && !c->connecting)
-		link_io(c, WITCH__POLL_IN);
+		witch__client_link_io(c, WITCH__POLL_IN);
 	run_timers(c);
 	if (c->fd >= 0)
-		flush(c);
+		witch__client_flush(c);
 	deliver(c);
 }
 
@@ -1335,7 +1346,7 @@ release(struct witch_client *c)
 
 /* True when this thread is driving c (so it must not wait for c). */
 static bool
-driving_here(const struct witch_client *c)
+witch__client_driving_here(const struct witch_client *c)
 {
 	return c->driving && pthread_equal(c->driver, pthread_self());
 }
@@ -1346,8 +1357,9 @@ driving_here(const struct witch_client *c)
  * Returns false when the deadline passed first.
  */
 static bool
-drive_until(struct witch_client *c, bool (*done)(struct witch_client *,
-    void *), void *arg, uint64_t deadline_ns)
+witch__client_drive_until(struct witch_client *c,
+    bool (*done)(struct witch_client *, void *), void *arg,
+    uint64_t deadline_ns)
 {
 	struct timespec ts;
 	uint64_t now;
@@ -1379,7 +1391,7 @@ drive_until(struct witch_client *c, bool (*done)(struct witch_client *,
 /* ---- configuration ---------------------------------------------------- */
 
 static void
-config_defaults(struct witch_client_config *cfg)
+witch__client_config_defaults(struct witch_client_config *cfg)
 {
 	memset(cfg, 0, sizeof(*cfg));
 	strlcpy(cfg->host, "127.0.0.1", sizeof(cfg->host));
@@ -1407,7 +1419,7 @@ witch_client_config_new(witch_client_config_t **ret)
 		return WITCH_EINVAL;
 	if ((cfg = witch__malloc(sizeof(*cfg))) == NULL)
 		return WITCH_ENOMEM;
-	config_defaults(cfg);
+	witch__client_config_defaults(cfg);
 	*ret = cfg;
 	return 0;
 }
@@ -1652,7 +1664,7 @@ witch_client_new(witch_client_t **ret, const witch_client_config_t *cfg)
 	if (cfg != NULL)
 		c->cfg = *cfg;
 	else
-		config_defaults(&c->cfg);
+		witch__client_config_defaults(&c->cfg);
 	c->fd = -1;
 	c->state = WITCH_CLIENT_DISCONNECTED;
 	atomic_init(&c->next_id, 1);
@@ -1713,24 +1725,26 @@ witch_client_connect(witch_client_t *c, witch_error_t *err)
 	if (c == NULL)
 		return WITCH_EINVAL;
 	pthread_mutex_lock(&c->mu);
-	if (driving_here(c)) {		/* from a callback: would deadlock */
+	/* From a callback: would deadlock. */
+	if (witch__client_driving_here(c)) {
 		pthread_mutex_unlock(&c->mu);
-		seterr(err, WITCH_ESTATE, 0, "connect from a callback");
+		witch__client_seterr(err, WITCH_ESTATE, 0,
+		    "connect from a callback");
 		return WITCH_ESTATE;
 	}
 	if (c->state == WITCH_CLIENT_DISCONNECTED ||
 	    c->state == WITCH_CLIENT_CLOSED) {
 		c->attempt = 0;
 		c->ever_up = false;
-		set_state(c, WITCH_CLIENT_CONNECTING);
-		start_attempt(c);
+		witch__client_set_state(c, WITCH_CLIENT_CONNECTING);
+		witch__client_start_attempt(c);
 		witch__wakeup_signal(&c->wk);
 	}
 	deadline = witch__now_ns() + (uint64_t)c->cfg.connect_timeout * MS +
 	    100 * MS;
-	if (!drive_until(c, connect_done, NULL, deadline)) {
-		seterr(err, WITCH_ETIMEOUT, 0, "not connected within %u ms",
-		    c->cfg.connect_timeout);
+	if (!witch__client_drive_until(c, connect_done, NULL, deadline)) {
+		witch__client_seterr(err, WITCH_ETIMEOUT, 0,
+		    "not connected within %u ms", c->cfg.connect_timeout);
 		rc = WITCH_ETIMEOUT;
 	} else if (c->state == WITCH_CLIENT_CONNECTED)
 		rc = 0;
@@ -1762,9 +1776,10 @@ witch_client_disconnect(witch_client_t *c)
 		return;
 	pthread_mutex_lock(&c->mu);
 	if (c->state != WITCH_CLIENT_CLOSED) {
-		set_state(c, WITCH_CLIENT_CLOSED);
-		link_lost(c, WITCH_ECONNECTION, 0, false, "disconnected");
-		fail_queued(c, WITCH_ECONNECTION, "disconnected");
+		witch__client_set_state(c, WITCH_CLIENT_CLOSED);
+		witch__client_link_lost(c, WITCH_ECONNECTION, 0, false,
+		    "disconnected");
+		witch__client_fail_queued(c, WITCH_ECONNECTION, "disconnected");
 		c->reconnect_at_ns = 0;
 	}
 	if (!c->driving && !c->thread_on) {
@@ -1946,14 +1961,15 @@ witch_client_call_async(witch_client_t *c, const char *endpoint,
 	r->deadline_ns = witch__now_ns() + (uint64_t)r->timeout_ms * MS;
 	if (!accepting(c))
 		rc = WITCH_ECONNECTION;
-	else if ((rc = map_put(c, r)) == 0 && (rc = heap_push(c, r)) != 0)
-		map_del(c, r->id);
+	else if ((rc = witch__client_map_put(c, r)) == 0 &&
+	    (rc = witch__client_heap_push(c, r)) != 0)
+		witch__client_map_del(c, r->id);
 	if (rc != 0) {
 		pthread_mutex_unlock(&c->mu);
-		rq_free(r);
+		witch__client_rq_free(r);
 		return rc;
 	}
-	lst_push(&c->sendq, r);
+	witch__client_lst_push(&c->sendq, r);
 	if (id != NULL)
 		*id = r->id;
 	pthread_mutex_unlock(&c->mu);
@@ -1969,7 +1985,7 @@ struct syncwait {
 };
 
 static void
-sync_cb(witch_client_t *c, int status, json_t *result,
+witch__client_sync_cb(witch_client_t *c, int status, json_t *result,
     const witch_error_t *err, void *ud)
 {
 	struct syncwait *sw = ud;
@@ -1990,7 +2006,7 @@ sync_cb(witch_client_t *c, int status, json_t *result,
  * thread racing the waiter's use of the same object).
  */
 static void
-sync_finish(struct witch_client *c, struct witch__creq *r)
+witch__client_sync_finish(struct witch_client *c, struct witch__creq *r)
 {
 	struct syncwait *sw = r->ud;
 
@@ -2029,21 +2045,22 @@ witch_client_call(witch_client_t *c, const char *endpoint, json_t *data,
 	if (c == NULL)
 		return WITCH_EINVAL;
 	pthread_mutex_lock(&c->mu);
-	rc = driving_here(c) ? WITCH_ESTATE : 0;
+	rc = witch__client_driving_here(c) ? WITCH_ESTATE : 0;
 	pthread_mutex_unlock(&c->mu);
 	if (rc != 0) {		/* from a callback: would wait for itself */
-		seterr(err, rc, 0, "synchronous call from a callback");
+		witch__client_seterr(err, rc, 0,
+		    "synchronous call from a callback");
 		return rc;
 	}
-	rc = witch_client_call_async(c, endpoint, data, timeout_ms, sync_cb,
-	    &sw, NULL);
+	rc = witch_client_call_async(c, endpoint, data, timeout_ms,
+	    witch__client_sync_cb, &sw, NULL);
 	if (rc != 0) {
-		seterr(err, rc, 0, "%s", rc == WITCH_ECONNECTION ?
+		witch__client_seterr(err, rc, 0, "%s", rc == WITCH_ECONNECTION ?
 		    "not connected" : witch_strerror(rc));
 		return rc;
 	}
 	pthread_mutex_lock(&c->mu);
-	drive_until(c, sync_done, &sw, 0);
+	witch__client_drive_until(c, sync_done, &sw, 0);
 	pthread_mutex_unlock(&c->mu);
 	if (sw.status != 0) {
 		if (err != NULL)
@@ -2075,7 +2092,7 @@ queue_oneway(struct witch_client *c, unsigned char *body, size_t blen)
 	r->flen = blen + 4;
 	r->kind = RQ_ONEWAY;
 	r->hidx = SIZE_MAX;
-	lst_push(&c->sendq, r);
+	witch__client_lst_push(&c->sendq, r);
 	return 0;
 }
 
@@ -2093,18 +2110,19 @@ witch_client_cancel(witch_client_t *c, uint64_t id)
 	if (c == NULL)
 		return WITCH_EINVAL;
 	pthread_mutex_lock(&c->mu);
-	if ((r = map_get(c, id)) == NULL) {
+	if ((r = witch__client_map_get(c, id)) == NULL) {
 		pthread_mutex_unlock(&c->mu);
 		return WITCH_EINVAL;
 	}
 	if (r->state == RS_QUEUED && r->woff == 0)
-		fail(c, r, WITCH_ECANCELLED, 0, "cancelled before it was sent");
+		witch__client_fail(c, r, WITCH_ECANCELLED, 0,
+		    "cancelled before it was sent");
 	else {
 		n = snprintf(msg, sizeof(msg), "{\"endpoint\":\"cancel\","
 		    "\"oneway\":true,\"data\":{\"ids\":[%" PRIu64 "]}}", id);
 		/* Best effort: without memory the server just runs it. */
 		(void)queue_oneway(c, (unsigned char *)msg, (size_t)n);
-		fail(c, r, WITCH_ECANCELLED, 0, "cancelled");
+		witch__client_fail(c, r, WITCH_ECANCELLED, 0, "cancelled");
 	}
 	pthread_mutex_unlock(&c->mu);
 	witch__wakeup_signal(&c->wk);
