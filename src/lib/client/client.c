@@ -98,10 +98,14 @@ run_timers(struct witch_client *c)
 
 /* ---- one turn of the driving thread ----------------------------------- */
 
-
+/*
+ * Run the state callbacks, then the completion and event callbacks in
+ * the order they were queued (lock released).  events: false once
+ * witch_client_free() has begun (event entries are then only freed).
+ */
 static void
 run_callbacks(struct witch_client *c, struct sev *sev, size_t nsev,
-    struct witch__creq *done)
+    struct witch__creq *done, bool events)
 {
 	struct witch__creq *r, *nx;
 	size_t i;
@@ -112,7 +116,11 @@ run_callbacks(struct witch_client *c, struct sev *sev, size_t nsev,
 			    c->cfg.state_ud);
 	for (r = done; r != NULL; r = nx) {
 		nx = r->dnext;
-		if (r->cb == witch__client_sync_cb)
+		if (r->kind == RQ_EVENT) {
+			if (events && c->cfg.event_fn != NULL)
+				c->cfg.event_fn(c, (const char *)r->body,
+				    r->result, c->cfg.event_ud);
+		} else if (r->cb == witch__client_sync_cb)
 			witch__client_sync_finish(c, r);
 		else if (r->cb != NULL)
 			r->cb(c, r->status, r->status == 0 ? (r->result ?
@@ -129,6 +137,7 @@ deliver(struct witch_client *c)
 	struct sev sev[NSEV_MAX];
 	struct witch__creq *done;
 	size_t nsev;
+	bool events;
 
 	while (c->done_head != NULL || c->nsev > 0) {
 		done = c->done_head;
@@ -136,8 +145,9 @@ deliver(struct witch_client *c)
 		nsev = c->nsev;
 		memcpy(sev, c->sev, nsev * sizeof(sev[0]));
 		c->nsev = 0;
+		events = !c->freeing;
 		pthread_mutex_unlock(&c->mu);
-		run_callbacks(c, sev, nsev, done);
+		run_callbacks(c, sev, nsev, done, events);
 		pthread_mutex_lock(&c->mu);
 	}
 }
@@ -408,7 +418,8 @@ stop_thread(struct witch_client *c)
 
 /*
  * Stop the I/O thread, fail every request with WITCH_ECONNECTION (their
- * callbacks run here), free.  Must not race with any other call.
+ * callbacks run here), drop the events not delivered yet, free.  Must
+ * not race with any other call.
  */
 void
 witch_client_free(witch_client_t *c)
@@ -416,6 +427,9 @@ witch_client_free(witch_client_t *c)
 	if (c == NULL)
 		return;
 	stop_thread(c);
+	pthread_mutex_lock(&c->mu);
+	c->freeing = true;	/* events not delivered yet are dropped */
+	pthread_mutex_unlock(&c->mu);
 	witch_client_disconnect(c);
 	pthread_mutex_lock(&c->mu);
 	claim(c);

@@ -265,3 +265,15 @@ witch_client_config_set_state_callback(witch_client_config_t *cfg,
 	cfg->state_ud = userdata;
 	return 0;
 }
+
+/* See witch_client_config_set_host(). */
+int
+witch_client_config_set_event_callback(witch_client_config_t *cfg,
+    witch_client_event_fn fn, void *userdata)
+{
+	if (cfg == NULL)
+		return WITCH_EINVAL;
+	cfg->event_fn = fn;
+	cfg->event_ud = userdata;
+	return 0;
+}

@@ -61,9 +61,12 @@ struct witch_client_config {
 	size_t			 max_frame;
 	witch_client_state_fn	 state_fn;
 	void			*state_ud;
+	witch_client_event_fn	 event_fn;
+	void			*event_ud;
 };
 
-enum rq_kind { RQ_CALL, RQ_HELLO, RQ_ONEWAY };
+/* RQ_EVENT: a server event waiting for the event callback (done list). */
+enum rq_kind { RQ_CALL, RQ_HELLO, RQ_ONEWAY, RQ_EVENT };
 enum rq_state { RS_QUEUED, RS_SENT, RS_DONE };
 
 /*
@@ -71,6 +74,8 @@ enum rq_state { RS_QUEUED, RS_SENT, RS_DONE };
  * to completion, and in exactly one list: sendq (not fully written) or
  * sentq (written, awaiting its reply).  Hello and oneway frames live only
  * in sendq.  Once completed it is on the done list until its callback ran.
+ * An event is only ever on the done list: body holds its name
+ * (NUL-terminated), result its data.
  */
 struct witch__creq {
 	struct witch__creq	*next, *prev;	/* sendq or sentq */
@@ -165,6 +170,7 @@ struct witch_client {
 	pthread_t		 driver;	/* valid while driving */
 	bool			 thread_on;
 	bool			 thread_stop;
+	bool			 freeing;	/* no more event callbacks */
 	pthread_t		 thread;
 	unsigned char		 rbuf[RBUF_SIZE];
 };
@@ -190,6 +196,8 @@ void	witch__client_fail(struct witch_client *c, struct witch__creq *r,
 	    int code, int remote, const char *text);
 void	witch__client_fail_queued(struct witch_client *c, int code,
 	    const char *text);
+int	witch__client_queue_event(struct witch_client *c, const char *name,
+	    json_t *data);
 
 /* ---- link.c ------------------------------------------------------------- */
 

@@ -268,6 +268,18 @@ witch__client_set_state(struct witch_client *c, enum witch_client_state ns)
 	pthread_cond_broadcast(&c->cv);
 }
 
+/* Append r to the done list, whose callbacks run in order. */
+static void
+done_push(struct witch_client *c, struct witch__creq *r)
+{
+	r->dnext = NULL;
+	if (c->done_tail != NULL)
+		c->done_tail->dnext = r;
+	else
+		c->done_head = r;
+	c->done_tail = r;
+}
+
 /*
  * Complete a call: out of the map, the heap and its list, onto the done
  * list.  A call whose frame is partly written hands the rest of the frame
@@ -303,12 +315,7 @@ witch__client_complete(struct witch_client *c, struct witch__creq *r,
 		r->err = *err;
 	else
 		memset(&r->err, 0, sizeof(r->err));
-	r->dnext = NULL;
-	if (c->done_tail != NULL)
-		c->done_tail->dnext = r;
-	else
-		c->done_head = r;
-	c->done_tail = r;
+	done_push(c, r);
 }
 
 void
@@ -336,4 +343,33 @@ witch__client_fail_queued(struct witch_client *c, int code, const char *text)
 			witch__client_rq_free(r);
 		}
 	}
+}
+
+/*
+ * Queue a server event for the event callback, behind the completions
+ * already on the done list, so callbacks run in the order the frames
+ * arrived.  name is copied; data (NULL: JSON null) gets a reference.  0 or
+ * WITCH_ENOMEM (the event is then lost).  Lock held.
+ */
+int
+witch__client_queue_event(struct witch_client *c, const char *name,
+    json_t *data)
+{
+	struct witch__creq *r;
+	size_t n = strlen(name);
+
+	if ((r = witch__calloc(1, sizeof(*r))) == NULL)
+		return WITCH_ENOMEM;
+	if ((r->body = witch__malloc(n + 1)) == NULL) {
+		witch__free(r);
+		return WITCH_ENOMEM;
+	}
+	memcpy(r->body, name, n + 1);
+	r->blen = n;
+	r->kind = RQ_EVENT;
+	r->state = RS_DONE;
+	r->hidx = SIZE_MAX;
+	r->result = json_incref(data != NULL ? data : json_null());
+	done_push(c, r);
+	return 0;
 }

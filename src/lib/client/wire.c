@@ -217,19 +217,25 @@ on_hello(struct witch_client *c, json_t *res, json_t *eo)
 	return WITCH_ECONNECTION;
 }
 
-/* A frame with an "event" and no id. */
+/*
+ * A frame with an "event" and no id: queued for the event callback (if
+ * any), in order with the replies; "closing" then drops the link.
+ */
 static int
 on_event(struct witch_client *c, json_t *o, json_t *ev)
 {
-	json_t *reason;
+	json_t *reason, *data = json_object_get(o, "data");
 
 	if (!json_is_string(ev)) {
 		ffail(c, WITCH_EPROTOCOL, 0, false, "event is not a string");
 		return WITCH_EPROTOCOL;
 	}
+	/* Best effort: without memory the event is lost, the link kept. */
+	if (c->cfg.event_fn != NULL && !c->freeing)
+		(void)witch__client_queue_event(c, json_string_value(ev), data);
 	if (strcmp(json_string_value(ev), "closing") != 0)
-		return 0;	/* peer messages etc.: not for this API */
-	reason = json_object_get(json_object_get(o, "data"), "reason");
+		return 0;
+	reason = json_object_get(data, "reason");
 	ffail(c, WITCH_ECONNECTION, 0, false, "server closing: %s",
 	    json_is_string(reason) ? json_string_value(reason) : "?");
 	return WITCH_ECONNECTION;
