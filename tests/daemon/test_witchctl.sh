@@ -307,6 +307,20 @@ cp "$tmp/mon.err" "$tmp/err"
 expect_rc 0 "monitor ends on SIGINT"
 check "monitor wrote nothing on standard error" test ! -s "$tmp/mon.err"
 sed 's/^/	/' "$tmp/mon"
+# SIGTERM ends it the same way.
+"$CTL" $W monitor >"$tmp/mont" 2>"$tmp/mont.err" &
+mont_pid=$!
+pids="$pids $mont_pid"
+check "a second monitor prints an echo" \
+    probe_monitor "$tmp/mont" probe-term
+kill -TERM "$mont_pid"
+wait_gone "$mont_pid"
+cp "$tmp/mont.err" "$tmp/err"
+expect_rc 0 "monitor ends on SIGTERM"
+check "monitor (SIGTERM) wrote nothing on standard error" \
+    test ! -s "$tmp/mont.err"
+check "monitor printed no line twice" \
+    test "$(sort "$tmp/mont" | uniq -d | wc -l)" -eq 0
 
 run $W stats
 expect_rc 0 "stats"
