@@ -133,6 +133,11 @@ struct syncwait {
 	witch_error_t	 err;
 };
 
+/*
+ * The callback of a synchronous call: run_callbacks() recognises it and
+ * hands the outcome over with witch__client_sync_finish() instead; if
+ * called, it does the same with a new reference.  Lock not held.
+ */
 void
 witch__client_sync_cb(witch_client_t *c, int status, json_t *result,
     const witch_error_t *err, void *ud)

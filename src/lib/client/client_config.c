@@ -12,6 +12,7 @@
 
 /* ---- configuration ---------------------------------------------------- */
 
+/* Fill cfg with the documented defaults.  Any thread. */
 void
 witch__client_config_defaults(struct witch_client_config *cfg)
 {

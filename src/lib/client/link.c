@@ -76,6 +76,7 @@ resolve(struct witch_client *c, witch_error_t *e)
 	return 0;
 }
 
+/* Close the link's socket, if any, and forget its I/O state.  Lock held. */
 void
 witch__client_close_socket(struct witch_client *c)
 {
@@ -90,6 +91,7 @@ witch__client_close_socket(struct witch_client *c)
 	c->link_gen++;
 }
 
+/* The server's address for messages, into buf; returns buf.  Lock held. */
 const char *
 witch__client_target(const struct witch_client *c, char *buf, size_t len)
 {

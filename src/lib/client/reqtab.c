@@ -12,6 +12,10 @@
 
 /* ---- small helpers --------------------------------------------------- */
 
+/*
+ * Fill *e (NULL: nothing) with code, remote and the formatted text.  Any
+ * thread.
+ */
 void
 witch__client_seterr(witch_error_t *e, int code, int remote, const char *fmt,
     ...)
@@ -27,6 +31,7 @@ witch__client_seterr(witch_error_t *e, int code, int remote, const char *fmt,
 	va_end(ap);
 }
 
+/* Append r to l.  Lock held. */
 void
 witch__client_lst_push(struct rqlist *l, struct witch__creq *r)
 {
@@ -39,6 +44,7 @@ witch__client_lst_push(struct rqlist *l, struct witch__creq *r)
 	l->tail = r;
 }
 
+/* Put r first in l.  Lock held. */
 void
 witch__client_lst_push_front(struct rqlist *l, struct witch__creq *r)
 {
@@ -51,6 +57,7 @@ witch__client_lst_push_front(struct rqlist *l, struct witch__creq *r)
 	l->head = r;
 }
 
+/* Unlink r from l.  Lock held. */
 void
 witch__client_lst_remove(struct rqlist *l, struct witch__creq *r)
 {
@@ -65,6 +72,7 @@ witch__client_lst_remove(struct rqlist *l, struct witch__creq *r)
 	r->next = r->prev = NULL;
 }
 
+/* Free a request with its body, frame and result; NULL is a no-op. */
 void
 witch__client_rq_free(struct witch__creq *r)
 {
@@ -109,6 +117,10 @@ map_grow(struct witch_client *c)
 	return 0;
 }
 
+/*
+ * Add r to the id map, growing it at load 1/2.  0 or WITCH_ENOMEM.
+ * Lock held.
+ */
 int
 witch__client_map_put(struct witch_client *c, struct witch__creq *r)
 {
@@ -139,6 +151,7 @@ map_index(const struct witch_client *c, uint64_t id)
 	return SIZE_MAX;
 }
 
+/* The request of id (borrowed), or NULL.  Lock held. */
 struct witch__creq *
 witch__client_map_get(const struct witch_client *c, uint64_t id)
 {
@@ -147,6 +160,7 @@ witch__client_map_get(const struct witch_client *c, uint64_t id)
 	return j == SIZE_MAX ? NULL : c->map[j];
 }
 
+/* Remove id from the map (backward-shift deletion).  Lock held. */
 void
 witch__client_map_del(struct witch_client *c, uint64_t id)
 {
@@ -214,6 +228,7 @@ heap_down(struct witch_client *c, size_t i)
 	heap_set(c, i, r);
 }
 
+/* Add r to the timer heap by deadline.  0 or WITCH_ENOMEM.  Lock held. */
 int
 witch__client_heap_push(struct witch_client *c, struct witch__creq *r)
 {
@@ -253,6 +268,10 @@ heap_del(struct witch_client *c, struct witch__creq *r)
 
 /* ---- state and completion (lock held) ---------------------------------- */
 
+/*
+ * Change state, recording the change for the state callback and waking
+ * waiters.  Lock held.
+ */
 void
 witch__client_set_state(struct witch_client *c, enum witch_client_state ns)
 {
@@ -318,6 +337,7 @@ witch__client_complete(struct witch_client *c, struct witch__creq *r,
 	done_push(c, r);
 }
 
+/* Complete r with error code, remote and text.  Lock held. */
 void
 witch__client_fail(struct witch_client *c, struct witch__creq *r, int code,
     int remote, const char *text)
