@@ -387,7 +387,26 @@ check "monitor connection failure message" \
 # ---- connection failure: a port freed a moment ago --------------------------
 if start_witchd 0 gone; then
 	gone=$srv_port
+	# A monitor of a server that stops: told why, exit 3.
+	"$CTL" -p "$gone" monitor >"$tmp/mong" 2>"$tmp/mong.err" &
+	mong_pid=$!
+	pids="$pids $mong_pid"
+	i=0
+	while ! grep -q probe-stop "$tmp/mong" 2>/dev/null && [ $i -lt 50 ]
+	do
+		"$CTL" -p "$gone" echo probe-stop >/dev/null 2>&1
+		sleep 0.1
+		i=$((i + 1))
+	done
+	check "monitor of the second server prints an echo" \
+	    grep -q probe-stop "$tmp/mong"
 	stop_witchd "$srv_pid"
+	wait_gone "$mong_pid"
+	cp "$tmp/mong.err" "$tmp/err"
+	expect_rc 3 "monitor of a server that stops"
+	want="witchctl: 127.0.0.1:$gone: connection lost: server closing:"
+	check "monitor says the server is closing" \
+	    test "$(cat "$tmp/mong.err")" = "$want shutdown"
 	run -p "$gone" --timeout 2 info
 	expect_rc 3 "info on a port with nothing listening"
 	check "connection failure message" \
