@@ -21,8 +21,9 @@
  * All functions may be called from any thread (the object has a lock),
  * except witch_client_free(), which must not race with other calls, and
  * witch_client_process(), which one thread at a time may run.  Callbacks
- * may call any client function except witch_client_free() and
- * witch_client_call().
+ * (completion, state, event) may call any client function except
+ * witch_client_free(); witch_client_call(), witch_client_connect() and
+ * witch_client_process() return WITCH_ESTATE there.
  */
 #ifndef WITCH_CLIENT_H
 #define WITCH_CLIENT_H
