@@ -18,6 +18,12 @@ TESTS += tests/integ/test_inline
 tests_integ_test_inline_SOURCES = tests/integ/test_inline.c
 tests_integ_test_inline_CFLAGS = $(WITCHTEST_CFLAGS_)
 tests_integ_test_inline_LDADD = $(INTEG_LIBS_)
+
+check_PROGRAMS += tests/integ/test_allocfail
+TESTS += tests/integ/test_allocfail
+tests_integ_test_allocfail_SOURCES = tests/integ/test_allocfail.c
+tests_integ_test_allocfail_CFLAGS = $(WITCHTEST_CFLAGS_)
+tests_integ_test_allocfail_LDADD = $(INTEG_LIBS_)
 endif
 
 TESTS += tests/check-abi.sh

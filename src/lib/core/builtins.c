@@ -587,8 +587,10 @@ witch__monitor_feed(struct witch__conn *c, struct witch__request_env *env)
 		witch__omsg_buf_init(&b);
 		if (witch__reply_event(&b, "monitor", d) == 0)
 			witch__conn_reply_buf(m, &b);
-		else
+		else {
 			witch__buf_free(&b);
+			witch__conn_reply_lost(m);	/* a gap: close */
+		}
 	}
 	json_decref(d);
 }

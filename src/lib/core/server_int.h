@@ -135,6 +135,8 @@ struct witch__conn {
 	atomic_bool		 scheduled;		/* [A] on the ready list */
 	atomic_uint		 inflight;		/* [A] jobs queued/running */
 	atomic_bool		 want_done;		/* [A] notify when a job ends */
+	atomic_bool		 reply_lost;		/* [A] no memory for a
+							 * reply: close c */
 	int			 proto;			/* [R] index, set on hello */
 	struct witch__conn	*ready_next;		/* ready list link: written
 							 * by the thread that set
@@ -338,6 +340,12 @@ void witch__conn_unref(struct witch__conn *c);
 void witch__conn_send_buf(struct witch__conn *c, struct witch__buf *b);
 /* Any thread: make the reactor look at c (coalesced). */
 void witch__conn_schedule(struct witch__conn *c);
+/*
+ * Any thread: a reply owed to c could not be built (no memory).  The
+ * client would wait for it forever, so the reactor closes c (closing
+ * event "out_of_memory") once the replies before it are written.
+ */
+void witch__conn_reply_lost(struct witch__conn *c);
 /* Any thread: send an error reply with the given id (unless oneway). */
 void witch__conn_send_error(struct witch__conn *c, const char *id, int code,
     const char *msg);

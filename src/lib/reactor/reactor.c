@@ -134,8 +134,11 @@ job_run(struct witch__job *job)
 	witch__omsg_buf_init(&b);
 	if (reply_frame(rj, &req, rc, &b))
 		witch__conn_send_buf(rj->conn, &b);
-	else
+	else {
 		witch__buf_free(&b);
+		if (!rj->oneway)
+			witch__conn_reply_lost(rj->conn);
+	}
 	json_decref(req.result);
 	job_done(rj->conn);
 }
@@ -272,6 +275,8 @@ witch__conn_reply_buf(struct witch__conn *c, struct witch__buf *b)
 	if (b->len > hdr && obuf_ready(c) &&
 	    witch__buf_append(&c->obuf, b->data + hdr, b->len - hdr) == 0)
 		turn_add(c);
+	else
+		witch__conn_reply_lost(c);
 	witch__buf_free(b);
 }
 
@@ -285,6 +290,8 @@ reply_error(struct witch__conn *c, const char *id, int code, const char *msg)
 	witch__count_error(c->srv, code);
 	if (obuf_ready(c) && witch__reply_error(&c->obuf, id, code, msg) == 0)
 		turn_add(c);
+	else
+		witch__conn_reply_lost(c);
 }
 
 /* Ask workers to notify us when jobs end, then look ourselves. */
@@ -476,12 +483,15 @@ run_inline(struct witch__conn *c, struct witch__request_env *env,
 		witch__count_call(ep, false, c->srv, rj.t0_ns);
 		witch__count_error(c->srv, WITCH_ENOMEM);
 		json_decref(rj.root);
+		witch__conn_reply_lost(c);
 		return;
 	}
 	rc = handler_call(&rj, &req);
 	/* Straight into this turn's output: no allocation per reply. */
 	if (reply_frame(&rj, &req, rc, &c->obuf))
 		turn_add(c);
+	else if (!rj.oneway)
+		witch__conn_reply_lost(c);
 	json_decref(req.result);
 	json_decref(rj.root);
 }
@@ -851,6 +861,13 @@ conn_settle(struct witch__conn *c)
 
 	if (c->fd < 0)
 		return;
+	if (c->state == WITCH__CONN_OPEN &&
+	    atomic_load_explicit(&c->reply_lost, memory_order_relaxed)) {
+		witch__log(srv, WITCH_LOG_WARNING, "client %llu (%s) closed: "
+		    "no memory for a reply it is owed",
+		    (unsigned long long)c->id, c->peer);
+		witch__conn_kill(c, "out_of_memory");
+	}
 	out = witch__oqueue_bytes(&c->oq);
 	if (c->state == WITCH__CONN_OPEN) {
 		if (!c->read_paused && out > out_soft(srv)) {
