@@ -24,6 +24,12 @@ TESTS += tests/integ/test_allocfail
 tests_integ_test_allocfail_SOURCES = tests/integ/test_allocfail.c
 tests_integ_test_allocfail_CFLAGS = $(WITCHTEST_CFLAGS_)
 tests_integ_test_allocfail_LDADD = $(INTEG_LIBS_)
+
+check_PROGRAMS += tests/integ/test_pollfail
+TESTS += tests/integ/test_pollfail
+tests_integ_test_pollfail_SOURCES = tests/integ/test_pollfail.c
+tests_integ_test_pollfail_CFLAGS = $(WITCHTEST_CFLAGS_)
+tests_integ_test_pollfail_LDADD = $(INTEG_LIBS_)
 endif
 
 TESTS += tests/check-abi.sh

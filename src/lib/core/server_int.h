@@ -225,6 +225,7 @@ struct witch__counters {
 	atomic_uint_fast64_t	emfile_pauses;
 	atomic_uint_fast64_t	overloaded;
 	atomic_uint_fast64_t	protocol_errors;
+	atomic_uint_fast64_t	poll_errors;	/* failed waits for events */
 	atomic_uint_fast64_t	errors[32];	/* by -code */
 	atomic_uint_fast64_t	latency[WITCH__LAT_BUCKETS];
 	atomic_uint			clients;
@@ -359,6 +360,11 @@ void witch__conn_kill(struct witch__conn *c, const char *reason);
 /* Set on a worker while it runs a handler (stop/free refuse there). */
 extern _Thread_local struct witch_server *witch__tls_handler_srv;
 void *witch__reactor_main(void *arg);
+/*
+ * Test hook: the next n waits for events fail with errno err (0
+ * disables); returns the waits that were still to fail.  Any thread.
+ */
+long witch__reactor_fail_waits(long n, int err);
 /* The reactor's job operations (request execution on workers). */
 extern const struct witch__job_ops witch__reqjob_ops;
 
