@@ -19,6 +19,7 @@
 #include "core/buf.h"
 #include "proto/envelope.h"
 #include "proto/frame.h"
+#include "proto/scan.h"
 
 /* ---- helpers ------------------------------------------------------------ */
 
@@ -531,6 +532,63 @@ test_id_format(void **state)
 	    WITCH_EINVALID_REQUEST);
 }
 
+/*
+ * Walking an array without a tree: every element once, nested ones whole;
+ * ids formatted from their text exactly as from jansson's values; strings
+ * decoded (escapes, surrogate pairs), cut to the buffer as strlcpy.
+ */
+static void
+test_scan_array_ids(void **state)
+{
+	static const char text[] = " [ 1 , \"a\\u0041\", -0,\"x\\\"y\", "
+	    "[2,{\"k\":[]}], \"\\ud83d\\ude00\\n\" ,-17,\"plain\"] ";
+	struct witch__jspan arr, el;
+	struct witch__jmember m[] = { { "a", 1, &arr } };
+	char obj[sizeof(text) + 8], a[WITCH__ID_MAX + 1], b[WITCH__ID_MAX + 1];
+	char s[8];
+	enum witch__jtype top;
+	size_t pos = 0, n = 0;
+	bool kesc;
+	json_t *j;
+
+	snprintf(obj, sizeof(obj), "{\"a\":%s}", text);
+	assert_int_equal(witch__json_scan(obj, strlen(obj), &top, m, 1,
+	    &kesc), 0);
+	assert_int_equal(arr.type, WITCH__J_ARRAY);
+	while (witch__json_array_next(&arr, &pos, &el)) {
+		n++;
+		j = json_loadb(el.p, el.len, JSON_DECODE_ANY, NULL);
+		assert_non_null(j);
+		if (el.type == WITCH__J_ARRAY) {
+			assert_int_equal(json_array_size(j), 2);
+			assert_int_equal(witch__id_format_span(&el, a,
+			    sizeof(a)), WITCH_EINVALID_REQUEST);
+		} else {
+			assert_int_equal(witch__id_format_span(&el, a,
+			    sizeof(a)), 0);
+			assert_int_equal(witch__id_format(j, b, sizeof(b)), 0);
+			assert_string_equal(a, b);
+		}
+		json_decref(j);
+	}
+	assert_int_equal(n, 8);
+	assert_false(witch__json_array_next(&arr, &pos, &el));
+	/* Strings: "x\"y" and the emoji with a newline; cut short. */
+	pos = 0;
+	for (n = 0; n < 6; n++)
+		assert_true(witch__json_array_next(&arr, &pos, &el));
+	assert_int_equal(witch__json_string_copy(&el, s, sizeof(s)), 5);
+	assert_memory_equal(s, "\xf0\x9f\x98\x80\n", 6);
+	assert_int_equal(witch__json_string_copy(&el, s, 3), 5);
+	assert_int_equal(strlen(s), 2);
+	/* An empty array has no element. */
+	snprintf(obj, sizeof(obj), "{\"a\":[ ]}");
+	assert_int_equal(witch__json_scan(obj, strlen(obj), &top, m, 1,
+	    &kesc), 0);
+	pos = 0;
+	assert_false(witch__json_array_next(&arr, &pos, &el));
+}
+
 /* ---- replies ------------------------------------------------------------ */
 
 static void
@@ -914,6 +972,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_not_json),
+		cmocka_unit_test(test_scan_array_ids),
 		cmocka_unit_test(test_empty_payload),
 		cmocka_unit_test(test_invalid_utf8),
 		cmocka_unit_test(test_trailing_garbage),

@@ -272,6 +272,42 @@ int_value(const char *p, size_t n)
 	return (int64_t)v;
 }
 
+/*
+ * The id a scanned value (a span witch__json_scan() accepted) stands for,
+ * as witch__id_format() writes it, into buf (WITCH__ID_MAX + 1 bytes).
+ * Integers and strings without escapes are copied from the text; only a
+ * string with escapes is decoded with jansson (one small allocation:
+ * at most WITCH__ID_MAX + 2 bytes of text).  Returns 0,
+ * WITCH_EINVALID_REQUEST (not an integer or string, or too long) or
+ * WITCH_ENOMEM.  Pure; any thread.
+ */
+int
+witch__id_format_span(const struct witch__jspan *v, char *buf, size_t buflen)
+{
+	json_t *j;
+	int rc;
+
+	if (v->type == WITCH__J_INT && v->len < 21 && v->len < buflen) {
+		int_text(v->p, v->len, buf);
+		return 0;
+	}
+	if (v->type != WITCH__J_STRING || v->len > WITCH__ID_MAX + 2)
+		return WITCH_EINVALID_REQUEST;
+	if (!v->escaped) {
+		if (v->len >= buflen || v->len > WITCH__ID_MAX)
+			return WITCH_EINVALID_REQUEST;
+		memcpy(buf, v->p, v->len);
+		buf[v->len] = '\0';
+		return 0;
+	}
+	if ((j = json_loadb(v->p, v->len, JSON_DECODE_ANY | JSON_ALLOW_NUL,
+	    NULL)) == NULL)
+		return WITCH_ENOMEM;	/* it was validated */
+	rc = witch__id_format(j, buf, buflen);
+	json_decref(j);
+	return rc;
+}
+
 int
 witch__request_scan(const char *payload, size_t len,
     struct witch__request_env *env, char *msg, size_t msglen)
