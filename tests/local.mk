@@ -30,6 +30,12 @@ TESTS += tests/integ/test_pollfail
 tests_integ_test_pollfail_SOURCES = tests/integ/test_pollfail.c
 tests_integ_test_pollfail_CFLAGS = $(WITCHTEST_CFLAGS_)
 tests_integ_test_pollfail_LDADD = $(INTEG_LIBS_)
+
+check_PROGRAMS += tests/integ/test_reactor_bounds
+TESTS += tests/integ/test_reactor_bounds
+tests_integ_test_reactor_bounds_SOURCES = tests/integ/test_reactor_bounds.c
+tests_integ_test_reactor_bounds_CFLAGS = $(WITCHTEST_CFLAGS_)
+tests_integ_test_reactor_bounds_LDADD = $(INTEG_LIBS_) -lpthread
 endif
 
 TESTS += tests/check-abi.sh

@@ -53,6 +53,16 @@
 #define WITCH__TICK_MS 100		/* housekeeping period */
 #define WITCH__PRECANCEL_MAX 64		/* remembered early cancels */
 #define WITCH__PRECANCEL_MS 5000	/* ...and for how long */
+/*
+ * What the built-ins the reactor answers itself accept (protocol.md):
+ * data of at most WITCH__BUILTIN_DATA_MAX bytes of JSON text, and for
+ * cancel at most WITCH__CANCEL_IDS_MAX ids in at most
+ * WITCH__CANCEL_DATA_MAX bytes.  Beyond them: invalid_request, without
+ * looking inside the data.
+ */
+#define WITCH__BUILTIN_DATA_MAX 4096
+#define WITCH__CANCEL_IDS_MAX 1024
+#define WITCH__CANCEL_DATA_MAX (WITCH__CANCEL_IDS_MAX * (WITCH__ID_MAX + 8))
 #define WITCH__CLOSE_WAIT_MS 5000	/* replies owed before a close */
 #define WITCH__JOB_DATA_SMALL 256	/* job data kept in the job cache */
 #define WITCH__JOB_CACHE 1024		/* most cached jobs per server */
