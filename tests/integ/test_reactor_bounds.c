@@ -46,6 +46,7 @@ setup(void **state)
 	witch_server_config_set_workers(cfg, 1);
 	witch_server_config_set_queue_depth(cfg, 4096);
 	srv = th_server_start(cfg, reg, NULL);
+	witch_server_config_free(cfg);
 	th_gate_reset();
 	return 0;
 }
@@ -151,12 +152,12 @@ big_request(const char *head, const char *item, const char *tail,
 
 /*
  * Send payload on a fresh connection while another client pings; the
- * reply must be invalid_request whose message names limit.  Prints the
- * longest ping the other client waited.
+ * reply must be the error code whose message names limit (NULL: any
+ * message).  Prints the longest ping the other client waited.
  */
 static void
-expect_limit(const char *what, const char *payload, size_t len,
-    const char *limit)
+expect_error(const char *what, const char *payload, size_t len,
+    const char *code, const char *limit)
 {
 	struct pinger pg;
 	int fd = th_connect(witch_server_port(srv));
@@ -171,18 +172,25 @@ expect_limit(const char *what, const char *payload, size_t len,
 	r = th_recv_ok(fd, 0);
 	print_message("%-44s another client's ping: max %6.1f ms\n", what,
 	    pinger_stop(&pg) / 1000.0);
-	assert_int_equal(th_id(r), 1);
-	assert_code(r, "invalid_request");
+	assert_code(r, code);
 	msg = json_string_value(json_object_get(json_object_get(r, "error"),
 	    "message"));
 	assert_non_null(msg);
-	if (strstr(msg, limit) == NULL)
+	if (limit != NULL && strstr(msg, limit) == NULL)
 		fail_msg("%s: message \"%s\" does not name the limit %s",
 		    what, msg, limit);
 	json_decref(r);
 	th_ping_ok(fd);			/* the connection goes on */
 	close(fd);
 	free(frame);
+}
+
+/* The reply (id 1) is invalid_request naming limit. */
+static void
+expect_limit(const char *what, const char *payload, size_t len,
+    const char *limit)
+{
+	expect_error(what, payload, len, "invalid_request", limit);
 }
 
 static void
@@ -214,6 +222,12 @@ test_hello_max_frame(void **state)
 	p = big_request("{\"id\":1,\"endpoint\":\"hello\",\"data\":"
 	    "{\"protocols\":[", "\"x\"", "]}}", &len);
 	expect_limit("hello, 1 MiB of protocols", p, len, "4096");
+	free(p);
+	/* Escaped keys are matched as they are, on the fast path. */
+	p = big_request("{\"\\u0069d\":1,\"endpoint\":\"hello\","
+	    "\"data\":[", "{}", "]}", &len);
+	expect_limit("hello, 1 MiB data, escaped envelope key", p, len,
+	    "4096");
 	free(p);
 }
 
@@ -283,6 +297,36 @@ test_monitor_feed_big(void **state)
 	free(p);
 	close(fd);
 	close(mon);
+}
+
+/*
+ * What the fast envelope path does not take (wrong types, a top-level
+ * array, invalid JSON) never has jansson parse the whole frame either.
+ */
+static void
+test_envelope_slow_paths(void **state)
+{
+	size_t len;
+	char *p;
+
+	p = big_request("{\"id\":1,\"endpoint\":\"echo\",\"oneway\":\"no\","
+	    "\"data\":[", "{}", "]}", &len);
+	expect_error("echo, 1 MiB data, oneway not a boolean", p, len,
+	    "invalid_request", "oneway");
+	free(p);
+	p = big_request("{\"id\":[", "{}", "],\"endpoint\":\"echo\"}", &len);
+	expect_error("1 MiB id [{},{},...]", p, len, "invalid_request",
+	    "\"id\"");
+	free(p);
+	p = big_request("[", "{}", "]", &len);
+	expect_error("1 MiB top-level array", p, len, "invalid_request",
+	    "object");
+	free(p);
+	p = big_request("{\"id\":1,\"endpoint\":\"echo\",\"data\":[", "{}",
+	    "}}", &len);
+	expect_error("1 MiB of JSON broken at its end", p, len, "parse_error",
+	    NULL);
+	free(p);
 }
 
 /* Send a cancel (id 99999) of the n ids from, from+1, ... on fd. */
@@ -500,6 +544,8 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_monitor_feed_big, setup,
 		    teardown),
+		cmocka_unit_test_setup_teardown(test_envelope_slow_paths,
+		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cancel_limit, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_cancel_queued, setup,

@@ -385,6 +385,55 @@ test_id_integer_spellings(void **state)
 	}
 }
 
+/*
+ * Requests the fast path does not take: the bounded jansson path gives
+ * the same verdict, message, id, oneway, endpoint and data as
+ * witch__request_parse() on the whole payload, with data left as text.
+ */
+static void
+test_scan_bounded_path(void **state)
+{
+	static const char *in[] = {
+		"{\"\\u0069d\":3,\"end\\u0070oint\":\"x\",\"d\\u0061ta\":[1]}",
+		"{\"id\":\"a\\u0041\",\"endpoint\":\"e\\/p\",\"data\":{}}",
+		"{\"id\":4,\"endpoint\":\"x\",\"oneway\":\"no\",\"data\":[2]}",
+		"{\"id\":[{},{}],\"endpoint\":\"x\"}",
+		"{\"id\":5,\"endpoint\":{\"a\":1},\"oneway\":true}",
+		"{\"id\":6,\"endpoint\":\"x\",\"deadline_ms\":-1,\"data\":7}",
+		"{\"id\":7,\"endpoint\":\"x\",\"deadline_ms\":2.5}",
+		"{\"id\":8,\"id\":\"\\u00e9\",\"endpoint\":\"x\",\"data\":null}",
+		"[1,2,3]",
+		"\"str\"",
+		"{\"id\":9,\"endpoint\":",
+	};
+	struct witch__request_env a, b;
+	char ma[256], mb[256];
+	json_t *da;
+	size_t i;
+	int ra, rb;
+
+	for (i = 0; i < sizeof(in) / sizeof(in[0]); i++) {
+		rb = witch__request_parse(in[i], strlen(in[i]), &b, mb,
+		    sizeof(mb));
+		ra = witch__request_scan(in[i], strlen(in[i]), &a, ma,
+		    sizeof(ma));
+		assert_int_equal(ra, rb);
+		assert_string_equal(ma, mb);
+		assert_string_equal(a.id, b.id);
+		assert_int_equal(a.oneway, b.oneway);
+		if (ra == 0) {
+			assert_null(a.root);	/* no tree left */
+			assert_string_equal(a.endpoint, b.endpoint);
+			assert_int_equal(a.has_deadline, b.has_deadline);
+			da = witch__request_env_data(&a);
+			assert_int_equal(da == NULL, b.data == NULL);
+			assert_true(da == NULL || json_equal(da, b.data));
+		}
+		witch__request_env_clear(&a);
+		witch__request_env_clear(&b);
+	}
+}
+
 static void
 test_id_kept_on_error(void **state)
 {
@@ -973,6 +1022,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_not_json),
 		cmocka_unit_test(test_scan_array_ids),
+		cmocka_unit_test(test_scan_bounded_path),
 		cmocka_unit_test(test_empty_payload),
 		cmocka_unit_test(test_invalid_utf8),
 		cmocka_unit_test(test_trailing_garbage),

@@ -325,68 +325,41 @@ inline_reply(struct witch__buf *out, const char *id, json_t *result)
 
 /*
  * A reactor-side built-in's data, looked at without a tree (protocol.md,
- * doc/internals/reactor.md): its JSON text must be at most max bytes,
- * checked before anything looks inside, then one scan validates it and
- * gives the spans of the members m of a data object.  d->top is
- * WITCH__J_NONE without data.  True: refused, and the invalid_request
- * (or no_memory) reply naming the limit is in out, *rc its result.  Free
- * d->dumped afterwards (the text, when the envelope parsed data already).
+ * doc/internals/reactor.md).  The envelope leaves it as text (data_raw);
+ * that text must be at most max bytes, checked before anything looks
+ * inside, then one scan gives the type of the data (*top, WITCH__J_NONE
+ * without data) and the spans of the members m of a data object.  True:
+ * refused, the invalid_request reply naming the limit is in out and *rc
+ * is its result.
  */
-struct bi_data {
-	enum witch__jtype	 top;
-	char			*dumped;
-};
-
 static bool
 bi_data_refused(struct witch__request_env *env, struct witch__buf *out,
     const char *name, size_t max, struct witch__jmember *m, size_t nm,
-    struct bi_data *d, int *rc)
+    enum witch__jtype *top, int *rc)
 {
-	const char *p = env->data_raw;
-	size_t i, len = env->data_len;
 	char msg[128];
-	bool kesc = false;
-	int err = 0;
+	size_t i;
+	bool kesc;
+	int err;
 
-	d->top = WITCH__J_NONE;
-	d->dumped = NULL;
+	*top = WITCH__J_NONE;
 	for (i = 0; i < nm; i++)
 		memset(m[i].span, 0, sizeof(*m[i].span));
-	if (p == NULL && env->data != NULL) {
-		/* The slow path already parsed it: once more as text. */
-		if ((d->dumped = json_dumps(env->data, JSON_COMPACT |
-		    JSON_ENCODE_ANY)) == NULL)
-			err = WITCH_ENOMEM;
-		else {
-			p = d->dumped;
-			len = strlen(p);
-		}
-	}
-	if (err == 0 && p != NULL) {
-		if (len > max)
-			err = WITCH_ETOO_LARGE;
-		else if (witch__json_scan(p, len, &d->top, m, nm, &kesc) != 0 ||
-		    kesc)
-			err = WITCH_EINVALID_REQUEST;
-	}
-	if (err == 0)
+	if (env->data_raw == NULL)
 		return false;
-	if (err == WITCH_ENOMEM)
-		*rc = witch__reply_error(out, env->id, WITCH_ENOMEM,
-		    "out of memory");
-	else {
-		if (err == WITCH_ETOO_LARGE)
-			snprintf(msg, sizeof(msg), "%s: data larger than %zu "
-			    "bytes", name, max);
-		else
-			snprintf(msg, sizeof(msg), "%s: data keys must not use "
-			    "escapes", name);
+	if (env->data_len > max) {
+		snprintf(msg, sizeof(msg), "%s: data larger than %zu bytes",
+		    name, max);
 		*rc = witch__reply_error(out, env->id, WITCH_EINVALID_REQUEST,
 		    msg);
+		return true;
 	}
-	free(d->dumped);
-	d->dumped = NULL;
-	return true;
+	if ((err = witch__json_scan(env->data_raw, env->data_len, top, m, nm,
+	    &kesc)) != 0) {		/* validated with the request */
+		*rc = witch__reply_error(out, env->id, err, NULL);
+		return true;
+	}
+	return false;
 }
 
 /* Index of the first of the client's protocols the server speaks. */
@@ -418,35 +391,30 @@ builtin_hello(struct witch__conn *c, struct witch__request_env *env,
 	struct witch__jspan protos, hash, name;
 	struct witch__jmember m[] = { { "protocols", 9, &protos },
 	    { "source_hash", 11, &hash }, { "name", 4, &name } };
-	struct bi_data d;
+	enum witch__jtype top;
 	char msg[256], h[WITCH__ID_MAX];
 	int p, rc;
 
 	if (bi_data_refused(env, out, "hello", WITCH__BUILTIN_DATA_MAX, m, 3,
-	    &d, &rc))
+	    &top, &rc))
 		return rc;
-	rc = 0;
-	if (d.top != WITCH__J_NONE && d.top != WITCH__J_NULL &&
-	    d.top != WITCH__J_OBJECT) {
-		rc = witch__reply_error(out, env->id, WITCH_EINVALID_REQUEST,
+	if (top != WITCH__J_NONE && top != WITCH__J_NULL &&
+	    top != WITCH__J_OBJECT)
+		return witch__reply_error(out, env->id, WITCH_EINVALID_REQUEST,
 		    "hello: data must be an object");
-		goto done;
-	}
 	if ((protos.type != WITCH__J_NONE && protos.type != WITCH__J_ARRAY) ||
 	    (hash.type != WITCH__J_NONE && hash.type != WITCH__J_STRING) ||
-	    (name.type != WITCH__J_NONE && name.type != WITCH__J_STRING)) {
-		rc = witch__reply_error(out, env->id, WITCH_EINVALID_REQUEST,
+	    (name.type != WITCH__J_NONE && name.type != WITCH__J_STRING))
+		return witch__reply_error(out, env->id, WITCH_EINVALID_REQUEST,
 		    "hello: protocols must be an array of strings, "
 		    "source_hash and name strings");
-		goto done;
-	}
 	if (hash.type == WITCH__J_STRING &&
 	    (witch__json_string_copy(&hash, h, sizeof(h)) >= sizeof(h) ||
 	    strcmp(h, srv->source_hash) != 0)) {
 		snprintf(msg, sizeof(msg), "source hash mismatch: client "
 		    "expects %.40s, server has %s", h, srv->source_hash);
-		rc = witch__reply_error(out, env->id, WITCH_EINCOMPATIBLE, msg);
-		goto done;
+		return witch__reply_error(out, env->id, WITCH_EINCOMPATIBLE,
+		    msg);
 	}
 	if (protos.type == WITCH__J_ARRAY) {
 		if ((p = pick_protocol(srv, &protos)) < 0) {
@@ -454,24 +422,20 @@ builtin_hello(struct witch__conn *c, struct witch__request_env *env,
 			    "this server speaks %s%s", srv->cfg.protocols[0],
 			    srv->cfg.nprotocols > 1 ? " and others (see info)" :
 			    "");
-			rc = witch__reply_error(out, env->id,
+			return witch__reply_error(out, env->id,
 			    WITCH_EUNSUPPORTED_PROTOCOL, msg);
-			goto done;
 		}
 		c->proto = p;
 	}
 	if (name.type == WITCH__J_STRING)
 		(void)witch__json_string_copy(&name, c->client_name,
 		    sizeof(c->client_name));
-	rc = inline_reply(out, env->id, json_pack(
+	return inline_reply(out, env->id, json_pack(
 	    "{s:s, s:s, s:s, s:s, s:o, s:s, s:s, s:I}",
 	    "name", srv->cfg.name, "server_id", srv->server_id,
 	    "version", witch_version(), "protocol", srv->cfg.protocols[c->proto],
 	    "protocols", protocols_json(srv), "source_hash", srv->source_hash,
 	    "project_id", srv->cfg.project_id, "client_id", (json_int_t)c->id));
-done:
-	free(d.dumped);
-	return rc;
 }
 
 /* The ids of one cancel, sorted, for one walk of the pool's queue. */
@@ -553,19 +517,17 @@ builtin_cancel(struct witch__conn *c, struct witch__request_env *env,
 	struct witch__jspan ids, v;
 	struct witch__jmember m[] = { { "ids", 3, &ids } };
 	struct cancel_set set = { c, NULL, 0 };
-	struct bi_data d;
+	enum witch__jtype top;
 	size_t i, pos, n = 0, matched = 0;
 	char msg[96];
 	int rc;
 
 	if (bi_data_refused(env, out, "cancel", WITCH__CANCEL_DATA_MAX, m, 1,
-	    &d, &rc))
+	    &top, &rc))
 		return rc;
-	if (d.top != WITCH__J_OBJECT || ids.type != WITCH__J_ARRAY) {
-		rc = witch__reply_error(out, env->id, WITCH_EINVALID_REQUEST,
+	if (top != WITCH__J_OBJECT || ids.type != WITCH__J_ARRAY)
+		return witch__reply_error(out, env->id, WITCH_EINVALID_REQUEST,
 		    "cancel: data must be {\"ids\": [...]}");
-		goto done;
-	}
 	for (pos = 0; witch__json_array_next(&ids, &pos, &v); n++)
 		if (n == WITCH__CANCEL_IDS_MAX) {
 			snprintf(msg, sizeof(msg), "cancel: at most %d ids "
@@ -602,7 +564,6 @@ builtin_cancel(struct witch__conn *c, struct witch__request_env *env,
 	    "remembered", (json_int_t)(set.n - matched)));
 done:
 	witch__free(set.ids);
-	free(d.dumped);
 	return rc;
 }
 
@@ -647,16 +608,15 @@ builtin_clients(struct witch__conn *c, struct witch__request_env *env,
     struct witch__buf *out)
 {
 	const struct witch__conn *it;
-	struct bi_data d;
+	enum witch__jtype top;
 	json_t *list;
 	int rc;
 
 	if (refuse_untrusted(c, env, out))
 		return 0;
 	if (bi_data_refused(env, out, "clients", WITCH__BUILTIN_DATA_MAX,
-	    NULL, 0, &d, &rc))
+	    NULL, 0, &top, &rc))
 		return rc;
-	free(d.dumped);
 	if ((list = json_array()) == NULL)
 		return inline_reply(out, env->id, NULL);
 	for (it = c->srv->conns; it != NULL; it = it->next)
@@ -673,7 +633,7 @@ builtin_kill_client(struct witch__conn *c, struct witch__request_env *env,
 	struct witch__conn *it;
 	struct witch__jspan idv;
 	struct witch__jmember m[] = { { "id", 2, &idv } };
-	struct bi_data d;
+	enum witch__jtype top;
 	char num[24];
 	json_int_t id;
 	int rc;
@@ -681,17 +641,14 @@ builtin_kill_client(struct witch__conn *c, struct witch__request_env *env,
 	if (refuse_untrusted(c, env, out))
 		return 0;
 	if (bi_data_refused(env, out, "kill_client", WITCH__BUILTIN_DATA_MAX,
-	    m, 1, &d, &rc))
+	    m, 1, &top, &rc))
 		return rc;
-	if (d.top != WITCH__J_OBJECT || idv.type != WITCH__J_INT ||
-	    idv.len >= sizeof(num)) {
-		free(d.dumped);
+	if (top != WITCH__J_OBJECT || idv.type != WITCH__J_INT ||
+	    idv.len >= sizeof(num))
 		return witch__reply_error(out, env->id, WITCH_EINVALID_REQUEST,
 		    "kill_client: data must be {\"id\": <client id>}");
-	}
 	memcpy(num, idv.p, idv.len);	/* validated: fits int64_t */
 	num[idv.len] = '\0';
-	free(d.dumped);			/* idv pointed into it */
 	id = strtoll(num, NULL, 10);
 	for (it = c->srv->conns; it != NULL; it = it->next)
 		if (it->counted && (json_int_t)it->id == id)
@@ -713,15 +670,14 @@ static int
 builtin_monitor(struct witch__conn *c, struct witch__request_env *env,
     struct witch__buf *out)
 {
-	struct bi_data d;
+	enum witch__jtype top;
 	int rc;
 
 	if (refuse_untrusted(c, env, out))
 		return 0;
 	if (bi_data_refused(env, out, "monitor", WITCH__BUILTIN_DATA_MAX,
-	    NULL, 0, &d, &rc))
+	    NULL, 0, &top, &rc))
 		return rc;
-	free(d.dumped);
 	if (!c->monitor) {
 		c->monitor = true;
 		c->srv->nmonitors++;

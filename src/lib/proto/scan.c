@@ -31,6 +31,8 @@ struct scan {
 };
 
 static int value(struct scan *, struct witch__jspan *);
+static struct witch__jspan *escaped_slot(const unsigned char *,
+    const unsigned char *, struct witch__jmember *, size_t);
 
 static void
 ws(struct scan *s)
@@ -368,8 +370,9 @@ object(struct scan *s, struct witch__jmember *m, size_t nm, bool *kesc)
 		slot = NULL;
 		if (esc && kesc != NULL)
 			*kesc = true;
-		else if (!esc && nm > 0)
-			slot = member_slot(k, (size_t)(s->p - 1 - k), m, nm);
+		if (nm > 0)
+			slot = esc ? escaped_slot(k - 1, s->p, m, nm) :
+			    member_slot(k, (size_t)(s->p - 1 - k), m, nm);
 		ws(s);
 		if (s->p >= s->end || *s->p++ != ':')
 			return fail(s, WITCH_EPARSE);
@@ -578,4 +581,24 @@ done:
 	if (size > 0)
 		buf[n < size ? n : size - 1] = '\0';
 	return n;
+}
+
+/* An escaped key [q, e) (with its quotes) matched after decoding. */
+static struct witch__jspan *
+escaped_slot(const unsigned char *q, const unsigned char *e,
+    struct witch__jmember *m, size_t nm)
+{
+	struct witch__jspan key;
+	char name[32];
+	size_t n;
+
+	key.p = (const char *)q;
+	key.len = (size_t)(e - q);
+	key.type = WITCH__J_STRING;
+	key.escaped = true;
+	if (key.len > 6 * sizeof(name) ||
+	    (n = witch__json_string_copy(&key, name, sizeof(name))) >=
+	    sizeof(name) || n == 0)
+		return NULL;
+	return member_slot((const unsigned char *)name, n, m, nm);
 }

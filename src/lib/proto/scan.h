@@ -52,9 +52,9 @@ struct witch__jmember {
  * WITCH_EINVALID_REQUEST for valid JSON that jansson cannot hold (a NUL
  * in an object key).  *top gets the type of the top-level value.  When it
  * is an object, each member whose key equals members[i].name gets its
- * value's span (the last one wins, as in jansson); *key_escaped is set if
- * any top-level key used a backslash escape (such a key is never matched,
- * so the caller must not trust an absent member then).  Pure; any thread.
+ * value's span (the last one wins, as in jansson); a key with backslash
+ * escapes is matched after decoding, and sets *key_escaped.  Pure; any
+ * thread.
  */
 int witch__json_scan(const char *buf, size_t len, enum witch__jtype *top,
     struct witch__jmember *members, size_t nmembers, bool *key_escaped);
