@@ -53,6 +53,16 @@
 #define WITCH__TICK_MS 100		/* housekeeping period */
 #define WITCH__PRECANCEL_MAX 64		/* remembered early cancels */
 #define WITCH__PRECANCEL_MS 5000	/* ...and for how long */
+/*
+ * What the built-ins the reactor answers itself accept (protocol.md):
+ * data of at most WITCH__BUILTIN_DATA_MAX bytes of JSON text, and for
+ * cancel at most WITCH__CANCEL_IDS_MAX ids in at most
+ * WITCH__CANCEL_DATA_MAX bytes.  Beyond them: invalid_request, without
+ * looking inside the data.
+ */
+#define WITCH__BUILTIN_DATA_MAX 4096
+#define WITCH__CANCEL_IDS_MAX 1024
+#define WITCH__CANCEL_DATA_MAX (WITCH__CANCEL_IDS_MAX * (WITCH__ID_MAX + 8))
 #define WITCH__CLOSE_WAIT_MS 5000	/* replies owed before a close */
 #define WITCH__JOB_DATA_SMALL 256	/* job data kept in the job cache */
 #define WITCH__JOB_CACHE 1024		/* most cached jobs per server */
@@ -135,6 +145,8 @@ struct witch__conn {
 	atomic_bool		 scheduled;		/* [A] on the ready list */
 	atomic_uint		 inflight;		/* [A] jobs queued/running */
 	atomic_bool		 want_done;		/* [A] notify when a job ends */
+	atomic_bool		 reply_lost;		/* [A] no memory for a
+							 * reply: close c */
 	int			 proto;			/* [R] index, set on hello */
 	struct witch__conn	*ready_next;		/* ready list link: written
 							 * by the thread that set
@@ -223,6 +235,7 @@ struct witch__counters {
 	atomic_uint_fast64_t	emfile_pauses;
 	atomic_uint_fast64_t	overloaded;
 	atomic_uint_fast64_t	protocol_errors;
+	atomic_uint_fast64_t	poll_errors;	/* failed waits for events */
 	atomic_uint_fast64_t	errors[32];	/* by -code */
 	atomic_uint_fast64_t	latency[WITCH__LAT_BUCKETS];
 	atomic_uint			clients;
@@ -338,6 +351,12 @@ void witch__conn_unref(struct witch__conn *c);
 void witch__conn_send_buf(struct witch__conn *c, struct witch__buf *b);
 /* Any thread: make the reactor look at c (coalesced). */
 void witch__conn_schedule(struct witch__conn *c);
+/*
+ * Any thread: a reply owed to c could not be built (no memory).  The
+ * client would wait for it forever, so the reactor closes c (closing
+ * event "out_of_memory") once the replies before it are written.
+ */
+void witch__conn_reply_lost(struct witch__conn *c);
 /* Any thread: send an error reply with the given id (unless oneway). */
 void witch__conn_send_error(struct witch__conn *c, const char *id, int code,
     const char *msg);
@@ -351,6 +370,11 @@ void witch__conn_kill(struct witch__conn *c, const char *reason);
 /* Set on a worker while it runs a handler (stop/free refuse there). */
 extern _Thread_local struct witch_server *witch__tls_handler_srv;
 void *witch__reactor_main(void *arg);
+/*
+ * Test hook: the next n waits for events fail with errno err (0
+ * disables); returns the waits that were still to fail.  Any thread.
+ */
+long witch__reactor_fail_waits(long n, int err);
 /* The reactor's job operations (request execution on workers). */
 extern const struct witch__job_ops witch__reqjob_ops;
 

@@ -51,6 +51,7 @@ witch__conn_new(struct witch_server *srv, int fd, const char *peer)
 	atomic_init(&c->closed, false);
 	atomic_init(&c->scheduled, false);
 	atomic_init(&c->inflight, 0);
+	atomic_init(&c->reply_lost, false);
 	witch__oqueue_init(&c->oq);
 	witch__buf_init(&c->obuf, 0);
 	c->fd = fd;
@@ -112,10 +113,19 @@ witch__conn_send_buf(struct witch__conn *c, struct witch__buf *b)
 		witch__buf_free(b);
 		return;
 	}
-	if ((m = witch__omsg_from_buf(b)) == NULL)
-		return;		/* counted by the caller as a failure */
+	if ((m = witch__omsg_from_buf(b)) == NULL) {
+		witch__conn_reply_lost(c);
+		return;
+	}
 	witch__oqueue_push(&c->oq, m);
 	witch__conn_schedule(c);
+}
+
+void
+witch__conn_reply_lost(struct witch__conn *c)
+{
+	atomic_store_explicit(&c->reply_lost, true, memory_order_relaxed);
+	witch__conn_schedule(c);	/* its release orders the store */
 }
 
 void
@@ -128,6 +138,7 @@ witch__conn_send_error(struct witch__conn *c, const char *id, int code,
 	witch__omsg_buf_init(&b);
 	if (witch__reply_error(&b, id, code, msg) != 0) {
 		witch__buf_free(&b);
+		witch__conn_reply_lost(c);
 		return;
 	}
 	witch__conn_send_buf(c, &b);

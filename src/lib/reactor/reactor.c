@@ -23,8 +23,10 @@
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/alloc.h"
@@ -134,8 +136,11 @@ job_run(struct witch__job *job)
 	witch__omsg_buf_init(&b);
 	if (reply_frame(rj, &req, rc, &b))
 		witch__conn_send_buf(rj->conn, &b);
-	else
+	else {
 		witch__buf_free(&b);
+		if (!rj->oneway)
+			witch__conn_reply_lost(rj->conn);
+	}
 	json_decref(req.result);
 	job_done(rj->conn);
 }
@@ -272,6 +277,8 @@ witch__conn_reply_buf(struct witch__conn *c, struct witch__buf *b)
 	if (b->len > hdr && obuf_ready(c) &&
 	    witch__buf_append(&c->obuf, b->data + hdr, b->len - hdr) == 0)
 		turn_add(c);
+	else
+		witch__conn_reply_lost(c);
 	witch__buf_free(b);
 }
 
@@ -285,6 +292,8 @@ reply_error(struct witch__conn *c, const char *id, int code, const char *msg)
 	witch__count_error(c->srv, code);
 	if (obuf_ready(c) && witch__reply_error(&c->obuf, id, code, msg) == 0)
 		turn_add(c);
+	else
+		witch__conn_reply_lost(c);
 }
 
 /* Ask workers to notify us when jobs end, then look ourselves. */
@@ -476,12 +485,15 @@ run_inline(struct witch__conn *c, struct witch__request_env *env,
 		witch__count_call(ep, false, c->srv, rj.t0_ns);
 		witch__count_error(c->srv, WITCH_ENOMEM);
 		json_decref(rj.root);
+		witch__conn_reply_lost(c);
 		return;
 	}
 	rc = handler_call(&rj, &req);
 	/* Straight into this turn's output: no allocation per reply. */
 	if (reply_frame(&rj, &req, rc, &c->obuf))
 		turn_add(c);
+	else if (!rj.oneway)
+		witch__conn_reply_lost(c);
 	json_decref(req.result);
 	json_decref(rj.root);
 }
@@ -851,6 +863,13 @@ conn_settle(struct witch__conn *c)
 
 	if (c->fd < 0)
 		return;
+	if (c->state == WITCH__CONN_OPEN &&
+	    atomic_load_explicit(&c->reply_lost, memory_order_relaxed)) {
+		witch__log(srv, WITCH_LOG_WARNING, "client %llu (%s) closed: "
+		    "no memory for a reply it is owed",
+		    (unsigned long long)c->id, c->peer);
+		witch__conn_kill(c, "out_of_memory");
+	}
 	out = witch__oqueue_bytes(&c->oq);
 	if (c->state == WITCH__CONN_OPEN) {
 		if (!c->read_paused && out > out_soft(srv)) {
@@ -1167,12 +1186,88 @@ phase_step(struct witch_server *srv)
 	return true;
 }
 
+/* ---- waiting for events ---------------------------------------------- */
+
+/* Longest pause after failed waits in a row (doubling from 1 ms). */
+#define POLL_BACKOFF_MAX_MS 1024
+
+/* Test hook (witch__reactor_fail_waits): waits left to fail, and how. */
+static atomic_long poll_fail_left;
+static atomic_int poll_fail_errno;
+
+/*
+ * Test hook: the next n waits of every reactor fail as if the poller had
+ * returned an error with errno err (0 disables).  Returns the countdown
+ * it replaces (waits that were still to fail).  Any thread.
+ */
+long
+witch__reactor_fail_waits(long n, int err)
+{
+	atomic_store(&poll_fail_errno, err);
+	return atomic_exchange(&poll_fail_left, n < 0 ? 0 : n);
+}
+
+static bool
+poll_fail_injected(void)
+{
+	long v = atomic_load_explicit(&poll_fail_left, memory_order_relaxed);
+
+	while (v > 0)
+		if (atomic_compare_exchange_weak_explicit(&poll_fail_left, &v,
+		    v - 1, memory_order_relaxed, memory_order_relaxed)) {
+			errno = atomic_load(&poll_fail_errno);
+			return true;
+		}
+	return false;
+}
+
+/*
+ * Wait for events.  A failed wait (the backend already turns EINTR into
+ * 0 events) is never a busy loop: it is counted (poll_errors), logged at
+ * the 1st, 2nd, 4th, 8th... failure in a row, and the reactor pauses 1
+ * ms, doubling with each failure in a row up to POLL_BACKOFF_MAX_MS, then
+ * goes on with its turn (replies from workers, timers, shutdown) as if no
+ * event had come.  *fails counts the failures in a row.  Returns the
+ * events stored in ev.
+ */
+static int
+poll_wait(struct witch_server *srv, struct witch__poll_event *ev,
+    int timeout, unsigned *fails)
+{
+	struct timespec ts;
+	unsigned ms;
+	int n;
+
+	if (poll_fail_injected())
+		n = WITCH_ESYSTEM;
+	else
+		n = witch__poller_wait(srv->poller, ev, MAX_EVENTS, timeout);
+	if (n >= 0) {
+		*fails = 0;
+		return n;
+	}
+	atomic_fetch_add(&srv->ctr.poll_errors, 1);
+	ms = *fails >= 10 ? POLL_BACKOFF_MAX_MS : 1u << *fails;
+	if ((*fails & (*fails + 1)) == 0)
+		witch__log(srv, WITCH_LOG_ERR, "reactor: waiting for events "
+		    "failed (%u in a row): %s; pausing %u ms", *fails + 1,
+		    strerror(errno), ms);
+	if (*fails < UINT_MAX)
+		(*fails)++;
+	ts.tv_sec = ms / 1000;
+	ts.tv_nsec = (long)(ms % 1000) * 1000000L;
+	while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
+		;
+	return 0;
+}
+
 void *
 witch__reactor_main(void *arg)
 {
 	struct witch_server *srv = arg;
 	struct witch__poll_event ev[MAX_EVENTS];
 	struct witch__conn *c;
+	unsigned poll_fails = 0;
 	int i, n, timeout;
 
 	srv->now_ns = witch__now_ns();
@@ -1187,7 +1282,7 @@ witch__reactor_main(void *arg)
 		else
 			timeout = (int)((srv->next_tick_ns - srv->now_ns) /
 			    1000000u) + 1;
-		n = witch__poller_wait(srv->poller, ev, MAX_EVENTS, timeout);
+		n = poll_wait(srv, ev, timeout, &poll_fails);
 		srv->now_ns = witch__now_ns();
 		for (i = 0; i < n; i++)
 			handle_event(srv, &ev[i]);
