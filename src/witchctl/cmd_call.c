@@ -105,13 +105,19 @@ run_call(struct ctl *ctl, const struct ctl_cmd *cmd, int argc, char *argv[])
 	const char *endpoint;
 	int status;
 
-	if ((status = ctl_plain_args(cmd, argc, argv, 1, 2)) >= 0)
+	if ((status = ctl_plain_args(cmd, argc, argv, 1, 3)) >= 0)
 		return status;
-	endpoint = argv[optind];
+	endpoint = argv[optind++];
 	if (endpoint[0] == '\0')
 		return ctl_usage_error(cmd, "call: empty endpoint name");
-	if (optind + 1 < argc &&
-	    (status = parse_data(cmd, argv[optind + 1], &data)) != 0)
+	/* "call ENDPOINT -- -1": data that starts with '-'. */
+	if (optind < argc && strcmp(argv[optind], "--") == 0)
+		optind++;
+	if (argc - optind > 1)
+		return ctl_usage_error(cmd, "call: unexpected argument '%s' "
+		    "(usage: witchctl %s)", argv[argc - 1], cmd->synopsis);
+	if (optind < argc &&
+	    (status = parse_data(cmd, argv[optind], &data)) != 0)
 		return status;
 	status = ctl_request(ctl, endpoint, data, &res);
 	json_decref(data);
@@ -131,7 +137,8 @@ const struct ctl_cmd ctl_cmd_call = {
 	"",
 	"JSON, the request's data, is any JSON value (quote it for the\n"
 	"shell), or - to read it from standard input; without it the request\n"
-	"carries no data.  Prints the result as indented JSON, or compact\n"
+	"carries no data; data that starts with '-' follows --, as in\n"
+	"'call echo -- -1'.  Prints the result as indented JSON, or compact\n"
 	"with --json.  Invalid JSON is a usage error (exit 2).\n",
 	run_call
 };

@@ -180,6 +180,14 @@ rc=$?
 expect_rc 0 "call echo - (standard input)"
 check "call reads JSON from standard input" \
     test "$(cat "$tmp/out")" = '{"echo":[1,"two"]}'
+run $W --json call echo -- -1
+expect_rc 0 "call echo -- -1 (witchctl(1)'s example)"
+check "call echo -- -1 sends the number" \
+    test "$(cat "$tmp/out")" = '{"echo":-1}'
+run $W call echo -- -1 2
+expect_rc 2 "call echo -- -1 2: one data argument"
+run $W call echo 1 2
+expect_rc 2 "call echo 1 2: one data argument"
 run $W --json call ping
 expect_rc 0 "call ping without data"
 check "call ping answers pong" has "$tmp/out" '"pong":true'
