@@ -11,6 +11,8 @@
  * drain in-flight requests and exit 0, SIGHUP reloads the file.
  */
 #include <sys/resource.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 
 #include <errno.h>
 #include <getopt.h>
@@ -352,6 +354,19 @@ start_failed(struct witchd *w)
 	exit(EXIT_START);
 }
 
+/* Is addr a numeric loopback address (127/8, ::1)? */
+static bool
+is_loopback(const char *addr)
+{
+	struct in6_addr a6;
+	struct in_addr a4;
+
+	if (inet_pton(AF_INET, addr, &a4) == 1)
+		return (ntohl(a4.s_addr) >> 24) == 127;
+	return inet_pton(AF_INET6, addr, &a6) == 1 &&
+	    IN6_IS_ADDR_LOOPBACK(&a6);
+}
+
 static void
 start(struct witchd *w)
 {
@@ -383,8 +398,14 @@ start(struct witchd *w)
 		log_error("%s", err.text);
 		start_failed(w);
 	}
-	/* The library announces only for a TCP port. */
-	if (w->cur.v[C_DISCOVERY].num != 0 && witch_server_port(w->srv) != 0)
+	/*
+	 * The library announces only for a TCP port; bound to loopback with
+	 * nothing to advertise, it says itself that there is nothing to
+	 * announce.
+	 */
+	if (w->cur.v[C_DISCOVERY].num != 0 && witch_server_port(w->srv) != 0 &&
+	    (w->cur.v[C_ADVERTISE].str[0] != '\0' ||
+	    !is_loopback(w->cur.v[C_BIND].str)))
 		log_info("discovery: UDP port %lld, every %g s%s%s",
 		    w->cur.v[C_DISCOVERY_PORT].num,
 		    w->cur.v[C_DISCOVERY_INTERVAL].num / 1000.0,
