@@ -515,7 +515,10 @@ conf_where(const struct conf *c, enum conf_id id, char *buf, size_t len)
 		snprintf(buf, len, "%s:%d", c->path, c->v[id].line);
 		break;
 	case SRC_FLAG:
-		snprintf(buf, len, "--%s", conf_opts[id].name);
+		if (c->v[id].flag[0] != '\0')
+			snprintf(buf, len, "%s", c->v[id].flag);
+		else
+			snprintf(buf, len, "--%s", conf_opts[id].name);
 		break;
 	default:
 		snprintf(buf, len, "default");
@@ -580,8 +583,8 @@ refused(const struct conf *c, enum conf_id id, const char *why,
 
 	conf_last_bad = id;
 	if (c->v[id].src == SRC_FLAG)
-		errf(errfn, "--%s %s: %s", conf_opts[id].name, c->v[id].str,
-		    why);
+		errf(errfn, "%s %s: %s", conf_where(c, id, where,
+		    sizeof(where)), c->v[id].str, why);
 	else
 		errf(errfn, "%s: %s = %s: %s", conf_where(c, id, where,
 		    sizeof(where)), conf_opts[id].name, c->v[id].str, why);

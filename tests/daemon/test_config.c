@@ -948,12 +948,16 @@ test_discovery_settings(void **state)
 	snprintf(want, sizeof(want), "%s:3: advertise", conf);
 	assert_non_null(strstr(slurp("stderr"), want));
 
-	/* Flags win over the file; -v shows every value and its source. */
+	/*
+	 * Flags win over the file; -v shows every value and its source, the
+	 * option as typed (--no-discovery, not --discovery).
+	 */
 	write_conf("discovery = yes\ndiscovery-interval = 10\n"
 	    "advertise = 2001:db8::1\n");
 	assert_int_equal(run(shown), 0);
 	out = slurp("stdout");
-	assert_non_null(strstr(out, "discovery = no\t# --discovery\n"));
+	assert_non_null(strstr(out, "discovery = no\t# --no-discovery\n"));
+	assert_non_null(strstr(out, "log-level = debug\t# -v\n"));
 	assert_non_null(strstr(out, "discovery-port = 9999\t# "
 	    "--discovery-port\n"));
 	assert_non_null(strstr(out, "discovery-interval = 0.5\t# "
