@@ -323,6 +323,7 @@ run_ping(struct ctl *ctl, const struct ctl_cmd *cmd, int argc, char *argv[])
 	static const struct option longopts[] = {
 		{ "count", required_argument, NULL, 'c' },
 		{ "interval", required_argument, NULL, 'i' },
+		{ "json", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -337,9 +338,12 @@ run_ping(struct ctl *ctl, const struct ctl_cmd *cmd, int argc, char *argv[])
 
 	optind = 0;
 	opterr = 0;
-	while ((ch = getopt_long(argc, argv, "+:c:i:h", longopts, NULL)) !=
+	while ((ch = getopt_long(argc, argv, "+:c:i:jh", longopts, NULL)) !=
 	    -1) {
 		switch (ch) {
+		case 'j':
+			ctl->json = true;
+			break;
 		case 'c':
 			count = strtonum(optarg, 1, MAX_COUNT, &errstr);
 			if (errstr != NULL)

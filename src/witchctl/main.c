@@ -27,6 +27,12 @@ static const struct ctl_cmd *const commands[] = {
 };
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
 
+/*
+ * The global options of this run, for ctl_plain_args(): a command's own
+ * -j sets the same flag as the global one.
+ */
+static struct ctl *current;
+
 static void
 usage(FILE *f)
 {
@@ -74,11 +80,13 @@ void
 ctl_cmd_help(const struct ctl_cmd *cmd)
 {
 	printf("usage: witchctl [options] %s\n", cmd->synopsis);
-	printf("%c%s.\n\n%s"
+	printf("%c%s.\n\n%s%s"
 	    "  -h, --help                 show this help and exit\n\n%s\n"
 	    "Global options come before the command (see 'witchctl --help')."
 	    "\n", toupper((unsigned char)cmd->summary[0]), cmd->summary + 1,
-	    cmd->options, cmd->help);
+	    cmd->options, strstr(cmd->options, "--json") != NULL ? "" :
+	    "  -j, --json                 print JSON (as the global --json)\n",
+	    cmd->help);
 }
 
 int
@@ -122,6 +130,7 @@ ctl_plain_args(const struct ctl_cmd *cmd, int argc, char *argv[], int min,
     int max)
 {
 	static const struct option longopts[] = {
+		{ "json", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -129,8 +138,11 @@ ctl_plain_args(const struct ctl_cmd *cmd, int argc, char *argv[], int min,
 
 	optind = 0;	/* glibc: start over on the command's argv */
 	opterr = 0;
-	while ((ch = getopt_long(argc, argv, "+:h", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "+:jh", longopts, NULL)) != -1) {
 		switch (ch) {
+		case 'j':
+			current->json = true;
+			break;
 		case 'h':
 			ctl_cmd_help(cmd);
 			return CTL_EXIT_OK;
@@ -391,6 +403,7 @@ main(int argc, char *argv[])
 		return CTL_EXIT_USAGE;
 	}
 	set_where(&ctl);
+	current = &ctl;
 	status = cmd->run(&ctl, cmd, argc - optind, argv + optind);
 	if (fflush(stdout) == EOF || ferror(stdout)) {
 		ctl_warnx("standard output: %s", strerror(errno));

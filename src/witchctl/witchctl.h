@@ -73,7 +73,8 @@ int	ctl_usage_error(const struct ctl_cmd *cmd, const char *fmt, ...)
 int	ctl_bad_option(const struct ctl_cmd *cmd, int ch, char *argv[]);
 
 /*
- * Parse the options of a command that has none but -h/--help, and check
+ * Parse the options of a command that has none but -j/--json (the global
+ * --json again) and -h/--help, and check
  * it has between min and max operands.  Returns -1 to go on (operands
  * start at argv[optind]), or the status the command must exit with.
  */

@@ -139,6 +139,7 @@ for c in ping echo call info status peers clients kill-client stats monitor; do
 	run $c --help
 	expect_rc 0 "$c --help"
 	check "$c --help shows its usage" has "$tmp/out" "usage: witchctl.* $c"
+	check "$c --help lists -j" has "$tmp/out" "^  -j, --json"
 done
 
 # ---- ping ------------------------------------------------------------------
@@ -157,6 +158,10 @@ check "--json ping: probe objects" has "$tmp/out" '"seq":3,"ok":true,"rtt_ms":'
 check "--json ping: summary object" \
     has "$tmp/out" '^{"sent":3,"received":3,"lost":0,"min_ms":'
 check "--json ping: four lines" test "$(wc -l <"$tmp/out")" -eq 4
+run $W ping -c 2 -i 0.05 -j
+expect_rc 0 "ping -c 2 -j (the command's own -j)"
+check "ping -j: one JSON object a line" json_lines "$tmp/out"
+check "ping -j: three lines" test "$(wc -l <"$tmp/out")" -eq 3
 
 # ---- echo and call ---------------------------------------------------------
 run $W echo hello   world
@@ -253,6 +258,13 @@ run $W --json status
 expect_rc 0 "--json status"
 check "--json status is JSON" json_lines "$tmp/out"
 check "--json status has requests_served" has "$tmp/out" '"requests_served":'
+run $W status --json
+expect_rc 0 "status --json (the command's own --json)"
+check "status --json is JSON" json_lines "$tmp/out"
+check "status --json has requests_served" has "$tmp/out" '"requests_served":'
+run $W echo -j hi
+expect_rc 0 "echo -j"
+check "echo -j prints the result" test "$(cat "$tmp/out")" = '{"echo":"hi"}'
 run $W peers
 expect_rc 0 "peers"
 check "peers says no peers" test "$(cat "$tmp/out")" = "no peers"
