@@ -176,10 +176,52 @@ run_status(struct ctl *ctl, const struct ctl_cmd *cmd, int argc,
 	return run_query(ctl, cmd, "status", out_status, argc, argv);
 }
 
+/*
+ * peers: the list, and when it is empty whether the server peers at all
+ * (its status has "peering": true), so that an empty table says why.
+ */
 static int
 run_peers(struct ctl *ctl, const struct ctl_cmd *cmd, int argc, char *argv[])
 {
-	return run_query(ctl, cmd, "peer_list", out_peers, argc, argv);
+	witch_client_t *c;
+	witch_error_t err;
+	json_t *res = NULL, *st = NULL;
+	int rc, status;
+
+	if ((status = ctl_plain_args(cmd, argc, argv, 0, 0)) >= 0)
+		return status;
+	if ((status = ctl_connect(ctl, 0, &c)) != CTL_EXIT_OK)
+		return status;
+	memset(&err, 0, sizeof(err));
+	rc = witch_client_call(c, "peer_list", NULL, ctl->timeout_ms, &res,
+	    &err);
+	if (rc != 0) {
+		status = ctl_request_failed(ctl, "peer_list", rc, &err);
+		goto done;
+	}
+	if (ctl->json) {
+		out_json(res);
+		goto done;
+	}
+	if (json_is_array(res) && json_array_size(res) == 0) {
+		rc = witch_client_call(c, "status", NULL, ctl->timeout_ms, &st,
+		    &err);
+		if (rc != 0) {
+			status = ctl_request_failed(ctl, "status", rc, &err);
+			goto done;
+		}
+		if (!json_is_true(json_object_get(st, "peering"))) {
+			printf("no peers: peering is not enabled on this "
+			    "server\n");
+			goto done;
+		}
+	}
+	out_peers(res);
+done:
+	json_decref(res);
+	json_decref(st);
+	witch_client_free(c);
+	return status;
 }
 
 const struct ctl_cmd ctl_cmd_info = {
@@ -205,7 +247,9 @@ const struct ctl_cmd ctl_cmd_peers = {
 	"peers", "peers",
 	"list the peers the server knows",
 	"",
-	"Prints a table of peers (or \"no peers\"), or with --json the result\n"
-	"of the peer_list endpoint.\n",
+	"Prints a table of peers, \"no peers\", or \"no peers: peering is\n"
+	"not enabled on this server\" when the server does not peer (its\n"
+	"status has no \"peering\": true); with --json the result of the\n"
+	"peer_list endpoint.\n",
 	run_peers
 };

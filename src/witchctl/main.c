@@ -9,7 +9,6 @@
 #include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
-#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +16,7 @@
 
 #include <witch/witch.h>
 
+#include "../common/secs.h"
 #include "witchctl.h"
 
 static const struct ctl_cmd *const commands[] = {
@@ -164,13 +164,9 @@ ctl_plain_args(const struct ctl_cmd *cmd, int argc, char *argv[], int min,
 int
 ctl_parse_secs(const char *s, double min, double max, unsigned *ms)
 {
-	char *end;
 	double v;
 
-	errno = 0;
-	v = strtod(s, &end);
-	if (errno != 0 || end == s || *end != '\0' || !isfinite(v) ||
-	    v < min || v > max)
+	if (secs_parse(s, &v) != 0 || v < min || v > max)
 		return -1;
 	*ms = (unsigned)(v * 1000 + 0.5);
 	if (*ms == 0)
@@ -378,6 +374,7 @@ main(int argc, char *argv[])
 				    "0.001 to 86400", optarg);
 				return CTL_EXIT_USAGE;
 			}
+			ctl.timeout_set = true;
 			break;
 		case 'j':
 			ctl.json = true;

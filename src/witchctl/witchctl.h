@@ -24,6 +24,7 @@ struct ctl {
 	unsigned	 port;		/* -p, default 8888 */
 	const char	*unix_path;	/* -U, NULL for TCP */
 	unsigned	 timeout_ms;	/* --timeout, connect and request */
+	bool		 timeout_set;	/* --timeout was given */
 	bool		 json;		/* --json */
 	char		 where[320];	/* "host:port" or the unix path */
 };

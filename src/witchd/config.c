@@ -19,6 +19,7 @@
 
 #include <witch/witch.h>
 
+#include "../common/secs.h"
 #include "config.h"
 
 #define SECS_MAX	604800		/* one week */
@@ -123,15 +124,9 @@ static int
 parse_secs(const struct conf_opt *o, const char *s, struct conf_val *v,
     char *err, size_t errlen)
 {
-	char *end;
 	double d;
 
-	if (*s == '\0' || strspn(s, "0123456789.") != strlen(s))
-		goto bad;
-	errno = 0;
-	d = strtod(s, &end);
-	if (errno != 0 || end == s || *end != '\0' || !(d >= 0) ||
-	    d > SECS_MAX)
+	if (secs_parse(s, &d) != 0 || d > SECS_MAX)
 		goto bad;
 	v->num = (long long)(d * 1000 + 0.5);
 	if (o->max > 0 && (v->num < o->min || v->num > o->max))

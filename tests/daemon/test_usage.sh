@@ -68,6 +68,16 @@ else
 	sed 's/^/	/' "$tmp/err"
 fi
 
+# Durations: the same parser as witchctl's (no exponent, no sign).
+usage 2 "witchd: --idle-timeout 1e3: expected seconds from 0 to 604800" \
+    "$WITCHD" -c "$tmp/empty.conf" -t --idle-timeout 1e3
+usage 2 "witchd: --idle-timeout -1: expected seconds from 0 to 604800" \
+    "$WITCHD" -c "$tmp/empty.conf" -t --idle-timeout -1
+usage 0 "witchd: configuration OK" \
+    "$WITCHD" -c "$tmp/empty.conf" -t --idle-timeout .5
+usage 2 "witchctl: --timeout 1e-3: expected seconds from 0.001 to 86400" \
+    "$CTL" --timeout 1e-3 info
+
 # --check-config says when the default file is absent.
 if [ ! -e /etc/witch/witchd.conf ]; then
 	"$WITCHD" -t >"$tmp/out" 2>"$tmp/err"

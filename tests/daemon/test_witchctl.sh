@@ -227,6 +227,12 @@ run --timeout 0 info
 expect_rc 2 "timeout 0"
 run --timeout abc info
 expect_rc 2 "timeout not a number"
+run --timeout 1e-3 info
+expect_rc 2 "timeout with an exponent (as witchd refuses)"
+run --timeout -1 info
+expect_rc 2 "negative timeout"
+run -p "$P" --timeout .5 info
+expect_rc 0 "timeout .5"
 run $W ping -c 0
 expect_rc 2 "ping -c 0"
 run $W ping -i 0.001
@@ -267,10 +273,21 @@ expect_rc 0 "echo -j"
 check "echo -j prints the result" test "$(cat "$tmp/out")" = '{"echo":"hi"}'
 run $W peers
 expect_rc 0 "peers"
-check "peers says no peers" test "$(cat "$tmp/out")" = "no peers"
+check "peers says why there are none" test "$(cat "$tmp/out")" = \
+    "no peers: peering is not enabled on this server"
 run $W --json peers
 expect_rc 0 "--json peers"
 check "--json peers is the empty list" test "$(cat "$tmp/out")" = "[]"
+
+# ---- discover: the global -t is the listening time -------------------------
+t0=$(date +%s%N)
+run -t 0.3 discover -d "$P"
+t1=$(date +%s%N)
+expect_rc 0 "-t 0.3 discover"
+check "-t 0.3 discover listens about 0.3 s, not the default 3 s" \
+    test $(((t1 - t0) / 1000000)) -lt 2500
+run -t 0.05 discover -d "$P"
+expect_rc 2 "-t 0.05 discover: below discover's 0.1 s"
 
 # ---- operations: monitor, clients, stats, kill-client -----------------------
 # wait_gone PID: wait (at most 5 s) for a background witchctl; status $rc.
