@@ -463,7 +463,7 @@ run_discover(struct ctl *ctl, const struct ctl_cmd *cmd, int argc,
 }
 
 const struct ctl_cmd ctl_cmd_discover = {
-	"discover", "discover [-jvw] [-t S]",
+	"discover", "discover [-jvw] [-d PORT] [-t S]",
 	"find witch servers on the local networks",
 	"  -t, --timeout S            listen this long (default 3; fractions\n"
 	"                             allowed)\n"

@@ -230,8 +230,9 @@ statistics(struct ping *p)
 		return;
 	}
 	printf("\n--- %s witch ping statistics ---\n", p->ctl->where);
-	printf("%lld probes sent, %lld replies, %lld%% lost", p->sent,
-	    p->received, p->sent > 0 ? lost * 100 / p->sent : 0);
+	printf("%lld probe%s sent, %lld repl%s, %lld%% lost", p->sent,
+	    p->sent == 1 ? "" : "s", p->received, p->received == 1 ? "y" :
+	    "ies", p->sent > 0 ? lost * 100 / p->sent : 0);
 	if (p->received > 0)
 		printf(", rtt min/avg/max = %.3f/%.3f/%.3f ms", p->min_ms, avg,
 		    p->max_ms);

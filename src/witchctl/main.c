@@ -53,9 +53,14 @@ usage(FILE *f)
 "  -V, --version              show the version and exit\n"
 "\n"
 "commands:\n");
-	for (i = 0; i < NCOMMANDS; i++)
-		fprintf(f, "  %-26s %s\n", commands[i]->synopsis,
-		    commands[i]->summary);
+	for (i = 0; i < NCOMMANDS; i++) {
+		if (strlen(commands[i]->synopsis) > 26)	/* own line */
+			fprintf(f, "  %s\n  %-26s %s\n", commands[i]->synopsis,
+			    "", commands[i]->summary);
+		else
+			fprintf(f, "  %-26s %s\n", commands[i]->synopsis,
+			    commands[i]->summary);
+	}
 	fprintf(f,
 "\n"
 "'witchctl COMMAND --help' describes a command.\n"

@@ -149,6 +149,9 @@ check "ping prints a reply line per probe" \
     has "$tmp/out" "^reply from 127.0.0.1:$P: seq=2 time=[0-9.]* ms"
 check "ping prints statistics" \
     has "$tmp/out" "^2 probes sent, 2 replies, 0% lost, rtt min/avg/max = "
+run $W ping -c 1
+check "ping -c 1: singular statistics" \
+    has "$tmp/out" "^1 probe sent, 1 reply, 0% lost"
 check "ping statistics header" \
     has "$tmp/out" "^--- 127.0.0.1:$P witch ping statistics ---"
 run $W --json ping -c 3 -i 0.05
