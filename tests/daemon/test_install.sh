@@ -6,7 +6,8 @@
 # build products), checks the installed tree (witchd, witchctl if built,
 # headers, libwitch.pc, man pages), then compiles a small C program against
 # the installed headers with the flags of the installed libwitch.pc, and
-# runs it with LD_LIBRARY_PATH pointing into $tmp.  Prints one "ok"/"FAIL"
+# runs it with LD_LIBRARY_PATH pointing into $tmp; with --enable-static,
+# links one with libwitch.a and "pkg-config --static" too.  Prints one "ok"/"FAIL"
 # line per check; exits 1 if any failed, 77 (skip) without WITCH_BUILDDIR,
 # make, a C compiler or pkg-config, or when the build directory cannot be
 # installed from.  Works under "make distcheck" (read-only srcdir, separate
@@ -162,6 +163,28 @@ if command -v ldd >/dev/null 2>&1; then
 		ok "the consumer loads $libdir/libwitch.so from DESTDIR"
 	else
 		fail "the consumer does not load libwitch.so from DESTDIR"
+	fi
+fi
+
+# 4. With --enable-static: libwitch.a and "pkg-config --static" give a
+# consumer that does not load libwitch.so at all.
+if [ -f "$dest$libdir/libwitch.a" ]; then
+	sflags=$(PKG_CONFIG_PATH="$dest$libdir/pkgconfig" \
+	    PKG_CONFIG_SYSROOT_DIR="$dest" pkg-config --static --cflags \
+	    --libs libwitch 2>"$tmp/pc.err")
+	sflags=$(echo " $sflags " | sed 's/ -lwitch / -l:libwitch.a /')
+	# shellcheck disable=SC2086 # word splitting of flags is intended
+	if $CC -std=c11 -Wall -Werror $SAN_CFLAGS -o "$tmp/consumer-static" \
+	    "$tmp/consumer.c" $sflags $SAN_LDFLAGS >"$tmp/cc.log" 2>&1 &&
+	    out=$("$tmp/consumer-static" 2>&1); then
+		ok "a consumer linked with libwitch.a: $out"
+	else
+		cat "$tmp/cc.log"
+		fail "a consumer linked with libwitch.a"
+	fi
+	if command -v ldd >/dev/null 2>&1 &&
+	    ldd "$tmp/consumer-static" | grep -q libwitch; then
+		fail "the static consumer still loads libwitch.so"
 	fi
 fi
 
