@@ -100,6 +100,22 @@ done
 if [ -x "$WITCH_BUILDDIR/src/witchctl/witchctl" ]; then
 	check_file "$mandir/man1/witchctl.1"
 fi
+# "man witch_client_call": a link per function to its family page.
+srcdir=${WITCH_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
+nl=0
+badl=
+for l in $(sh "$srcdir/man/links.sh" "$srcdir"/man/*.3 | sed 's/ /:/'); do
+	nl=$((nl + 1))
+	if [ "$(readlink "$dest$mandir/man3/${l%%:*}")" != "${l#*:}" ] ||
+	    [ ! -f "$dest$mandir/man3/${l%%:*}" ]; then
+		badl="$badl ${l%%:*}"
+	fi
+done
+if [ -z "$badl" ] && [ "$nl" -gt 0 ]; then
+	ok "installed $nl links to family pages (man3/witch_client_call.3 ...)"
+else
+	fail "man3 links missing or wrong:$badl"
+fi
 # 3. A consumer: flags from the installed libwitch.pc, relocated into
 # $dest by the sysroot (pkgconf applies it to jansson's flags too, which
 # only adds directories that do not exist).
