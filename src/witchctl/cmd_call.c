@@ -80,15 +80,64 @@ const struct ctl_cmd ctl_cmd_echo = {
 	run_echo
 };
 
+/*
+ * Standard input, at most WITCH_MAX_FRAME_CEILING bytes (no request can
+ * be larger): 0 with the bytes in *buf (caller frees), or -1 reported.
+ */
+static int
+read_stdin(char **buf, size_t *len)
+{
+	size_t cap = 0, n;
+	char *p = NULL, *np;
+
+	*len = 0;
+	for (;;) {
+		if (*len == cap) {
+			cap = cap ? cap * 2 : 65536;
+			if (cap > (size_t)WITCH_MAX_FRAME_CEILING + 1)
+				cap = (size_t)WITCH_MAX_FRAME_CEILING + 1;
+			if ((np = realloc(p, cap)) == NULL) {
+				ctl_warnx("call: standard input: out of memory");
+				free(p);
+				return -1;
+			}
+			p = np;
+		}
+		n = fread(p + *len, 1, cap - *len, stdin);
+		*len += n;
+		if (*len > WITCH_MAX_FRAME_CEILING) {
+			ctl_warnx("call: request too large: standard input "
+			    "exceeds the %u MiB frame ceiling",
+			    (unsigned)(WITCH_MAX_FRAME_CEILING >> 20));
+			free(p);
+			return -1;
+		}
+		if (n == 0)
+			break;
+	}
+	if (ferror(stdin)) {
+		ctl_warnx("call: standard input: read error");
+		free(p);
+		return -1;
+	}
+	*buf = p;
+	return 0;
+}
+
 /* Parse the data argument of call ("-": standard input). */
 static int
 parse_data(const struct ctl_cmd *cmd, const char *arg, json_t **data)
 {
 	json_error_t jerr;
+	size_t len;
+	char *in;
 
-	if (strcmp(arg, "-") == 0)
-		*data = json_loadf(stdin, JSON_DECODE_ANY, &jerr);
-	else
+	if (strcmp(arg, "-") == 0) {
+		if (read_stdin(&in, &len) != 0)
+			return CTL_EXIT_USAGE;
+		*data = json_loadb(in, len, JSON_DECODE_ANY, &jerr);
+		free(in);
+	} else
 		*data = json_loads(arg, JSON_DECODE_ANY, &jerr);
 	if (*data != NULL)
 		return CTL_EXIT_OK;

@@ -248,6 +248,38 @@ fail:
 	return CTL_EXIT_CONN;
 }
 
+/* A frame limit for people: "1 MiB (1048576 bytes", "100 bytes (". */
+static void
+frame_size(unsigned long long n, char *buf, size_t size)
+{
+	if (n >= 1024 * 1024 && n % (1024 * 1024) == 0)
+		snprintf(buf, size, "%llu MiB (%llu bytes; ", n >> 20, n);
+	else if (n >= 1024 && n % 1024 == 0)
+		snprintf(buf, size, "%llu KiB (%llu bytes; ", n >> 10, n);
+	else
+		snprintf(buf, size, "%llu bytes (", n);
+}
+
+/*
+ * A request over the frame limit: the server's max_frame as libwitch
+ * names it ("... max_frame of N bytes"), with the setting that raises it.
+ */
+static int
+too_large(const struct ctl *ctl, const char *endpoint, const char *text)
+{
+	const char *p = strstr(text, "max_frame of ");
+	char size[64];
+
+	if (p == NULL) {
+		ctl_warnx("%s: request too large: %s", endpoint, text);
+		return CTL_EXIT_USAGE;
+	}
+	frame_size(strtoull(p + 13, NULL, 10), size, sizeof(size));
+	ctl_warnx("%s: request too large for %s: its max_frame is %switchd's "
+	    "max-frame setting)", endpoint, ctl->where, size);
+	return CTL_EXIT_USAGE;
+}
+
 int
 ctl_request_failed(const struct ctl *ctl, const char *endpoint, int rc,
     const witch_error_t *err)
@@ -256,6 +288,8 @@ ctl_request_failed(const struct ctl *ctl, const char *endpoint, int rc,
 	    witch_strerror(rc);
 
 	switch (rc) {
+	case WITCH_ETOO_LARGE:
+		return too_large(ctl, endpoint, text);
 	case WITCH_EREMOTE:
 		ctl_warnx("server error: %s: %s", witch_err_name(err->remote),
 		    err->text[0] != '\0' ? err->text :
@@ -266,7 +300,11 @@ ctl_request_failed(const struct ctl *ctl, const char *endpoint, int rc,
 		    endpoint, ctl->timeout_ms / 1000.0);
 		return CTL_EXIT_CONN;
 	case WITCH_ECONNECTION:
-		ctl_warnx("%s: connection lost: %s", ctl->where, text);
+		/* A server that does not say its limit in hello. */
+		ctl_warnx("%s: connection lost: %s%s", ctl->where, text,
+		    strstr(text, "frame_too_large") != NULL ? " (a request "
+		    "larger than the server's max_frame: the max-frame "
+		    "setting of witchd)" : "");
 		return CTL_EXIT_CONN;
 	case WITCH_EINVAL:
 		ctl_warnx("%s: %s", endpoint, text);

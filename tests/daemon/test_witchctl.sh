@@ -243,6 +243,28 @@ expect_rc 2 "ping -i below 0.01"
 run $W ping extra
 expect_rc 2 "ping with an extra argument"
 
+# ---- requests over the server's max_frame ----------------------------------
+# Refused by the client (exit 2), naming the limit and witchd's setting;
+# more than the 64 MiB ceiling on standard input is not even read whole.
+{ printf '"'; head -c 2097152 /dev/zero | tr '\0' x; printf '"'; } \
+    >"$tmp/big.json"
+"$CTL" $W call echo - <"$tmp/big.json" >"$tmp/out" 2>"$tmp/err"
+rc=$?
+expect_rc 2 "call echo with 2 MiB of data"
+check "2 MiB: the limit and the setting are named" test "$(cat "$tmp/err")" \
+    = "witchctl: echo: request too large for 127.0.0.1:$P: its max_frame \
+is 1 MiB (1048576 bytes; witchd's max-frame setting)"
+run $W echo "$(head -c 4000 /dev/zero | tr '\0' x)"
+expect_rc 0 "echo of 4000 bytes: the connection is fine"
+{ printf '"'; head -c 67108865 /dev/zero | tr '\0' x; printf '"'; } |
+    "$CTL" $W call echo - >"$tmp/out" 2>"$tmp/err"
+rc=$?
+expect_rc 2 "call echo with 64 MiB + 1 on standard input"
+check "64 MiB + 1: over the ceiling" test "$(cat "$tmp/err")" = \
+    "witchctl: call: request too large: standard input exceeds the 64 MiB \
+frame ceiling"
+rm -f "$tmp/big.json"
+
 # ---- info, status, peers ---------------------------------------------------
 run $W info
 expect_rc 0 "info"
