@@ -178,3 +178,9 @@ tests_tools_disc_tool_SOURCES = tests/tools/disc_tool.c
 tests_tools_disc_tool_LDADD = libwitch_core.la $(DEPS_LIBS)
 TESTS += tests/daemon/test_discovery_netns.sh
 EXTRA_DIST += tests/daemon/test_discovery_netns.sh
+
+# Every C example of README.md and the man pages compiles with -std=c11
+# -Wall -Wextra -Werror against the built library; documented witchctl
+# transcripts match a live witchd.
+TESTS += tests/check-examples.sh
+EXTRA_DIST += tests/check-examples.sh

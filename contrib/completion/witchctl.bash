@@ -80,8 +80,8 @@ _witchctl()
 		case $prev in
 		-c | --count | -i | --interval) return ;;
 		esac
-		COMPREPLY=($(compgen -W "-c --count -i --interval -h --help" \
-		    -- "$cur")) ;;
+		COMPREPLY=($(compgen -W "-c --count -i --interval -j --json
+		    -h --help" -- "$cur")) ;;
 	discover)
 		case $prev in
 		-t | --timeout | -d | --discovery-port) return ;;
@@ -92,7 +92,8 @@ _witchctl()
 		# The endpoint is the first operand after "call".
 		if [ "$COMP_CWORD" -eq $((i + 1)) ]; then
 			case $cur in
-			-*) COMPREPLY=($(compgen -W "-h --help" -- "$cur")) ;;
+			-*) COMPREPLY=($(compgen -W "-j --json -h --help" \
+			    -- "$cur")) ;;
 			*)
 				word=$(_witchctl_endpoints "${conn[@]}") ||
 				    word=$builtins
@@ -105,7 +106,8 @@ _witchctl()
 		# The client ids the server lists (sorted; the last one is
 		# this query's own connection).
 		case $cur in
-		-*) COMPREPLY=($(compgen -W "-h --help" -- "$cur")) ;;
+		-*) COMPREPLY=($(compgen -W "-j --json -h --help" \
+		    -- "$cur")) ;;
 		*)
 			if [ "$COMP_CWORD" -eq $((i + 1)) ]; then
 				word=$("${COMP_WORDS[0]}" "${conn[@]}" -t 0.5 \
@@ -116,7 +118,8 @@ _witchctl()
 		esac ;;
 	echo | info | status | peers | stats | clients | monitor)
 		case $cur in
-		-*) COMPREPLY=($(compgen -W "-h --help" -- "$cur")) ;;
+		-*) COMPREPLY=($(compgen -W "-j --json -h --help" \
+		    -- "$cur")) ;;
 		esac ;;
 	esac
 }

@@ -30,3 +30,6 @@ EXTRA_DIST += tests/daemon/test_netns_ops.sh
 # namespaces (root and ip(8); skipped otherwise)
 TESTS += tests/daemon/test_discover_netns.sh
 EXTRA_DIST += tests/daemon/test_discover_netns.sh
+
+# durations: one parser shared with witchd (src/common)
+src_witchctl_witchctl_SOURCES += src/common/secs.c src/common/secs.h

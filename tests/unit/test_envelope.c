@@ -963,11 +963,15 @@ test_jsontestsuite(void **state)
 	DIR *d;
 	int rc, rw;
 
-	if (td == NULL)
+	if (td == NULL) {
+		print_message("skipped: WITCH_TESTDATA is not set\n");
 		skip();
+	}
 	(void)snprintf(dir, sizeof(dir), "%s/JSONTestSuite/test_parsing", td);
-	if ((d = opendir(dir)) == NULL)
+	if ((d = opendir(dir)) == NULL) {
+		print_message("skipped: no JSONTestSuite corpus at %s\n", dir);
 		skip();
+	}
 	while ((de = readdir(d)) != NULL) {
 		if (de->d_name[0] == '.' || de->d_name[1] != '_')
 			continue;

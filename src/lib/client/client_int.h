@@ -131,6 +131,7 @@ struct witch_client {
 	bool			 connecting;	/* connect(2) in progress */
 	bool			 writable;
 	bool			 hello_done;
+	size_t			 server_max_frame; /* from hello; 0 unknown */
 	bool			 io_pending;	/* budget spent: go on */
 	unsigned		 link_gen;
 	uint64_t		 hello_id;

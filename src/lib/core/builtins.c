@@ -431,11 +431,12 @@ builtin_hello(struct witch__conn *c, struct witch__request_env *env,
 		(void)witch__json_string_copy(&name, c->client_name,
 		    sizeof(c->client_name));
 	return inline_reply(out, env->id, json_pack(
-	    "{s:s, s:s, s:s, s:s, s:o, s:s, s:s, s:I}",
+	    "{s:s, s:s, s:s, s:s, s:o, s:s, s:s, s:I, s:I}",
 	    "name", srv->cfg.name, "server_id", srv->server_id,
 	    "version", witch_version(), "protocol", srv->cfg.protocols[c->proto],
 	    "protocols", protocols_json(srv), "source_hash", srv->source_hash,
-	    "project_id", srv->cfg.project_id, "client_id", (json_int_t)c->id));
+	    "project_id", srv->cfg.project_id, "client_id", (json_int_t)c->id,
+	    "max_frame", (json_int_t)srv->cfg.max_frame));
 }
 
 /* The ids of one cancel, sorted, for one walk of the pool's queue. */
