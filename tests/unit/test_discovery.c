@@ -14,7 +14,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "net/discovery_int.h"
+#include "discovery/discovery_int.h"
 
 #define HASH "0123456789abcdef0123456789abcdef"
 #define GOOD "{\"witch\":1,\"name\":\"alpha\",\"server_id\":\"s1\"," \

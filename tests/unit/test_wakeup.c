@@ -17,7 +17,7 @@
 #include <witch/error.h>
 
 #include "poll/poller.h"
-#include "reactor/wakeup.h"
+#include "poll/wakeup.h"
 
 /* Bound for a wait that must end: far beyond any scheduling delay. */
 #define BOUND_MS	10000

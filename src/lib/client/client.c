@@ -36,7 +36,7 @@
 #include "poll/poller.h"
 #include "pool/pool.h"
 #include "proto/frame.h"
-#include "reactor/wakeup.h"
+#include "poll/wakeup.h"
 
 #define NPROTO_MAX	16
 #define PROTO_LEN	16

@@ -1,12 +1,8 @@
-# core: server, config, errors, version, alloc, log hook
+# core: the leaves (errors, alloc, buffers, log hook, version); they
+# include nothing above core/.  See doc/internals/architecture.md.
 libwitch_core_la_SOURCES += \
 	%reldir%/alloc.c %reldir%/alloc.h \
 	%reldir%/buf.c %reldir%/buf.h \
 	%reldir%/error.c \
-	%reldir%/version.c
-libwitch_core_la_SOURCES += \
-	%reldir%/builtins.c \
-	%reldir%/config.c \
 	%reldir%/log.c %reldir%/log.h \
-	%reldir%/server.c %reldir%/server_int.h \
-	%reldir%/sourcehash.c
+	%reldir%/version.c

@@ -5,7 +5,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 
-#include "core/server_int.h"
+#include "server/server_int.h"
 
 /* Format one line and hand it to fn (NULL: nothing).  Any thread. */
 static void

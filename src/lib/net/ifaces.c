@@ -30,7 +30,7 @@
 #endif
 
 #include "core/alloc.h"
-#include "net/discovery_int.h"
+#include "discovery/discovery_int.h"
 
 /* Scan all interface addresses with getifaddrs(3). */
 int

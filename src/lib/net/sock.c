@@ -16,7 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "core/server_int.h"
+#include "server/server_int.h"
 #include "net/sock.h"
 
 #ifndef MSG_NOSIGNAL

@@ -36,7 +36,7 @@
 #include <unistd.h>
 
 #include "core/alloc.h"
-#include "core/server_int.h"
+#include "server/server_int.h"
 
 struct witch__conn *
 witch__conn_new(struct witch_server *srv, int fd, const char *peer)

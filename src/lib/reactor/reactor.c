@@ -28,7 +28,7 @@
 #include <unistd.h>
 
 #include "core/alloc.h"
-#include "core/server_int.h"
+#include "server/server_int.h"
 #include "net/sock.h"
 
 #define MAX_EVENTS 256

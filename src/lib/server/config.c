@@ -1,5 +1,5 @@
 /*
- * core/config.c: the server configuration object and its typed setters.
+ * server/config.c: the server configuration object and its typed setters.
  *
  * An opaque object keeps the ABI stable as options are added: a new option
  * is a new setter, never a changed struct.
@@ -12,7 +12,7 @@
 #include <witch/server.h>
 
 #include "core/alloc.h"
-#include "core/server_int.h"
+#include "server/server_int.h"
 #include "net/sock.h"
 
 /* Fill cfg with every default. */

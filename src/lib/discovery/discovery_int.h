@@ -1,13 +1,13 @@
 /*
- * net/discovery_int.h: internals of discovery, testable without sockets.
+ * discovery/discovery_int.h: internals of discovery, testable without sockets.
  *
  * The wire codec (witch__disc_parse/encode), the registry with an
  * injected clock, the token bucket and the interface selection are pure
  * functions over memory; discovery.c puts sockets and threads around
  * them.  See doc/internals/discovery.md.
  */
-#ifndef WITCH__NET_DISCOVERY_INT_H
-#define WITCH__NET_DISCOVERY_INT_H
+#ifndef WITCH__DISCOVERY_DISCOVERY_INT_H
+#define WITCH__DISCOVERY_DISCOVERY_INT_H
 
 #include <sys/types.h>
 #include <sys/socket.h>

@@ -1,5 +1,5 @@
 /*
- * core/server_int.h: the server's internal structures, shared by the
+ * server/server_int.h: the server's internal structures, shared by the
  * server API (core/server.c), the built-in endpoints (core/builtins.c)
  * and the reactor (reactor/reactor.c, reactor/conn.c).
  *
@@ -10,8 +10,8 @@
  * pool, cfg).  "reactor only" fields of the server are also written by the
  * application thread before the reactor starts and after it is joined.
  */
-#ifndef WITCH__CORE_SERVER_INT_H
-#define WITCH__CORE_SERVER_INT_H
+#ifndef WITCH__SERVER_SERVER_INT_H
+#define WITCH__SERVER_SERVER_INT_H
 
 #include <pthread.h>
 #include <stdarg.h>
@@ -31,7 +31,7 @@
 #include "proto/frame.h"
 #include "queue/freelist.h"
 #include "queue/oqueue.h"
-#include "reactor/wakeup.h"
+#include "poll/wakeup.h"
 
 #define WITCH__NAME_MAX 63		/* names, project ids, endpoints */
 #define WITCH__PROTO_MAX 16		/* protocols per server */

@@ -1,5 +1,5 @@
 /*
- * core/builtins.c: the built-in endpoints every server has (protocol.md).
+ * server/builtins.c: the built-in endpoints every server has (protocol.md).
  *
  * ping and echo are handlers run on the reactor thread (as
  * WITCH_ENDPOINT_INLINE endpoints; on workers when the config's
@@ -20,7 +20,7 @@
 #include <witch/version.h>
 
 #include "core/alloc.h"
-#include "core/server_int.h"
+#include "server/server_int.h"
 
 static double
 wall_now(void)

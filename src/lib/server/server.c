@@ -1,5 +1,5 @@
 /*
- * core/server.c: the public server API: create, register, start, stop,
+ * server/server.c: the public server API: create, register, start, stop,
  * free, and the accessors handlers use on a witch_request_t.
  */
 #include <errno.h>
@@ -19,7 +19,7 @@
 #include <witch/server.h>
 
 #include "core/alloc.h"
-#include "core/server_int.h"
+#include "server/server_int.h"
 #include "net/sock.h"
 
 /* Fill err (may be NULL) with code and a formatted explanation. */

@@ -1,5 +1,5 @@
 /*
- * net/listener.c: the discovery listener (see witch/discovery.h).
+ * discovery/listener.c: the discovery listener (see witch/discovery.h).
  *
  * One thread owns the UDP sockets (IPv4 0.0.0.0:port, IPv6 [::]:port
  * joined to ff02::114 on every interface) in an edge-triggered poller
@@ -33,9 +33,9 @@
 
 #include "core/alloc.h"
 #include "core/log.h"
-#include "net/discovery_int.h"
+#include "discovery/discovery_int.h"
 #include "poll/poller.h"
-#include "reactor/wakeup.h"
+#include "poll/wakeup.h"
 
 #define VERIFIERS	2	/* verification threads */
 #define VJOBS_MAX	64	/* queued verifications (more wait) */

@@ -1,5 +1,5 @@
 /*
- * net/announcer.c: the discovery announcer (see witch/discovery.h).
+ * discovery/announcer.c: the discovery announcer (see witch/discovery.h).
  *
  * One thread per announcer.  Each round it rescans the interfaces
  * (getifaddrs), chooses those the server is reachable through, and sends
@@ -28,8 +28,8 @@
 #include "core/alloc.h"
 #include "core/log.h"
 #include "net/sock.h"
-#include "net/discovery_int.h"
-#include "reactor/wakeup.h"
+#include "discovery/discovery_int.h"
+#include "poll/wakeup.h"
 
 struct witch_announcer_config {
 	struct witch__disc_msg	 msg;		/* seq, state unused */

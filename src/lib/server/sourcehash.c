@@ -1,5 +1,5 @@
 /*
- * core/sourcehash.c: the source hash of protocol.md.
+ * server/sourcehash.c: the source hash of protocol.md.
  *
  * XXH3-128 over the server's interface: the line "witch-wire <N>\n"
  * followed by one line "<protocol> <endpoint>\n" for every (protocol,
@@ -14,7 +14,7 @@
 #include <witch/version.h>
 
 #include "core/alloc.h"
-#include "core/server_int.h"
+#include "server/server_int.h"
 
 static int
 cmp_str(const void *a, const void *b)
