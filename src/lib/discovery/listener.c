@@ -392,7 +392,7 @@ handle(struct witch_listener *l, const char *buf, size_t n,
 		atomic_fetch_add(&l->n_rate, 1);
 		return;
 	}
-	witch__disc_addr_str(src, addr, sizeof(addr));
+	witch__addr_str(src, addr, sizeof(addr));
 	if (witch__disc_parse(buf, n, &m, err, sizeof(err)) != 0) {
 		atomic_fetch_add(&l->n_bad, 1);
 		if (now - l->last_badlog >= 1000 || l->last_badlog == 0) {

@@ -33,7 +33,10 @@ int witch__sock_check_listener(int fd, int *local);
 int witch__sock_peer_creds(int fd, long *uid, long *pid);
 /* True if s is a numeric IPv4 or IPv6 address.  Pure; any thread. */
 int witch__addr_is_numeric(const char *s);
-/* True if the peer "addr:port" string is a loopback address. */
+/*
+ * True if the peer of connected socket fd is on this host: a loopback
+ * address (IPv4 127/8, ::1, or v4-mapped 127/8) or a unix socket.
+ */
 int witch__sock_peer_is_loopback(int fd);
 
 /*

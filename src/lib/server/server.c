@@ -37,6 +37,20 @@ set_err(witch_error_t *err, int code, const char *fmt, ...)
 	return code;
 }
 
+void
+witch__log(struct witch_server *srv, int level, const char *fmt, ...)
+{
+	char line[512];
+	va_list ap;
+
+	if (srv == NULL || srv->cfg.log_fn == NULL)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	srv->cfg.log_fn(level, line, srv->cfg.log_ud);
+}
+
 /* Publish the live-changeable settings of cfg. */
 static void
 live_set(struct witch_server *srv, const struct witch_server_config *cfg)

@@ -38,12 +38,6 @@
 #define WITCH__PROTO_NAME_MAX 15
 #define WITCH__HASH_HEX 32		/* XXH3-128 as lower-case hex */
 
-/* Liveness: TCP keepalive and user timeout on every connection. */
-#define WITCH__KEEPIDLE_S 60
-#define WITCH__KEEPINTVL_S 10
-#define WITCH__KEEPCNT 6
-#define WITCH__USER_TIMEOUT_MS 120000
-
 /* Per-connection flow control (see doc/internals/reactor.md). */
 #define WITCH__INFLIGHT_HIGH 1024	/* stop reading at this many jobs */
 #define WITCH__INFLIGHT_LOW 512		/* resume below this */
@@ -296,23 +290,23 @@ struct witch_server {
 	uint64_t			 next_tick_ns;
 };
 
-/* core/config.c */
+/* server/config.c */
 void witch__config_defaults(struct witch_server_config *cfg);
 
-/* core/log.c: format a line for a logger (NULL logger: nothing). */
+/* server/server.c: format a line for the server's logger (none: nothing). */
 void witch__log(struct witch_server *srv, int level, const char *fmt, ...)
     WITCH_PRINTF(3, 4);
 /* witch__log_to(): core/log.h */
 
-/* core/sourcehash.c: XXH3-128 of the interface, as protocol.md defines. */
+/* server/sourcehash.c: XXH3-128 of the interface, as protocol.md defines. */
 void witch__source_hash(const struct witch_server *srv,
     char out[WITCH__HASH_HEX + 1]);
 
-/* core/server.c: register a built-in endpoint for every protocol. */
+/* server/server.c: register a built-in endpoint for every protocol. */
 int witch__endpoint_add_builtin(struct witch_server *srv, const char *name,
     witch_handler_fn fn, witch__inline_fn inl, bool run_inline);
 
-/* core/builtins.c */
+/* server/builtins.c */
 int witch__builtins_register(struct witch_server *srv);
 /* Send a monitor event about request env of c to every monitor. */
 void witch__monitor_feed(struct witch__conn *c,
