@@ -5,5 +5,7 @@ libwitch_core_la_SOURCES += \
 	%reldir%/buf.c %reldir%/buf.h \
 	%reldir%/clock.c %reldir%/clock.h \
 	%reldir%/error.c \
+	%reldir%/error.h \
 	%reldir%/log.c %reldir%/log.h \
+	%reldir%/stats.c %reldir%/stats.h \
 	%reldir%/version.c

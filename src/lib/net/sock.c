@@ -171,7 +171,7 @@ fail:
 }
 
 int
-witch__sock_check_listener(int fd, int *local)
+witch__sock_check_listening(int fd, int *local)
 {
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof(ss);
