@@ -23,6 +23,10 @@ endif
 TESTS += tests/check-abi.sh
 EXTRA_DIST += tests/check-abi.sh
 
+# Includes in src/lib only point down a layer (doc/internals/architecture.md).
+TESTS += tests/check-layers.sh
+EXTRA_DIST += tests/check-layers.sh
+
 # Public headers as a consumer sees them: strict C11 and C++17, linking the
 # installed-style shared library rather than the convenience library.
 check_PROGRAMS += tests/unit/test_headers_cxx tests/unit/test_headers_c11
