@@ -27,6 +27,11 @@ EXTRA_DIST += tests/check-abi.sh
 TESTS += tests/check-layers.sh
 EXTRA_DIST += tests/check-layers.sh
 
+# The kqueue backend is never built on Linux: compile it -fsyntax-only
+# against declarations written from kqueue(2), so it cannot rot unseen.
+TESTS += tests/check-kqueue.sh
+EXTRA_DIST += tests/check-kqueue.sh tests/kqueue/sys/event.h
+
 # Public headers as a consumer sees them: strict C11 and C++17, linking the
 # installed-style shared library rather than the convenience library.
 check_PROGRAMS += tests/unit/test_headers_cxx tests/unit/test_headers_c11
