@@ -210,35 +210,6 @@ witch_request_reply(witch_request_t *req, json_t *result)
 	return 0;
 }
 
-void
-witch__request_reply_parts(witch_request_t *req, const char *const *parts,
-    const size_t *lens, size_t n)
-{
-	size_t i;
-
-	if (req->result != NULL) {
-		json_decref(req->result);
-		req->result = NULL;
-	}
-	for (i = 0; i < n && i < WITCH__RAW_PARTS; i++) {
-		req->raw[i] = parts[i];
-		req->raw_len[i] = lens[i];
-	}
-	req->nraw = i;
-}
-
-const char *
-witch__request_data_text(const witch_request_t *req, size_t *len)
-{
-	const struct witch__reqjob *rj = req->rj;
-
-	/* Once parsed (or never kept), the tree is the truth. */
-	if (rj->data != NULL || rj->raw == NULL)
-		return NULL;
-	*len = rj->raw_len;
-	return rj->raw;
-}
-
 int
 witch_request_error(witch_request_t *req, int code, const char *fmt, ...)
 {

@@ -353,7 +353,9 @@ witch__handler_call(struct witch__reqjob *rj, struct witch_request *req)
 {
 	int rc;
 
-	memset(req, 0, sizeof(*req));
+	/* All but the message text, which only needs its first byte. */
+	memset(req, 0, offsetof(struct witch_request, msg));
+	req->msg[0] = '\0';
 	req->rj = rj;
 	witch__tls_handler = rj->conn->r;
 	rc = rj->ep->fn(req, rj->ep->ud);
@@ -473,15 +475,42 @@ bool witch__job_reply(struct witch__reqjob *rj, struct witch_request *req,
 void witch__count_call(struct witch__reactor *r,
     const struct witch__endpoint *ep, bool ok, uint64_t t0_ns);
 /*
- * Reply with JSON text given in n pieces (their concatenation is one
- * JSON value the caller vouches for), borrowed until the handler
- * returns.  For handlers inside the library (echo).
+ * Reply with JSON text given in n (<= WITCH__RAW_PARTS) pieces: their
+ * concatenation is one JSON value the caller vouches for; borrowed until
+ * the handler returns.  For handlers inside the library (echo).  Inline:
+ * echo calls it per request.
  */
-void witch__request_reply_parts(witch_request_t *req,
-    const char *const *parts, const size_t *lens, size_t n);
-/* The validated JSON text of the request's "data", or NULL. */
-const char *witch__request_data_text(const witch_request_t *req,
-    size_t *len);
+static inline void
+witch__request_reply_parts(witch_request_t *req, const char *const *parts,
+    const size_t *lens, size_t n)
+{
+	size_t i;
+
+	if (req->result != NULL) {
+		json_decref(req->result);
+		req->result = NULL;
+	}
+	for (i = 0; i < n && i < WITCH__RAW_PARTS; i++) {
+		req->raw[i] = parts[i];
+		req->raw_len[i] = lens[i];
+	}
+	req->nraw = i;
+}
+
+/*
+ * The request's "data" as the JSON text the scanner validated, or NULL
+ * when there is none or it was parsed already (the tree is the truth).
+ */
+static inline const char *
+witch__request_data_text(const witch_request_t *req, size_t *len)
+{
+	const struct witch__reqjob *rj = req->rj;
+
+	if (rj->data != NULL || rj->raw == NULL)
+		return NULL;
+	*len = rj->raw_len;
+	return rj->raw;
+}
 
 /* ---- reactor/builtins.c: the connection built-ins ------------------- */
 
