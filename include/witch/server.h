@@ -155,7 +155,12 @@ WITCH_EXTERN int witch_server_config_set_discovery_interval(
     witch_server_config_t *cfg, unsigned ms);
 WITCH_EXTERN int witch_server_config_set_advertise(
     witch_server_config_t *cfg, const char *addr);
-/* Tests: announce by unicast to this address instead (NULL: off). */
+/*
+ * Diagnostic: announce by unicast to this numeric address (at the
+ * discovery port) instead of broadcasting on the interfaces; NULL: back
+ * to the interfaces.  For a network that drops broadcasts and for
+ * loopback (no broadcast address); not needed in normal operation.
+ */
 WITCH_EXTERN int witch_server_config_set_discovery_target(
     witch_server_config_t *cfg, const char *addr);
 /* Logger for this server (NULL: libwitch stays silent). */
