@@ -10,6 +10,7 @@
 
 #include "core/alloc.h"
 #include "core/error.h"
+#include "proto/scan.h"
 #include "reactor/reactor.h"
 
 /* The server whose handler this thread is running, if any. */
@@ -88,6 +89,7 @@ job_run(struct witch__job *job)
 	else
 		witch__buf_free(&b);
 	json_decref(req.result);
+	witch__request_raw_free(&req);
 	witch__job_done(rj->conn);
 }
 
@@ -207,6 +209,30 @@ witch_request_reply(witch_request_t *req, json_t *result)
 		json_decref(req->result);
 	req->result = result;
 	req->nraw = 0;
+	witch__request_raw_free(req);
+	return 0;
+}
+
+int
+witch_request_reply_raw(witch_request_t *req, const char *json_text,
+    size_t len)
+{
+	enum witch__jtype top;
+	bool escaped;
+	char *copy;
+
+	if (req == NULL || json_text == NULL)
+		return WITCH_EINVAL;
+	if (len > WITCH_MAX_FRAME_CEILING)
+		return WITCH_ETOO_LARGE;
+	/* The same validator as requests: what jansson would accept. */
+	if (witch__json_scan(json_text, len, &top, NULL, 0, &escaped) != 0)
+		return WITCH_EPARSE;
+	if ((copy = witch__malloc(len > 0 ? len : 1)) == NULL)
+		return WITCH_ENOMEM;
+	memcpy(copy, json_text, len);
+	witch__request_reply_parts(req, (const char *const *)&copy, &len, 1);
+	req->raw_own = copy;
 	return 0;
 }
 

@@ -37,6 +37,7 @@
 
 #include <witch/server.h>
 
+#include "core/alloc.h"
 #include "core/buf.h"
 #include "core/clock.h"
 #include "core/log.h"
@@ -208,6 +209,7 @@ struct witch_request {
 	const char		*raw[WITCH__RAW_PARTS];
 	size_t			 raw_len[WITCH__RAW_PARTS];
 	size_t			 nraw;
+	char			*raw_own;	/* witch_request_reply_raw */
 	int			 err;
 	char			 msg[WITCH_ERROR_TEXT_MAX];
 };
@@ -474,6 +476,16 @@ bool witch__job_reply(struct witch__reqjob *rj, struct witch_request *req,
 /* Account one answered request of ep that started at t0_ns. */
 void witch__count_call(struct witch__reactor *r,
     const struct witch__endpoint *ep, bool ok, uint64_t t0_ns);
+/* Release a copy witch_request_reply_raw() made (after the reply). */
+static inline void
+witch__request_raw_free(witch_request_t *req)
+{
+	if (req->raw_own != NULL) {
+		witch__free(req->raw_own);
+		req->raw_own = NULL;
+	}
+}
+
 /*
  * Reply with JSON text given in n (<= WITCH__RAW_PARTS) pieces: their
  * concatenation is one JSON value the caller vouches for; borrowed until
@@ -490,6 +502,7 @@ witch__request_reply_parts(witch_request_t *req, const char *const *parts,
 		json_decref(req->result);
 		req->result = NULL;
 	}
+	witch__request_raw_free(req);
 	for (i = 0; i < n && i < WITCH__RAW_PARTS; i++) {
 		req->raw[i] = parts[i];
 		req->raw_len[i] = lens[i];

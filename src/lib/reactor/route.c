@@ -232,6 +232,7 @@ run_inline(struct witch__conn *c, struct witch__request_env *env,
 	if (witch__job_reply(&rj, &req, rc, &c->obuf))
 		witch__turn_add(c);
 	json_decref(req.result);
+	witch__request_raw_free(&req);
 	json_decref(rj.root);
 }
 
