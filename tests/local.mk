@@ -18,6 +18,24 @@ TESTS += tests/integ/test_inline
 tests_integ_test_inline_SOURCES = tests/integ/test_inline.c
 tests_integ_test_inline_CFLAGS = $(WITCHTEST_CFLAGS_)
 tests_integ_test_inline_LDADD = $(INTEG_LIBS_)
+
+check_PROGRAMS += tests/integ/test_allocfail
+TESTS += tests/integ/test_allocfail
+tests_integ_test_allocfail_SOURCES = tests/integ/test_allocfail.c
+tests_integ_test_allocfail_CFLAGS = $(WITCHTEST_CFLAGS_)
+tests_integ_test_allocfail_LDADD = $(INTEG_LIBS_)
+
+check_PROGRAMS += tests/integ/test_pollfail
+TESTS += tests/integ/test_pollfail
+tests_integ_test_pollfail_SOURCES = tests/integ/test_pollfail.c
+tests_integ_test_pollfail_CFLAGS = $(WITCHTEST_CFLAGS_)
+tests_integ_test_pollfail_LDADD = $(INTEG_LIBS_)
+
+check_PROGRAMS += tests/integ/test_reactor_bounds
+TESTS += tests/integ/test_reactor_bounds
+tests_integ_test_reactor_bounds_SOURCES = tests/integ/test_reactor_bounds.c
+tests_integ_test_reactor_bounds_CFLAGS = $(WITCHTEST_CFLAGS_)
+tests_integ_test_reactor_bounds_LDADD = $(INTEG_LIBS_) -lpthread
 endif
 
 TESTS += tests/check-abi.sh

@@ -92,7 +92,7 @@ bi_status(witch_request_t *req, void *ud)
 	json_t *o;
 
 	o = json_pack("{s:f, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
-	    "s:I, s:I, s:I, s:[]}",
+	    "s:I, s:I, s:I, s:I, s:[]}",
 	    "uptime", up,
 	    "clients", (json_int_t)atomic_load(&c->clients),
 	    "max_clients", (json_int_t)atomic_load(&srv->r.live.max_clients),
@@ -106,6 +106,7 @@ bi_status(witch_request_t *req, void *ud)
 	    "output_limit_drops", (json_int_t)atomic_load(&c->output_drops),
 	    "emfile_pauses", (json_int_t)atomic_load(&c->emfile_pauses),
 	    "overloaded", (json_int_t)atomic_load(&c->overloaded),
+	    "poll_errors", (json_int_t)atomic_load(&c->poll_errors),
 	    "peers");
 	if (o == NULL)
 		return WITCH_ENOMEM;
@@ -170,7 +171,7 @@ bi_stats(witch_request_t *req, void *ud)
 			    json_integer((json_int_t)n));
 	}
 	o = json_pack("{s:f, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
-	    "s:I, s:I, s:o, s:o, s:o}",
+	    "s:I, s:I, s:I, s:o, s:o, s:o}",
 	    "uptime", (witch__now_ns() - srv->r.start_ns) / 1e9,
 	    "clients", (json_int_t)atomic_load(&c->clients),
 	    "connections_accepted", (json_int_t)atomic_load(&c->conns_accepted),
@@ -181,6 +182,7 @@ bi_stats(witch_request_t *req, void *ud)
 	    "output_limit_drops", (json_int_t)atomic_load(&c->output_drops),
 	    "emfile_pauses", (json_int_t)atomic_load(&c->emfile_pauses),
 	    "overloaded", (json_int_t)atomic_load(&c->overloaded),
+	    "poll_errors", (json_int_t)atomic_load(&c->poll_errors),
 	    "queue_depth", (json_int_t)witch__pool_depth(srv->r.pool),
 	    "running", (json_int_t)witch__pool_running(srv->r.pool),
 	    "endpoints", eps, "errors", errs, "latency", latency_json(srv));
