@@ -41,6 +41,10 @@ endif
 TESTS += tests/check-abi.sh
 EXTRA_DIST += tests/check-abi.sh
 
+# Includes in src/lib only point down a layer (doc/internals/architecture.md).
+TESTS += tests/check-layers.sh
+EXTRA_DIST += tests/check-layers.sh
+
 # The kqueue backend is never built on Linux: compile it -fsyntax-only
 # against declarations written from kqueue(2), so it cannot rot unseen.
 TESTS += tests/check-kqueue.sh

@@ -155,7 +155,12 @@ WITCH_EXTERN int witch_server_config_set_discovery_interval(
     witch_server_config_t *cfg, unsigned ms);
 WITCH_EXTERN int witch_server_config_set_advertise(
     witch_server_config_t *cfg, const char *addr);
-/* Tests: announce by unicast to this address instead (NULL: off). */
+/*
+ * Diagnostic: announce by unicast to this numeric address (at the
+ * discovery port) instead of broadcasting on the interfaces; NULL: back
+ * to the interfaces.  For a network that drops broadcasts and for
+ * loopback (no broadcast address); not needed in normal operation.
+ */
 WITCH_EXTERN int witch_server_config_set_discovery_target(
     witch_server_config_t *cfg, const char *addr);
 /* Logger for this server (NULL: libwitch stays silent). */
@@ -268,7 +273,10 @@ WITCH_EXTERN int witch_server_stop(witch_server_t *srv, int drain_ms);
 /* Stop if running, then free; NULL is a no-op; from a handler, nothing. */
 WITCH_EXTERN void witch_server_free(witch_server_t *srv);
 
-/* ---- inside a handler (worker thread, only during the call) ------------ */
+/*
+ * ---- inside a handler (only during the call: on a worker thread, or on
+ * the reactor thread for WITCH_ENDPOINT_INLINE endpoints) ---------------
+ */
 
 /* The request's "data" (borrowed; JSON null when absent).  Never NULL. */
 WITCH_EXTERN json_t *witch_request_data(const witch_request_t *req);
@@ -292,6 +300,17 @@ WITCH_EXTERN witch_server_t *witch_request_server(const witch_request_t *req);
  * null).  Returns 0.  A later call replaces the earlier result.
  */
 WITCH_EXTERN int witch_request_reply(witch_request_t *req, json_t *result);
+/*
+ * Set the result from JSON text the handler already holds (len bytes, not
+ * NUL-terminated necessarily): it is checked to be one JSON value, as the
+ * server checks requests, and copied; the caller keeps json_text.
+ * Returns 0, WITCH_EINVAL (NULL argument), WITCH_EPARSE (not one JSON
+ * value: the reply is left as it was), WITCH_ETOO_LARGE (over the 64 MiB
+ * frame ceiling) or WITCH_ENOMEM.  A later call, or witch_request_reply(),
+ * replaces it.
+ */
+WITCH_EXTERN int witch_request_reply_raw(witch_request_t *req,
+    const char *json_text, size_t len);
 /*
  * Record an error reply; returns code (so a handler can
  * "return witch_request_error(req, WITCH_EINVAL, "bad %s", x);").

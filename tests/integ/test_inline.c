@@ -71,6 +71,33 @@ h_big(witch_request_t *req, void *ud)
 	return witch_request_reply(req, json_stringn(text, sizeof(text)));
 }
 
+/*
+ * witch_request_reply_raw(): data is a string holding JSON text; the
+ * handler replies with that text from a stack buffer it wipes before it
+ * returns (the library must have copied it).  A first json reply is
+ * replaced.  Text that is not JSON: the handler returns the error.
+ */
+static atomic_int raw_bad;
+
+static int
+h_raw(witch_request_t *req, void *ud)
+{
+	json_t *d = witch_request_data(req);
+	char text[256];
+	size_t n;
+	int rc;
+
+	if (!json_is_string(d) || (n = json_string_length(d)) >= sizeof(text))
+		return WITCH_EINVAL;
+	memcpy(text, json_string_value(d), n);
+	witch_request_reply(req, json_string("replaced"));
+	if (witch_request_reply_raw(req, NULL, 0) != WITCH_EINVAL)
+		atomic_store(&raw_bad, 1);
+	rc = witch_request_reply_raw(req, text, n);
+	memset(text, 'X', sizeof(text));
+	return rc;
+}
+
 /* Pool handler: where do pool handlers run? */
 static int
 h_where(witch_request_t *req, void *ud)
@@ -94,6 +121,10 @@ reg(witch_server_t *srv, void *arg)
 	    v1, 1, h_note, NULL, WITCH_ENDPOINT_INLINE), 0);
 	assert_int_equal(witch_server_register_endpoint_ex(srv, "big",
 	    NULL, 0, h_big, NULL, WITCH_ENDPOINT_INLINE), 0);
+	assert_int_equal(witch_server_register_endpoint(srv, "raw",
+	    h_raw, NULL), 0);
+	assert_int_equal(witch_server_register_endpoint_ex(srv, "raw_inline",
+	    NULL, 0, h_raw, NULL, WITCH_ENDPOINT_INLINE), 0);
 	/* Bad calls change nothing. */
 	assert_int_equal(witch_server_register_endpoint_ex(srv, "bad",
 	    NULL, 0, h_twice, NULL, 0x80), WITCH_EINVAL);
@@ -451,6 +482,47 @@ test_inline_then_bad_frame(void **state)
 	witch_server_free(srv);
 }
 
+/* A result given as JSON text, on a worker and inline. */
+static void
+test_reply_raw(void **state)
+{
+	static const char *const eps[] = { "raw", "raw_inline" };
+	witch_server_t *srv = start(true);
+	int fd = th_connect(witch_server_port(srv));
+	json_t *r, *res;
+	size_t i;
+
+	for (i = 0; i < 2; i++) {
+		th_sendf(fd, "{\"id\":1,\"endpoint\":\"%s\",\"data\":"
+		    "\"{\\\"a\\\": [1, \\\"\\u00e9\\\"], \\\"b\\\": null}\"}",
+		    eps[i]);
+		r = th_recv_ok(fd, 5000);
+		assert_null(th_err_code(r));
+		res = json_object_get(r, "result");
+		assert_true(json_is_object(res));
+		assert_int_equal(json_integer_value(json_array_get(
+		    json_object_get(res, "a"), 0)), 1);
+		assert_string_equal(json_string_value(json_array_get(
+		    json_object_get(res, "a"), 1)), "\xc3\xa9");
+		assert_true(json_is_null(json_object_get(res, "b")));
+		json_decref(r);
+		/* Not one JSON value: parse_error, and the stream is intact. */
+		th_sendf(fd, "{\"id\":2,\"endpoint\":\"%s\",\"data\":"
+		    "\"{\\\"a\\\": [1,\"}", eps[i]);
+		th_expect_reply(fd, 2, "parse_error");
+		th_sendf(fd, "{\"id\":3,\"endpoint\":\"%s\",\"data\":"
+		    "\"1 2\"}", eps[i]);
+		th_expect_reply(fd, 3, "parse_error");
+		th_sendf(fd, "{\"id\":4,\"endpoint\":\"%s\",\"data\":"
+		    "\"\"}", eps[i]);
+		th_expect_reply(fd, 4, "parse_error");
+		th_ping_ok(fd);
+	}
+	assert_int_equal(atomic_load(&raw_bad), 0);
+	close(fd);
+	witch_server_free(srv);
+}
+
 int
 main(void)
 {
@@ -463,6 +535,7 @@ main(void)
 		cmocka_unit_test(test_inline_output_hard_limit),
 		cmocka_unit_test(test_inline_output_soft_limit),
 		cmocka_unit_test(test_inline_then_bad_frame),
+		cmocka_unit_test(test_reply_raw),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -19,7 +19,7 @@
 #include <stdio.h>
 #include <unistd.h>
 
-#include "core/server_int.h"
+#include "reactor/reactor.h"
 #include "integ/harness.h"
 
 #define FOREVER 1000000L	/* waits to fail: more than any test makes */

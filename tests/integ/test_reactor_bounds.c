@@ -24,7 +24,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "core/server_int.h"
+#include "reactor/reactor.h"
 #include "integ/harness.h"
 
 #define FRAME_MAX	(1u << 20)	/* the default max_frame */

@@ -14,7 +14,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "net/discovery_int.h"
+#include "discovery/discovery_int.h"
 
 #define HASH "0123456789abcdef0123456789abcdef"
 #define GOOD "{\"witch\":1,\"name\":\"alpha\",\"server_id\":\"s1\"," \
@@ -422,10 +422,10 @@ test_select(void **state)
 	assert_int_equal(sel("10.9.9.9", 0, &lo, v), 0);
 	/* "::": one IPv6 announcement per interface, from link-local. */
 	assert_int_equal(sel("::", 0, &lo, v), 1);
-	witch__disc_addr_str((struct sockaddr *)&v[0].addr, a, sizeof(a));
+	witch__addr_str((struct sockaddr *)&v[0].addr, a, sizeof(a));
 	assert_string_equal(a, "fe80::2");
 	assert_int_equal(sel("2001:db8::2", 0, &lo, v), 1);
-	witch__disc_addr_str((struct sockaddr *)&v[0].addr, a, sizeof(a));
+	witch__addr_str((struct sockaddr *)&v[0].addr, a, sizeof(a));
 	assert_string_equal(a, "2001:db8::2");
 	assert_int_equal(sel("not-an-address", 0, &lo, v), 0);
 }

@@ -1,6 +1,6 @@
 /*
  * tests/unit/test_wakeup.c: the coalesced cross-thread wakeup
- * (reactor/wakeup.h), observed through the real poller.
+ * (poll/wakeup.h), observed through the real poller.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -17,7 +17,7 @@
 #include <witch/error.h>
 
 #include "poll/poller.h"
-#include "reactor/wakeup.h"
+#include "poll/wakeup.h"
 
 /* Bound for a wait that must end: far beyond any scheduling delay. */
 #define BOUND_MS	10000

@@ -15,9 +15,9 @@
 #include "client/client_int.h"
 #include "core/alloc.h"
 #include "core/buf.h"
-#include "pool/pool.h"
+#include "core/clock.h"
+#include "poll/wakeup.h"
 #include "proto/frame.h"
-#include "reactor/wakeup.h"
 
 /* ---- requests ----------------------------------------------------------- */
 

@@ -26,8 +26,8 @@
 #include <jansson.h>
 #include <witch/client.h>
 
+#include "poll/wakeup.h"
 #include "proto/frame.h"
-#include "reactor/wakeup.h"
 
 #define NPROTO_MAX	16
 #define PROTO_LEN	16

@@ -1,10 +1,13 @@
 /*
- * core/error.c: witch_strerror(), witch_err_name(), witch_err_from_name().
+ * core/error.c: witch_strerror(), witch_err_name(), witch_err_from_name(),
+ * witch__err_known().
  * Generated from the WITCH_ERRORS X-macro so the three never disagree.
  */
 #include <string.h>
 
 #include <witch/error.h>
+
+#include "core/error.h"
 
 struct errdesc {
 	int		 code;
@@ -27,6 +30,12 @@ find(int code)
 		if (errtab[i].code == code)
 			return &errtab[i];
 	return NULL;
+}
+
+bool
+witch__err_known(int code)
+{
+	return code < 0 && find(code) != NULL;
 }
 
 const char *

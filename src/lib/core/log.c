@@ -5,7 +5,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 
-#include "core/server_int.h"
+#include "core/log.h"
 
 /* Format one line and hand it to fn (NULL: nothing).  Any thread. */
 static void
@@ -26,17 +26,5 @@ witch__log_to(witch_log_fn fn, void *ud, int level, const char *fmt, ...)
 
 	va_start(ap, fmt);
 	logv(fn, ud, level, fmt, ap);
-	va_end(ap);
-}
-
-void
-witch__log(struct witch_server *srv, int level, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (srv == NULL)
-		return;
-	va_start(ap, fmt);
-	logv(srv->cfg.log_fn, srv->cfg.log_ud, level, fmt, ap);
 	va_end(ap);
 }

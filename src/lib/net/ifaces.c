@@ -30,7 +30,9 @@
 #endif
 
 #include "core/alloc.h"
-#include "net/discovery_int.h"
+#include <witch/error.h>
+
+#include "net/ifaces.h"
 
 /* Scan all interface addresses with getifaddrs(3). */
 int
@@ -179,7 +181,7 @@ witch__ifaces_select(struct witch__iface *v, size_t n, const char *bind,
 
 /* Numeric text of an address; link-local IPv6 gets "%ifname". */
 void
-witch__disc_addr_str(const struct sockaddr *sa, char *buf, size_t len)
+witch__addr_str(const struct sockaddr *sa, char *buf, size_t len)
 {
 	const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)sa;
 	char a[INET6_ADDRSTRLEN], ifn[IF_NAMESIZE];
@@ -206,9 +208,9 @@ witch__disc_addr_str(const struct sockaddr *sa, char *buf, size_t len)
 void
 witch__iface_str(const struct witch__iface *i, char *buf, size_t len)
 {
-	char a[WITCH__DISC_ADDR_MAX];
+	char a[WITCH__ADDR_STR_MAX];
 
-	witch__disc_addr_str((const struct sockaddr *)&i->addr, a, sizeof(a));
+	witch__addr_str((const struct sockaddr *)&i->addr, a, sizeof(a));
 	snprintf(buf, len, "%s %s", i->name, a);
 }
 

@@ -1,8 +1,4 @@
-# net: socket helpers (discovery and peers will live here too)
+# net: socket helpers and network interfaces.
 libwitch_core_la_SOURCES += \
-	%reldir%/sock.c %reldir%/sock.h
-
-# net: discovery (UDP announcer and listener; doc/internals/discovery.md)
-libwitch_core_la_SOURCES += \
-	%reldir%/discovery.c %reldir%/discovery_int.h \
-	%reldir%/announcer.c %reldir%/listener.c %reldir%/ifaces.c
+	%reldir%/sock.c %reldir%/sock.h \
+	%reldir%/ifaces.c %reldir%/ifaces.h

@@ -16,8 +16,15 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "core/server_int.h"
+#include <witch/error.h>
+
 #include "net/sock.h"
+
+/* Liveness: TCP keepalive and user timeout on every connection. */
+#define KEEPIDLE_S 60
+#define KEEPINTVL_S 10
+#define KEEPCNT 6
+#define USER_TIMEOUT_MS 120000
 
 #ifndef MSG_NOSIGNAL
 #define MSG_NOSIGNAL 0
@@ -164,7 +171,7 @@ fail:
 }
 
 int
-witch__sock_check_listener(int fd, int *local)
+witch__sock_check_listening(int fd, int *local)
 {
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof(ss);
@@ -301,19 +308,19 @@ witch__sock_tune(int fd)
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
 	setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof(on));
 #if HAVE_DECL_TCP_KEEPIDLE
-	v = WITCH__KEEPIDLE_S;
+	v = KEEPIDLE_S;
 	setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &v, sizeof(v));
 #endif
 #if HAVE_DECL_TCP_KEEPINTVL
-	v = WITCH__KEEPINTVL_S;
+	v = KEEPINTVL_S;
 	setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &v, sizeof(v));
 #endif
 #if HAVE_DECL_TCP_KEEPCNT
-	v = WITCH__KEEPCNT;
+	v = KEEPCNT;
 	setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &v, sizeof(v));
 #endif
 #if HAVE_DECL_TCP_USER_TIMEOUT
-	v = WITCH__USER_TIMEOUT_MS;
+	v = USER_TIMEOUT_MS;
 	setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &v, sizeof(v));
 #endif
 #if HAVE_DECL_SO_NOSIGPIPE

@@ -10,7 +10,7 @@
 #include <witch/error.h>
 
 /*
- * Create a non-blocking, close-on-exec TCP listener bound to the numeric
+ * Create a non-blocking, close-on-exec listening TCP socket bound to the numeric
  * address addr and port (0: any free port).  Stores the fd and the bound
  * port.  Returns 0, WITCH_EADDRINUSE, WITCH_EINVAL or WITCH_ESYSTEM with
  * err (may be NULL) explaining.
@@ -18,7 +18,7 @@
 int witch__sock_listen(const char *addr, unsigned port, int *fd,
     unsigned *bound_port, witch_error_t *err);
 /*
- * Create a non-blocking, close-on-exec unix stream listener at path with
+ * Create a non-blocking, close-on-exec listening unix stream socket at path with
  * permissions mode.  A stale socket file is removed first; if a server
  * answers there, WITCH_EADDRINUSE.  0, WITCH_EADDRINUSE or WITCH_ESYSTEM.
  */
@@ -28,12 +28,15 @@ int witch__sock_listen_unix(const char *path, unsigned mode, int *fd,
  * Check that fd is a listening stream socket; make it non-blocking and
  * close-on-exec.  Sets *local for AF_UNIX.  0 or WITCH_EINVAL.
  */
-int witch__sock_check_listener(int fd, int *local);
+int witch__sock_check_listening(int fd, int *local);
 /* Credentials of a unix-socket peer: 0, or -1 when unknown. */
 int witch__sock_peer_creds(int fd, long *uid, long *pid);
 /* True if s is a numeric IPv4 or IPv6 address.  Pure; any thread. */
 int witch__addr_is_numeric(const char *s);
-/* True if the peer "addr:port" string is a loopback address. */
+/*
+ * True if the peer of connected socket fd is on this host: a loopback
+ * address (IPv4 127/8, ::1, or v4-mapped 127/8) or a unix socket.
+ */
 int witch__sock_peer_is_loopback(int fd);
 
 /*

@@ -100,18 +100,6 @@ cpu_relax(void)
 #endif
 }
 
-/*
- * Monotonic clock (CLOCK_MONOTONIC) in nanoseconds.  Any thread.
- */
-uint64_t
-witch__now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 /* Unlink job from the queue.  Lock held. */
 static void
 unlink_job(struct witch__pool *p, struct witch__job *job)

@@ -16,6 +16,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/clock.h"
+
 struct witch__pool;
 struct witch__job;
 
@@ -41,9 +43,6 @@ struct witch__job {
 	uint64_t			 deadline_ns;	/* CLOCK_MONOTONIC; 0: none */
 	atomic_bool			 cancelled;
 };
-
-/* Monotonic clock in nanoseconds. */
-uint64_t witch__now_ns(void);
 
 /*
  * Create and start a pool of nworkers (>= 1) threads with room for

@@ -190,22 +190,3 @@ witch__decoder_feed(struct witch__decoder *d, const void *data, size_t n,
 fail:
 	return poison(d, rc);
 }
-
-/*
- * True when the decoder holds part of a frame: some header bytes, or a
- * body that is not complete yet.
- */
-int
-witch__decoder_partial(const struct witch__decoder *d)
-{
-	return d->hdr_len > 0 || d->body != NULL;
-}
-
-/*
- * Heap bytes the decoder holds: the partial body buffer, if any.
- */
-size_t
-witch__decoder_memory(const struct witch__decoder *d)
-{
-	return d->body != NULL ? d->body_need : 0;
-}

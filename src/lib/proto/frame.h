@@ -64,10 +64,23 @@ void witch__decoder_clear(struct witch__decoder *d);
 int witch__decoder_feed(struct witch__decoder *d, const void *data, size_t n,
     witch__frame_cb cb, void *ud);
 
-/* True when the decoder holds part of a frame (started but not complete). */
-int witch__decoder_partial(const struct witch__decoder *d);
-/* Bytes of heap memory the decoder holds (for accounting): the announced
- * size of the partial body, or 0. */
-size_t witch__decoder_memory(const struct witch__decoder *d);
+/*
+ * Observers for the tests and the fuzz target (inline: the library does
+ * not use them, so they are not compiled into it).
+ * True when the decoder holds part of a frame: some header bytes, or a
+ * body that is not complete yet.
+ */
+static inline int
+witch__decoder_partial(const struct witch__decoder *d)
+{
+	return d->hdr_len > 0 || d->body != NULL;
+}
+
+/* Heap bytes the decoder holds: the announced size of a partial body. */
+static inline size_t
+witch__decoder_memory(const struct witch__decoder *d)
+{
+	return d->body != NULL ? d->body_need : 0;
+}
 
 #endif

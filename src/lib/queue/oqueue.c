@@ -49,27 +49,6 @@
 #include "queue/oqueue.h"
 
 /*
- * Wrap data (len bytes, witch__malloc'd) in a new message.  Takes ownership
- * of data on every path: on allocation failure it is freed and NULL is
- * returned.  Any thread.
- */
-struct witch__omsg *
-witch__omsg_new(unsigned char *data, size_t len)
-{
-	struct witch__omsg *m;
-
-	if ((m = witch__malloc(sizeof(*m))) == NULL) {
-		witch__free(data);
-		return NULL;
-	}
-	m->next = NULL;
-	m->len = len;
-	m->off = 0;
-	m->data = data;
-	return m;
-}
-
-/*
  * A buffer whose first bytes are the header of the message to be.  When
  * the header cannot be allocated the failure is sticky: every append
  * fails too, so no frame is ever built where the header should be (the

@@ -14,6 +14,8 @@
 #include <stdatomic.h>
 #include <stddef.h>
 
+#include "core/alloc.h"
+
 /* One queued message: len bytes at data, off of them already written. */
 struct witch__omsg {
 	struct witch__omsg	*next;
@@ -29,9 +31,25 @@ struct witch__oqueue {
 
 /*
  * Wrap data (len bytes, allocated with witch__malloc) in a message.  Takes
- * ownership of data on every path: on failure (NULL) data is freed.
+ * ownership of data on every path: on failure (NULL) data is freed.  For
+ * the unit tests (the library builds messages with witch__omsg_from_buf):
+ * inline, so it is not compiled into the library.  Any thread.
  */
-struct witch__omsg *witch__omsg_new(unsigned char *data, size_t len);
+static inline struct witch__omsg *
+witch__omsg_new(unsigned char *data, size_t len)
+{
+	struct witch__omsg *m;
+
+	if ((m = witch__malloc(sizeof(*m))) == NULL) {
+		witch__free(data);
+		return NULL;
+	}
+	m->next = NULL;
+	m->len = len;
+	m->off = 0;
+	m->data = data;
+	return m;
+}
 struct witch__buf;
 /*
  * One allocation per message: start a buffer with room for the message

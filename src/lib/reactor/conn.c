@@ -10,7 +10,7 @@
  * reference at the end of the loop turn.  Whoever drops the last reference
  * frees the memory; by then nothing can reach it any more: the reactor no
  * longer lists it and no job refers to it.  A reply finished after the
- * close is discarded by witch__conn_send(), never written to another
+ * close is discarded by witch__conn_send_buf(), never written to another
  * client that reused the descriptor: replies travel by connection object,
  * never by fd number.
  *
@@ -31,22 +31,34 @@
  * is taken before the connection is published on it and dropped by the
  * reactor after it has processed the entry.
  */
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include <errno.h>
 #include <stdatomic.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "core/alloc.h"
-#include "core/server_int.h"
+#include "net/sock.h"
+#include "reactor/reactor.h"
+
+#define MAX_IOV 64
+/* Room for the frames of a batch: one allocation per flush, usually. */
+#define OBUF_INITIAL 4096
+
+static void output_drop(struct witch__conn *);
 
 struct witch__conn *
-witch__conn_new(struct witch_server *srv, int fd, const char *peer)
+witch__conn_new(struct witch__reactor *r, int fd, const char *peer)
 {
 	struct witch__conn *c;
 
 	if ((c = witch__calloc(1, sizeof(*c))) == NULL)
 		return NULL;
-	c->srv = srv;
-	c->id = srv->next_conn_id++;
+	c->kind = WITCH__EV_CONN;
+	c->r = r;
+	c->id = r->next_conn_id++;
 	atomic_init(&c->refs, 1);
 	atomic_init(&c->closed, false);
 	atomic_init(&c->scheduled, false);
@@ -57,16 +69,10 @@ witch__conn_new(struct witch_server *srv, int fd, const char *peer)
 	c->fd = fd;
 	c->state = WITCH__CONN_OPEN;
 	c->writable = true;
-	witch__decoder_init(&c->dec, (uint32_t)srv->cfg.max_frame);
-	c->created_ns = c->active_ns = srv->now_ns;
+	witch__decoder_init(&c->dec, (uint32_t)r->opt.max_frame);
+	c->created_ns = c->active_ns = r->now_ns;
 	strlcpy(c->peer, peer, sizeof(c->peer));
 	return c;
-}
-
-void
-witch__conn_ref(struct witch__conn *c)
-{
-	atomic_fetch_add_explicit(&c->refs, 1, memory_order_relaxed);
 }
 
 void
@@ -89,19 +95,19 @@ witch__conn_unref(struct witch__conn *c)
 void
 witch__conn_schedule(struct witch__conn *c)
 {
-	struct witch_server *srv = c->srv;
+	struct witch__reactor *r = c->r;
 	struct witch__conn *head;
 
 	if (atomic_exchange_explicit(&c->scheduled, true,
 	    memory_order_acq_rel))
 		return;
 	witch__conn_ref(c);
-	head = atomic_load_explicit(&srv->ready, memory_order_relaxed);
+	head = atomic_load_explicit(&r->ready, memory_order_relaxed);
 	do {
 		c->ready_next = head;
-	} while (!atomic_compare_exchange_weak_explicit(&srv->ready, &head, c,
+	} while (!atomic_compare_exchange_weak_explicit(&r->ready, &head, c,
 	    memory_order_release, memory_order_relaxed));
-	witch__wakeup_signal(&srv->wakeup);
+	witch__wakeup_signal(&r->wakeup);
 }
 
 void
@@ -134,7 +140,7 @@ witch__conn_send_error(struct witch__conn *c, const char *id, int code,
 {
 	struct witch__buf b;
 
-	witch__count_error(c->srv, code);
+	witch__stats_error(&c->r->ctr, code);
 	witch__omsg_buf_init(&b);
 	if (witch__reply_error(&b, id, code, msg) != 0) {
 		witch__buf_free(&b);
@@ -142,4 +148,414 @@ witch__conn_send_error(struct witch__conn *c, const char *id, int code,
 		return;
 	}
 	witch__conn_send_buf(c, &b);
+}
+
+/* ---- the reactor's own output ---------------------------------------- */
+
+/*
+ * Start the connection's reactor output buffer (c->obuf empty): an omsg
+ * header in front of room for a batch, in one malloc.  False: out of
+ * memory.  The test for an empty buffer is witch__obuf_ready() (inline).
+ */
+bool
+witch__obuf_start(struct witch__conn *c)
+{
+	static const struct witch__omsg hdr;
+
+	witch__buf_free(&c->obuf);
+	witch__buf_init(&c->obuf, 0);
+	(void)witch__buf_reserve(&c->obuf, OBUF_INITIAL);
+	return witch__buf_append(&c->obuf, &hdr, sizeof(hdr)) == 0;
+}
+
+/*
+ * Frames in c->obuf not yet handed to the output queue.  A buffer holding
+ * only its header (a reply that failed to serialise) is nothing owed.
+ */
+static bool
+obuf_pending(const struct witch__conn *c)
+{
+	return c->obuf.len > sizeof(struct witch__omsg);
+}
+
+/* Hand the reactor's frames to the output queue, as one message. */
+static void
+obuf_push(struct witch__conn *c)
+{
+	struct witch__omsg *m;
+
+	if (c->obuf.len == 0)
+		return;
+	if ((m = witch__omsg_from_buf(&c->obuf)) != NULL)
+		witch__oqueue_push(&c->oq, m);
+	witch__buf_init(&c->obuf, 0);
+}
+
+bool
+witch__conn_output_pending(const struct witch__conn *c)
+{
+	return c->out_head != NULL || obuf_pending(c) ||
+	    witch__oqueue_bytes(&c->oq) > 0;
+}
+
+/* Queue a frame built by the reactor itself and flush it this turn. */
+void
+witch__conn_reply_buf(struct witch__conn *c, struct witch__buf *b)
+{
+	size_t hdr = sizeof(struct witch__omsg);
+
+	if (b->len > hdr && witch__obuf_ready(c) &&
+	    witch__buf_append(&c->obuf, b->data + hdr, b->len - hdr) == 0)
+		witch__turn_add(c);
+	else
+		witch__conn_reply_lost(c);
+	witch__buf_free(b);
+}
+
+/*
+ * An error reply from the reactor (respecting nothing but the id), built
+ * straight into the connection's output buffer.
+ */
+void
+witch__conn_reply_error(struct witch__conn *c, const char *id, int code,
+    const char *msg)
+{
+	witch__stats_error(&c->r->ctr, code);
+	if (witch__obuf_ready(c) &&
+	    witch__reply_error(&c->obuf, id, code, msg) == 0)
+		witch__turn_add(c);
+	else
+		witch__conn_reply_lost(c);
+}
+
+/* ---- I/O and the close sequence --------------------------------------- */
+
+/*
+ * Stop taking requests from c: once the replies it is owed are written,
+ * send the final frame (an error when code != 0, else a closing event
+ * with reason, or nothing when both are 0/NULL), shut down our side and
+ * wait briefly for the peer's FIN.
+ */
+void
+witch__conn_close(struct witch__conn *c, int code, const char *reason,
+    unsigned wait_ms)
+{
+	if (c->fd < 0 || c->state != WITCH__CONN_OPEN)
+		return;
+	c->state = WITCH__CONN_CLOSING;
+	c->final_code = code;
+	c->final_reason = reason;
+	c->deadline_ns = c->r->now_ns + (uint64_t)wait_ms * 1000000u;
+	witch__want_done(c);
+	witch__turn_add(c);
+}
+
+static void
+conn_unlink(struct witch__conn *c)
+{
+	struct witch__reactor *r = c->r;
+
+	if (c->prev != NULL)
+		c->prev->next = c->next;
+	else
+		r->conns = c->next;
+	if (c->next != NULL)
+		c->next->prev = c->prev;
+	c->prev = c->next = NULL;
+}
+
+static bool
+match_conn(const struct witch__job *job, void *arg)
+{
+	return ((const struct witch__reqjob *)job)->conn == arg;
+}
+
+/* Close c now.  Memory stays valid until the end of this turn. */
+void
+witch__conn_drop(struct witch__conn *c, const char *why)
+{
+	struct witch__reactor *r = c->r;
+	struct witch__omsg *m;
+
+	if (c->fd < 0)
+		return;
+	witch__rlog(r, WITCH_LOG_DEBUG, "client %llu (%s) closed: %s",
+	    (unsigned long long)c->id, c->peer, why);
+	witch__poller_del(r->poller, c->fd);
+	close(c->fd);
+	c->fd = -1;
+	c->state = WITCH__CONN_CLOSED;
+	atomic_store_explicit(&c->closed, true, memory_order_release);
+	conn_unlink(c);
+	r->nconns--;
+	if (c->monitor) {
+		c->monitor = false;
+		r->nmonitors--;
+	}
+	if (c->counted) {
+		atomic_fetch_sub(&r->ctr.clients, 1);
+		c->counted = false;
+	}
+	/* Unwritten output is dropped and its bytes released. */
+	witch__buf_free(&c->obuf);
+	witch__buf_init(&c->obuf, 0);
+	for (m = c->out_head; m != NULL; m = m->next)
+		witch__oqueue_release(&c->oq, m->len);
+	witch__omsg_free_list(c->out_head);
+	c->out_head = c->out_tail = NULL;
+	witch__decoder_clear(&c->dec);
+	/* Queued requests are dropped; running handlers see cancelled. */
+	if (atomic_load(&c->inflight) > 0 && r->pool != NULL)
+		witch__pool_cancel(r->pool, match_conn, c);
+	c->dead_next = r->dead;
+	r->dead = c;
+	if (r->accept_paused)
+		r->accept_retry = true;
+}
+
+/* The peer sent EOF. */
+static void
+conn_eof(struct witch__conn *c)
+{
+	c->eof = true;
+	if (c->state == WITCH__CONN_OPEN)
+		witch__conn_close(c, 0, NULL, WITCH__CLOSE_WAIT_MS);
+	else if (c->state == WITCH__CONN_LINGER)
+		witch__conn_drop(c, "closed after final frame");
+	witch__conn_settle(c);
+}
+
+void
+witch__conn_read(struct witch__conn *c)
+{
+	struct witch__reactor *r = c->r;
+	size_t total = 0;
+	ssize_t n;
+	int rc;
+
+	while (c->fd >= 0) {
+		if (c->read_paused && c->state == WITCH__CONN_OPEN) {
+			c->want_read = true;
+			return;
+		}
+		c->want_read = false;
+		n = read(c->fd, r->scratch, WITCH__SCRATCH);
+		if (n > 0) {
+			total += (size_t)n;
+			if (c->state == WITCH__CONN_OPEN) {
+				rc = witch__decoder_feed(&c->dec, r->scratch,
+				    (size_t)n, witch__route_frame, c);
+				if (rc == WITCH__OUTPUT_OVER_HARD) {
+					output_drop(c);
+					return;
+				}
+				if (rc < 0) {
+					atomic_fetch_add(
+					    &r->ctr.protocol_errors, 1);
+					witch__conn_close(c, rc, NULL,
+					    WITCH__CLOSE_WAIT_MS);
+				}
+			}
+			/* A short read drained the socket (see reactor.md). */
+			if ((size_t)n < WITCH__SCRATCH && !c->rdhup)
+				return;
+			if (total >= WITCH__READ_BUDGET) {
+				c->want_read = true;
+				witch__turn_add(c);
+				return;
+			}
+			continue;
+		}
+		if (n == 0) {
+			conn_eof(c);
+			return;
+		}
+		if (errno == EINTR)
+			continue;
+		if (errno == EAGAIN || errno == EWOULDBLOCK)
+			return;
+		witch__conn_drop(c, strerror(errno));
+		return;
+	}
+}
+
+/* Move everything workers queued for c to the reactor's own list. */
+static void
+conn_take(struct witch__conn *c)
+{
+	struct witch__omsg *m = witch__oqueue_take(&c->oq), *last;
+
+	if (m == NULL)
+		return;
+	for (last = m; last->next != NULL; last = last->next)
+		;
+	if (c->out_tail != NULL)
+		c->out_tail->next = m;
+	else
+		c->out_head = m;
+	c->out_tail = last;
+}
+
+/* Drop c for passing the hard output limit: counted and logged. */
+static void
+output_drop(struct witch__conn *c)
+{
+	struct witch__reactor *r = c->r;
+
+	atomic_fetch_add(&r->ctr.output_drops, 1);
+	witch__rlog(r, WITCH_LOG_WARNING, "client %llu (%s) dropped: %zu "
+	    "bytes of output pending, hard limit %zu",
+	    (unsigned long long)c->id, c->peer,
+	    witch__oqueue_bytes(&c->oq) + c->obuf.len, witch__out_hard(r));
+	witch__conn_drop(c, "output hard limit");
+}
+
+/* Write as much queued output as the socket takes, in batches. */
+void
+witch__conn_flush(struct witch__conn *c)
+{
+	struct witch__reactor *r = c->r;
+	struct iovec iov[MAX_IOV];
+	struct witch__omsg *m;
+	size_t want, n;
+	ssize_t w;
+	int cnt;
+
+	if (c->fd < 0)
+		return;
+	obuf_push(c);
+	conn_take(c);
+	if (witch__oqueue_bytes(&c->oq) > witch__out_hard(r)) {
+		output_drop(c);
+		return;
+	}
+	while (c->writable && c->out_head != NULL) {
+		cnt = 0;
+		want = 0;
+		for (m = c->out_head; m != NULL && cnt < MAX_IOV; m = m->next) {
+			iov[cnt].iov_base = m->data + m->off;
+			iov[cnt].iov_len = m->len - m->off;
+			want += iov[cnt].iov_len;
+			cnt++;
+		}
+		w = witch__sock_writev(c->fd, iov, cnt);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK) {
+				c->writable = false;
+				break;
+			}
+			witch__conn_drop(c, strerror(errno));
+			return;
+		}
+		c->active_ns = r->now_ns;
+		for (n = (size_t)w; n > 0 && (m = c->out_head) != NULL;) {
+			size_t left = m->len - m->off;
+
+			if (n < left) {
+				m->off += n;
+				break;
+			}
+			n -= left;
+			c->out_head = m->next;
+			if (c->out_head == NULL)
+				c->out_tail = NULL;
+			witch__oqueue_release(&c->oq, m->len);
+			m->next = NULL;
+			witch__omsg_free(m);
+		}
+		if ((size_t)w < want)
+			c->writable = false;
+	}
+}
+
+/* Queue c's final frame (error or closing event). */
+static void
+queue_final(struct witch__conn *c)
+{
+	struct witch__buf b;
+	json_t *d;
+
+	witch__omsg_buf_init(&b);
+	if (c->final_code != 0)
+		witch__stats_error(&c->r->ctr, c->final_code);
+	if (c->final_code != 0)
+		witch__reply_error(&b, "null", c->final_code,
+		    c->final_code == WITCH_EFRAME_TOO_LARGE ?
+		    "frame length exceeds max_frame; closing" :
+		    c->final_code == WITCH_EINVALID_FRAME ?
+		    "frame length 0 is invalid; closing" :
+		    witch_strerror(c->final_code));
+	else {
+		d = json_pack("{s:s}", "reason", c->final_reason);
+		witch__reply_event(&b, "closing", d);
+		json_decref(d);
+	}
+	c->final_queued = true;
+	witch__conn_reply_buf(c, &b);
+}
+
+/*
+ * After I/O on c: apply flow control and move the close sequence on.
+ * Called on the reactor after every flush or job notification.
+ */
+void
+witch__conn_settle(struct witch__conn *c)
+{
+	struct witch__reactor *r = c->r;
+	size_t out;
+
+	if (c->fd < 0)
+		return;
+	if (c->state == WITCH__CONN_OPEN &&
+	    atomic_load_explicit(&c->reply_lost, memory_order_relaxed)) {
+		witch__rlog(r, WITCH_LOG_WARNING, "client %llu (%s) closed: "
+		    "no memory for a reply it is owed",
+		    (unsigned long long)c->id, c->peer);
+		witch__conn_close(c, 0, "out_of_memory", 1000);
+	}
+	out = witch__oqueue_bytes(&c->oq);
+	if (c->state == WITCH__CONN_OPEN) {
+		if (!c->read_paused && out > witch__out_soft(r)) {
+			c->read_paused = true;
+			witch__want_done(c);
+		} else if (c->read_paused && out <= witch__out_soft(r) / 2 &&
+		    atomic_load(&c->inflight) < WITCH__INFLIGHT_LOW) {
+			c->read_paused = false;
+			atomic_store(&c->want_done, false);
+			if (c->want_read)
+				witch__turn_add(c);
+		}
+		return;
+	}
+	/*
+	 * inflight first: a job whose end we see pushed its reply (and
+	 * counted its bytes) before it ended (seq_cst in job_done), so the
+	 * byte count read after it includes that reply.
+	 */
+	if (c->state != WITCH__CONN_CLOSING ||
+	    atomic_load(&c->inflight) > 0 ||
+	    witch__oqueue_bytes(&c->oq) > 0 || obuf_pending(c))
+		return;
+	if (c->eof && c->final_code == 0) {
+		witch__conn_drop(c, "peer closed");
+		return;
+	}
+	if (c->final_code == 0 && c->final_reason == NULL) {
+		witch__conn_drop(c, "done");
+		return;
+	}
+	if (!c->final_queued) {
+		queue_final(c);
+		return;
+	}
+	/* Final frame written: our side is done; await the peer's FIN. */
+	if (c->eof) {
+		witch__conn_drop(c, "final frame sent");
+		return;
+	}
+	shutdown(c->fd, SHUT_WR);
+	c->state = WITCH__CONN_LINGER;
+	c->deadline_ns = r->now_ns + (uint64_t)WITCH__LINGER_MS * 1000000u;
 }

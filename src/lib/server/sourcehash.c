@@ -1,5 +1,5 @@
 /*
- * core/sourcehash.c: the source hash of protocol.md.
+ * server/sourcehash.c: the source hash of protocol.md.
  *
  * XXH3-128 over the server's interface: the line "witch-wire <N>\n"
  * followed by one line "<protocol> <endpoint>\n" for every (protocol,
@@ -14,7 +14,7 @@
 #include <witch/version.h>
 
 #include "core/alloc.h"
-#include "core/server_int.h"
+#include "server/server_int.h"
 
 static int
 cmp_str(const void *a, const void *b)
@@ -48,18 +48,18 @@ witch__source_hash(const struct witch_server *srv,
 	size_t n = 0, i, p;
 	const size_t linemax = WITCH__PROTO_NAME_MAX + WITCH__NAME_MAX + 3;
 
-	lines = witch__calloc(srv->neps * srv->cfg.nprotocols + 1,
+	lines = witch__calloc(srv->r.neps * srv->cfg.nprotocols + 1,
 	    sizeof(*lines));
 	if (lines == NULL || (st = XXH3_createState()) == NULL)
 		goto fail;
-	for (i = 0; i < srv->neps; i++) {
+	for (i = 0; i < srv->r.neps; i++) {
 		for (p = 0; p < srv->cfg.nprotocols; p++) {
-			if (!(srv->eps[i].proto_mask & (1u << p)))
+			if (!(srv->r.eps[i].proto_mask & (1u << p)))
 				continue;
 			if ((lines[n] = witch__malloc(linemax)) == NULL)
 				goto fail;
 			snprintf(lines[n], linemax, "%s %s\n",
-			    srv->cfg.protocols[p], srv->eps[i].name);
+			    srv->cfg.protocols[p], srv->r.eps[i].name);
 			n++;
 		}
 	}

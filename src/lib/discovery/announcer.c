@@ -1,5 +1,5 @@
 /*
- * net/announcer.c: the discovery announcer (see witch/discovery.h).
+ * discovery/announcer.c: the discovery announcer (see witch/discovery.h).
  *
  * One thread per announcer.  Each round it rescans the interfaces
  * (getifaddrs), chooses those the server is reachable through, and sends
@@ -26,10 +26,11 @@
 #include <unistd.h>
 
 #include "core/alloc.h"
+#include "core/setter.h"
 #include "core/log.h"
 #include "net/sock.h"
-#include "net/discovery_int.h"
-#include "reactor/wakeup.h"
+#include "discovery/discovery_int.h"
+#include "poll/wakeup.h"
 
 struct witch_announcer_config {
 	struct witch__disc_msg	 msg;		/* seq, state unused */
@@ -60,6 +61,41 @@ struct witch_announcer {
 
 /* ---- configuration ---------------------------------------------------- */
 
+/* A project id: "" (none) or a valid name. */
+static int
+valid_project(const char *s)
+{
+	return *s == '\0' || witch__disc_valid_name(s);
+}
+
+/* The fields with a one-value setter (core/setter.h). */
+enum {
+	F_NAME, F_SERVER_ID, F_PORT, F_PROJECT_ID, F_SOURCE_HASH,
+	F_DISC_PORT, F_INTERVAL, F_BIND, F_ADVERTISE, F_TARGET
+};
+
+#define UINT_F(m, lo, hi) \
+	WITCH__FIELD_NUM(struct witch_announcer_config, \
+	    WITCH__FIELD_UNSIGNED, m, lo, hi)
+#define TEXT_F(m, valid, null_clears) \
+	WITCH__FIELD_STR(struct witch_announcer_config, m, valid, null_clears)
+
+static const struct witch__field fields[] = {
+	[F_NAME] = TEXT_F(msg.name, witch__disc_valid_name, false),
+	[F_SERVER_ID] = TEXT_F(msg.server_id, witch__disc_valid_id, false),
+	[F_PORT] = UINT_F(msg.port, 1, 65535),
+	[F_PROJECT_ID] = TEXT_F(msg.project_id, valid_project, true),
+	[F_SOURCE_HASH] = TEXT_F(msg.source_hash, witch__disc_valid_hash,
+	    true),
+	[F_DISC_PORT] = UINT_F(disc_port, 1, 65535),
+	[F_INTERVAL] = UINT_F(interval_ms, WITCH_DISCOVERY_INTERVAL_MIN_MS,
+	    WITCH_DISCOVERY_INTERVAL_MAX_MS),
+	[F_BIND] = TEXT_F(bind, witch__addr_is_numeric, false),
+	[F_ADVERTISE] = TEXT_F(msg.advertise, witch__addr_is_numeric, true),
+	[F_TARGET] = TEXT_F(target, witch__addr_is_numeric, true),
+};
+
+
 /* New announcer configuration with defaults; 0 or WITCH_ENOMEM. */
 int
 witch_announcer_config_new(witch_announcer_config_t **ret)
@@ -86,24 +122,12 @@ witch_announcer_config_free(witch_announcer_config_t *cfg)
 	witch__free(cfg);
 }
 
-static int
-set_checked(char *dst, size_t len, const char *s, int (*check)(const char *))
-{
-	if (s == NULL || !check(s) || strlen(s) >= len)
-		return WITCH_EINVAL;
-	strlcpy(dst, s, len);
-	return 0;
-}
-
 /* Set the announced server name. */
 int
 witch_announcer_config_set_name(witch_announcer_config_t *cfg,
     const char *name)
 {
-	if (cfg == NULL)
-		return WITCH_EINVAL;
-	return set_checked(cfg->msg.name, sizeof(cfg->msg.name), name,
-	    witch__disc_valid_name);
+	return witch__set_text(cfg, &fields[F_NAME], name);
 }
 
 /* Set the announced server id. */
@@ -111,20 +135,14 @@ int
 witch_announcer_config_set_server_id(witch_announcer_config_t *cfg,
     const char *id)
 {
-	if (cfg == NULL)
-		return WITCH_EINVAL;
-	return set_checked(cfg->msg.server_id, sizeof(cfg->msg.server_id), id,
-	    witch__disc_valid_id);
+	return witch__set_text(cfg, &fields[F_SERVER_ID], id);
 }
 
 /* Set the announced TCP port. */
 int
 witch_announcer_config_set_port(witch_announcer_config_t *cfg, unsigned port)
 {
-	if (cfg == NULL || port < 1 || port > 65535)
-		return WITCH_EINVAL;
-	cfg->msg.port = port;
-	return 0;
+	return witch__set_num(cfg, &fields[F_PORT], port);
 }
 
 /* Set the announced protocols (copied). */
@@ -150,21 +168,12 @@ witch_announcer_config_set_protocols(witch_announcer_config_t *cfg,
 	return 0;
 }
 
-static int
-valid_project(const char *s)
-{
-	return *s == '\0' || witch__disc_valid_name(s);
-}
-
 /* Set the announced project id ("" for none). */
 int
 witch_announcer_config_set_project_id(witch_announcer_config_t *cfg,
     const char *project_id)
 {
-	if (cfg == NULL)
-		return WITCH_EINVAL;
-	return set_checked(cfg->msg.project_id, sizeof(cfg->msg.project_id),
-	    project_id == NULL ? "" : project_id, valid_project);
+	return witch__set_text(cfg, &fields[F_PROJECT_ID], project_id);
 }
 
 /* Set the announced source hash (NULL or "" for none). */
@@ -172,10 +181,7 @@ int
 witch_announcer_config_set_source_hash(witch_announcer_config_t *cfg,
     const char *hex)
 {
-	if (cfg == NULL)
-		return WITCH_EINVAL;
-	return set_checked(cfg->msg.source_hash, sizeof(cfg->msg.source_hash),
-	    hex == NULL ? "" : hex, witch__disc_valid_hash);
+	return witch__set_text(cfg, &fields[F_SOURCE_HASH], hex);
 }
 
 /* Set the UDP port announcements go to. */
@@ -183,10 +189,7 @@ int
 witch_announcer_config_set_discovery_port(witch_announcer_config_t *cfg,
     unsigned port)
 {
-	if (cfg == NULL || port < 1 || port > 65535)
-		return WITCH_EINVAL;
-	cfg->disc_port = port;
-	return 0;
+	return witch__set_num(cfg, &fields[F_DISC_PORT], port);
 }
 
 /* Set the interval between announcements. */
@@ -194,11 +197,7 @@ int
 witch_announcer_config_set_interval(witch_announcer_config_t *cfg,
     unsigned ms)
 {
-	if (cfg == NULL || ms < WITCH_DISCOVERY_INTERVAL_MIN_MS ||
-	    ms > WITCH_DISCOVERY_INTERVAL_MAX_MS)
-		return WITCH_EINVAL;
-	cfg->interval_ms = ms;
-	return 0;
+	return witch__set_num(cfg, &fields[F_INTERVAL], ms);
 }
 
 
@@ -207,10 +206,7 @@ int
 witch_announcer_config_set_bind(witch_announcer_config_t *cfg,
     const char *addr)
 {
-	if (cfg == NULL)
-		return WITCH_EINVAL;
-	return set_checked(cfg->bind, sizeof(cfg->bind), addr,
-	    witch__addr_is_numeric);
+	return witch__set_text(cfg, &fields[F_BIND], addr);
 }
 
 /* Set (or clear, NULL) the advertised address. */
@@ -218,14 +214,7 @@ int
 witch_announcer_config_set_advertise(witch_announcer_config_t *cfg,
     const char *addr)
 {
-	if (cfg == NULL)
-		return WITCH_EINVAL;
-	if (addr == NULL) {
-		cfg->msg.advertise[0] = '\0';
-		return 0;
-	}
-	return set_checked(cfg->msg.advertise, sizeof(cfg->msg.advertise),
-	    addr, witch__addr_is_numeric);
+	return witch__set_text(cfg, &fields[F_ADVERTISE], addr);
 }
 
 /* Set (or clear, NULL) the unicast target of the test hook. */
@@ -233,14 +222,7 @@ int
 witch_announcer_config_set_target(witch_announcer_config_t *cfg,
     const char *addr)
 {
-	if (cfg == NULL)
-		return WITCH_EINVAL;
-	if (addr == NULL) {
-		cfg->target[0] = '\0';
-		return 0;
-	}
-	return set_checked(cfg->target, sizeof(cfg->target), addr,
-	    witch__addr_is_numeric);
+	return witch__set_text(cfg, &fields[F_TARGET], addr);
 }
 
 /* Set the logger. */

@@ -1,5 +1,5 @@
 /*
- * net/listener.c: the discovery listener (see witch/discovery.h).
+ * discovery/listener.c: the discovery listener (see witch/discovery.h).
  *
  * One thread owns the UDP sockets (IPv4 0.0.0.0:port, IPv6 [::]:port
  * joined to ff02::114 on every interface) in an edge-triggered poller
@@ -32,10 +32,11 @@
 #include <witch/client.h>
 
 #include "core/alloc.h"
+#include "core/setter.h"
 #include "core/log.h"
-#include "net/discovery_int.h"
+#include "discovery/discovery_int.h"
 #include "poll/poller.h"
-#include "reactor/wakeup.h"
+#include "poll/wakeup.h"
 
 #define VERIFIERS	2	/* verification threads */
 #define VJOBS_MAX	64	/* queued verifications (more wait) */
@@ -106,6 +107,23 @@ struct witch_listener {
 
 /* ---- configuration ---------------------------------------------------- */
 
+/* The fields with a one-value setter (core/setter.h). */
+enum { F_PORT, F_EXPIRY, F_VERIFY, F_VERIFY_TIMEOUT, F_IPV6 };
+
+#define UINT_F(m, lo, hi) \
+	WITCH__FIELD_NUM(struct witch_listener_config, \
+	    WITCH__FIELD_UNSIGNED, m, lo, hi)
+#define FLAG_F(m)	WITCH__FIELD_FLAG(struct witch_listener_config, m)
+
+static const struct witch__field fields[] = {
+	[F_PORT] = UINT_F(port, 0, 65535),
+	[F_EXPIRY] = UINT_F(expiry_ms, 100, 86400000),
+	[F_VERIFY] = FLAG_F(verify),
+	[F_VERIFY_TIMEOUT] = UINT_F(verify_timeout_ms, 100, 60000),
+	[F_IPV6] = FLAG_F(ipv6),
+};
+
+
 /* New listener configuration with defaults; 0 or WITCH_ENOMEM. */
 int
 witch_listener_config_new(witch_listener_config_t **ret)
@@ -135,30 +153,21 @@ witch_listener_config_free(witch_listener_config_t *cfg)
 int
 witch_listener_config_set_port(witch_listener_config_t *cfg, unsigned port)
 {
-	if (cfg == NULL || port > 65535)
-		return WITCH_EINVAL;
-	cfg->port = port;
-	return 0;
+	return witch__set_num(cfg, &fields[F_PORT], port);
 }
 
 /* Set the expiry of silent servers. */
 int
 witch_listener_config_set_expiry(witch_listener_config_t *cfg, unsigned ms)
 {
-	if (cfg == NULL || ms < 100 || ms > 86400000)
-		return WITCH_EINVAL;
-	cfg->expiry_ms = ms;
-	return 0;
+	return witch__set_num(cfg, &fields[F_EXPIRY], ms);
 }
 
 /* Turn verification on or off. */
 int
 witch_listener_config_set_verify(witch_listener_config_t *cfg, bool on)
 {
-	if (cfg == NULL)
-		return WITCH_EINVAL;
-	cfg->verify = on;
-	return 0;
+	return witch__set_bool(cfg, &fields[F_VERIFY], on);
 }
 
 /* Set the timeout of one verification. */
@@ -166,20 +175,14 @@ int
 witch_listener_config_set_verify_timeout(witch_listener_config_t *cfg,
     unsigned ms)
 {
-	if (cfg == NULL || ms < 100 || ms > 60000)
-		return WITCH_EINVAL;
-	cfg->verify_timeout_ms = ms;
-	return 0;
+	return witch__set_num(cfg, &fields[F_VERIFY_TIMEOUT], ms);
 }
 
 /* Turn the IPv6 group on or off. */
 int
 witch_listener_config_set_ipv6(witch_listener_config_t *cfg, bool on)
 {
-	if (cfg == NULL)
-		return WITCH_EINVAL;
-	cfg->ipv6 = on;
-	return 0;
+	return witch__set_bool(cfg, &fields[F_IPV6], on);
 }
 
 /* Set the event callback. */
@@ -392,7 +395,7 @@ handle(struct witch_listener *l, const char *buf, size_t n,
 		atomic_fetch_add(&l->n_rate, 1);
 		return;
 	}
-	witch__disc_addr_str(src, addr, sizeof(addr));
+	witch__addr_str(src, addr, sizeof(addr));
 	if (witch__disc_parse(buf, n, &m, err, sizeof(err)) != 0) {
 		atomic_fetch_add(&l->n_bad, 1);
 		if (now - l->last_badlog >= 1000 || l->last_badlog == 0) {

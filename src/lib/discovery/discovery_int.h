@@ -1,13 +1,13 @@
 /*
- * net/discovery_int.h: internals of discovery, testable without sockets.
+ * discovery/discovery_int.h: internals of discovery, testable without sockets.
  *
  * The wire codec (witch__disc_parse/encode), the registry with an
- * injected clock, the token bucket and the interface selection are pure
+ * injected clock, the token bucket and the interface selection (net/ifaces.h) are pure
  * functions over memory; discovery.c puts sockets and threads around
  * them.  See doc/internals/discovery.md.
  */
-#ifndef WITCH__NET_DISCOVERY_INT_H
-#define WITCH__NET_DISCOVERY_INT_H
+#ifndef WITCH__DISCOVERY_DISCOVERY_INT_H
+#define WITCH__DISCOVERY_DISCOVERY_INT_H
 
 #include <sys/types.h>
 #include <sys/socket.h>
@@ -18,9 +18,11 @@
 
 #include <witch/discovery.h>
 
+#include "net/ifaces.h"
+
 #define WITCH__DISC_VERSION	1
 #define WITCH__DISC_MAX_PROTOS	16
-#define WITCH__DISC_ADDR_MAX	(INET6_ADDRSTRLEN + IFNAMSIZ + 2)
+#define WITCH__DISC_ADDR_MAX	WITCH__ADDR_STR_MAX
 #define WITCH__DISC_REG_MAX	1024	/* servers kept; more are dropped */
 
 /* Rate limits of a listener (datagrams per second, burst). */
@@ -147,48 +149,6 @@ void witch__disc_limiter_init(struct witch__disc_limiter *l, uint64_t now);
 /* 1 if a datagram from src may be processed at now, else 0. */
 int witch__disc_limiter_take(struct witch__disc_limiter *l,
     const struct sockaddr *src, uint64_t now);
-
-/* ---- interfaces --------------------------------------------------- */
-
-struct witch__iface {
-	char			 name[IFNAMSIZ];
-	unsigned		 index;
-	unsigned		 flags;		/* IFF_* */
-	int			 family;	/* AF_INET or AF_INET6 */
-	struct sockaddr_storage	 addr;
-	struct sockaddr_storage	 bcast;		/* AF_INET only */
-};
-
-/*
- * List the addresses of all interfaces (getifaddrs).  *out is a new array
- * (witch__free) of *n entries.  0, WITCH_ENOMEM or WITCH_ESYSTEM.
- */
-int witch__ifaces_scan(struct witch__iface **out, size_t *n);
-/*
- * Choose where to announce, in place: keep the entries of v (n of them)
- * that a server bound to bind (numeric; NULL = "0.0.0.0") can be reached
- * through, and return how many were kept.  IPv4: up, broadcast with a
- * broadcast address, not loopback or point-to-point.  IPv6: up,
- * multicast, not loopback or point-to-point, one per interface (the
- * link-local address, unless bound to a specific address).  any_iface
- * (an advertised address) makes a loopback bind announce everywhere.
- * *loopback_only is set when bind is a loopback address.  Pure.
- */
-size_t witch__ifaces_select(struct witch__iface *v, size_t n,
-    const char *bind, int any_iface, int *loopback_only);
-/* "name addr" of an interface for logs, into buf. */
-void witch__iface_str(const struct witch__iface *i, char *buf, size_t len);
-/* Numeric text of a socket address (with "%ifname" for link-local v6). */
-void witch__disc_addr_str(const struct sockaddr *sa, char *buf, size_t len);
-
-/*
- * Change notification (route netlink where the system has it): a
- * non-blocking descriptor readable when links or addresses change, or -1
- * (then the rescan each interval is all there is).  _drain reads what is
- * pending and returns 1 if anything changed.
- */
-int witch__ifaces_watch_open(void);
-int witch__ifaces_watch_drain(int fd);
 
 /* Monotonic clock in ms. */
 uint64_t witch__disc_now(void);

@@ -1,5 +1,5 @@
 /*
- * net/discovery.c: the discovery wire codec, registry and rate limits.
+ * discovery/registry.c: the discovery wire codec, registry and rate limits.
  *
  * Everything here is pure (memory in, memory out, time passed in), so the
  * unit tests drive it without sockets or a clock.  The announcer and the
@@ -18,7 +18,7 @@
 #include <jansson.h>
 
 #include "core/alloc.h"
-#include "net/discovery_int.h"
+#include "discovery/discovery_int.h"
 #include "net/sock.h"
 
 /* Monotonic ms.  Any thread. */

@@ -1,19 +1,78 @@
 /*
- * core/config.c: the server configuration object and its typed setters.
+ * server/config.c: the server configuration object and its typed setters.
  *
  * An opaque object keeps the ABI stable as options are added: a new option
  * is a new setter, never a changed struct.
  */
 #include <arpa/inet.h>
 #include <ctype.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <witch/server.h>
 
 #include "core/alloc.h"
-#include "core/server_int.h"
+#include "core/setter.h"
+#include "server/server_int.h"
 #include "net/sock.h"
+
+/*
+ * The fields with a one-value setter: each setter below is one call of
+ * core/setter.h over its row.
+ */
+enum {
+	F_PORT,
+	F_BIND,
+	F_NAME,
+	F_PROJECT_ID,
+	F_MAX_CLIENTS,
+	F_INLINE_BUILTINS,
+	F_WORKERS,
+	F_QUEUE_DEPTH,
+	F_MAX_FRAME,
+	F_IDLE,
+	F_HANDSHAKE,
+	F_DRAIN,
+	F_TCP,
+	F_DISCOVERY,
+	F_DISC_PORT,
+	F_DISC_INTERVAL,
+	F_ADVERTISE,
+	F_DISC_TARGET,
+};
+
+/* Rows of the table, for struct witch_server_config. */
+#define UINT_F(m, lo, hi) \
+	WITCH__FIELD_NUM(struct witch_server_config, WITCH__FIELD_UNSIGNED, \
+	    m, lo, hi)
+#define FLAG_F(m)	WITCH__FIELD_FLAG(struct witch_server_config, m)
+#define TEXT_F(m, valid, null_clears) \
+	WITCH__FIELD_STR(struct witch_server_config, m, valid, null_clears)
+
+static const struct witch__field fields[] = {
+	[F_PORT] = UINT_F(port, 0, 65535),
+	[F_BIND] = TEXT_F(bind, witch__addr_is_numeric, false),
+	[F_NAME] = TEXT_F(name, witch__text_printable_nonempty, false),
+	[F_PROJECT_ID] = TEXT_F(project_id, witch__text_printable, false),
+	[F_MAX_CLIENTS] = UINT_F(max_clients, 1, 1000000),
+	[F_INLINE_BUILTINS] = FLAG_F(inline_builtins),
+	[F_WORKERS] = UINT_F(workers, 0, 1024),
+	[F_QUEUE_DEPTH] = UINT_F(queue_depth, 1, 1000000),
+	[F_MAX_FRAME] = WITCH__FIELD_NUM(struct witch_server_config,
+	    WITCH__FIELD_SIZE, max_frame, 1, WITCH_MAX_FRAME_CEILING),
+	[F_IDLE] = UINT_F(idle_ms, 0, UINT_MAX),
+	[F_HANDSHAKE] = UINT_F(handshake_ms, 0, UINT_MAX),
+	[F_DRAIN] = UINT_F(drain_ms, 0, 86400000),
+	[F_TCP] = FLAG_F(tcp),
+	[F_DISCOVERY] = FLAG_F(discovery),
+	[F_DISC_PORT] = UINT_F(disc_port, 1, 65535),
+	[F_DISC_INTERVAL] = UINT_F(disc_interval_ms,
+	    WITCH_DISCOVERY_INTERVAL_MIN_MS, WITCH_DISCOVERY_INTERVAL_MAX_MS),
+	[F_ADVERTISE] = TEXT_F(advertise, witch__addr_is_numeric, true),
+	[F_DISC_TARGET] = TEXT_F(disc_target, witch__addr_is_numeric, true),
+};
+
 
 /* Fill cfg with every default. */
 static void
@@ -72,66 +131,33 @@ witch_server_config_free(witch_server_config_t *cfg)
 int
 witch_server_config_set_port(witch_server_config_t *cfg, unsigned port)
 {
-	if (cfg == NULL || port > 65535)
-		return WITCH_EINVAL;
-	cfg->port = port;
-	return 0;
+	return witch__set_num(cfg, &fields[F_PORT], port);
 }
 
 int
 witch_server_config_set_bind(witch_server_config_t *cfg, const char *addr)
 {
-	if (cfg == NULL || addr == NULL || strlen(addr) >= sizeof(cfg->bind) ||
-	    !witch__addr_is_numeric(addr))
-		return WITCH_EINVAL;
-	strlcpy(cfg->bind, addr, sizeof(cfg->bind));
-	return 0;
-}
-
-/* A printable name of 1..max bytes (empty allowed if allow_empty). */
-static int
-valid_name(const char *s, size_t max, int allow_empty)
-{
-	size_t n;
-
-	if (s == NULL)
-		return 0;
-	n = strlen(s);
-	if (n > max || (n == 0 && !allow_empty))
-		return 0;
-	for (; *s != '\0'; s++)
-		if ((unsigned char)*s < 0x20 || *s == 0x7f)
-			return 0;
-	return 1;
+	return witch__set_text(cfg, &fields[F_BIND], addr);
 }
 
 int
 witch_server_config_set_name(witch_server_config_t *cfg, const char *name)
 {
-	if (cfg == NULL || !valid_name(name, WITCH__NAME_MAX, 0))
-		return WITCH_EINVAL;
-	strlcpy(cfg->name, name, sizeof(cfg->name));
-	return 0;
+	return witch__set_text(cfg, &fields[F_NAME], name);
 }
 
 int
 witch_server_config_set_project_id(witch_server_config_t *cfg,
     const char *project_id)
 {
-	if (cfg == NULL || !valid_name(project_id, WITCH__NAME_MAX, 1))
-		return WITCH_EINVAL;
-	strlcpy(cfg->project_id, project_id, sizeof(cfg->project_id));
-	return 0;
+	return witch__set_text(cfg, &fields[F_PROJECT_ID], project_id);
 }
 
 int
 witch_server_config_set_max_clients(witch_server_config_t *cfg,
     unsigned max_clients)
 {
-	if (cfg == NULL || max_clients < 1 || max_clients > 1000000)
-		return WITCH_EINVAL;
-	cfg->max_clients = max_clients;
-	return 0;
+	return witch__set_num(cfg, &fields[F_MAX_CLIENTS], max_clients);
 }
 
 int
@@ -144,7 +170,9 @@ witch_server_config_set_protocols(witch_server_config_t *cfg,
 	    count > WITCH__PROTO_MAX)
 		return WITCH_EINVAL;
 	for (i = 0; i < count; i++) {
-		if (!valid_name(protocols[i], WITCH__PROTO_NAME_MAX, 0))
+		if (protocols[i] == NULL ||
+		    strlen(protocols[i]) > WITCH__PROTO_NAME_MAX ||
+		    !witch__text_printable_nonempty(protocols[i]))
 			return WITCH_EINVAL;
 		for (j = 0; j < i; j++)
 			if (strcmp(protocols[i], protocols[j]) == 0)
@@ -160,58 +188,40 @@ witch_server_config_set_protocols(witch_server_config_t *cfg,
 int
 witch_server_config_set_inline_builtins(witch_server_config_t *cfg, bool on)
 {
-	if (cfg == NULL)
-		return WITCH_EINVAL;
-	cfg->inline_builtins = on;
-	return 0;
+	return witch__set_bool(cfg, &fields[F_INLINE_BUILTINS], on);
 }
 
 int
 witch_server_config_set_workers(witch_server_config_t *cfg, unsigned workers)
 {
-	if (cfg == NULL || workers > 1024)
-		return WITCH_EINVAL;
-	cfg->workers = workers;
-	return 0;
+	return witch__set_num(cfg, &fields[F_WORKERS], workers);
 }
 
 int
 witch_server_config_set_queue_depth(witch_server_config_t *cfg,
     unsigned depth)
 {
-	if (cfg == NULL || depth < 1 || depth > 1000000)
-		return WITCH_EINVAL;
-	cfg->queue_depth = depth;
-	return 0;
+	return witch__set_num(cfg, &fields[F_QUEUE_DEPTH], depth);
 }
 
 int
 witch_server_config_set_max_frame(witch_server_config_t *cfg,
     size_t max_frame)
 {
-	if (cfg == NULL || max_frame < 1 || max_frame > WITCH_MAX_FRAME_CEILING)
-		return WITCH_EINVAL;
-	cfg->max_frame = max_frame;
-	return 0;
+	return witch__set_num(cfg, &fields[F_MAX_FRAME], max_frame);
 }
 
 int
 witch_server_config_set_idle_timeout(witch_server_config_t *cfg, unsigned ms)
 {
-	if (cfg == NULL)
-		return WITCH_EINVAL;
-	cfg->idle_ms = ms;
-	return 0;
+	return witch__set_num(cfg, &fields[F_IDLE], ms);
 }
 
 int
 witch_server_config_set_handshake_timeout(witch_server_config_t *cfg,
     unsigned ms)
 {
-	if (cfg == NULL)
-		return WITCH_EINVAL;
-	cfg->handshake_ms = ms;
-	return 0;
+	return witch__set_num(cfg, &fields[F_HANDSHAKE], ms);
 }
 
 int
@@ -253,10 +263,7 @@ int
 witch_server_config_set_drain_timeout(witch_server_config_t *cfg,
     unsigned ms)
 {
-	if (cfg == NULL || ms > 86400000u)
-		return WITCH_EINVAL;
-	cfg->drain_ms = ms;
-	return 0;
+	return witch__set_num(cfg, &fields[F_DRAIN], ms);
 }
 
 int
@@ -273,10 +280,7 @@ witch_server_config_set_logger(witch_server_config_t *cfg, witch_log_fn fn,
 int
 witch_server_config_set_listen_tcp(witch_server_config_t *cfg, bool on)
 {
-	if (cfg == NULL)
-		return WITCH_EINVAL;
-	cfg->tcp = on;
-	return 0;
+	return witch__set_bool(cfg, &fields[F_TCP], on);
 }
 
 int
@@ -299,59 +303,33 @@ witch_server_config_set_unix_path(witch_server_config_t *cfg,
 int
 witch_server_config_set_discovery(witch_server_config_t *cfg, bool on)
 {
-	if (cfg == NULL)
-		return WITCH_EINVAL;
-	cfg->discovery = on;
-	return 0;
+	return witch__set_bool(cfg, &fields[F_DISCOVERY], on);
 }
 
 int
 witch_server_config_set_discovery_port(witch_server_config_t *cfg,
     unsigned port)
 {
-	if (cfg == NULL || port < 1 || port > 65535)
-		return WITCH_EINVAL;
-	cfg->disc_port = port;
-	return 0;
+	return witch__set_num(cfg, &fields[F_DISC_PORT], port);
 }
 
 int
 witch_server_config_set_discovery_interval(witch_server_config_t *cfg,
     unsigned ms)
 {
-	if (cfg == NULL || ms < WITCH_DISCOVERY_INTERVAL_MIN_MS ||
-	    ms > WITCH_DISCOVERY_INTERVAL_MAX_MS)
-		return WITCH_EINVAL;
-	cfg->disc_interval_ms = ms;
-	return 0;
+	return witch__set_num(cfg, &fields[F_DISC_INTERVAL], ms);
 }
 
 int
 witch_server_config_set_advertise(witch_server_config_t *cfg,
     const char *addr)
 {
-	if (cfg == NULL)
-		return WITCH_EINVAL;
-	if (addr == NULL) {
-		cfg->advertise[0] = '\0';
-		return 0;
-	}
-	if (strlen(addr) >= sizeof(cfg->advertise) ||
-	    !witch__addr_is_numeric(addr))
-		return WITCH_EINVAL;
-	strlcpy(cfg->advertise, addr, sizeof(cfg->advertise));
-	return 0;
+	return witch__set_text(cfg, &fields[F_ADVERTISE], addr);
 }
 
 int
 witch_server_config_set_discovery_target(witch_server_config_t *cfg,
     const char *addr)
 {
-	if (cfg == NULL || (addr != NULL &&
-	    (strlen(addr) >= sizeof(cfg->disc_target) ||
-	    !witch__addr_is_numeric(addr))))
-		return WITCH_EINVAL;
-	strlcpy(cfg->disc_target, addr != NULL ? addr : "",
-	    sizeof(cfg->disc_target));
-	return 0;
+	return witch__set_text(cfg, &fields[F_DISC_TARGET], addr);
 }

@@ -1,5 +1,5 @@
 /*
- * reactor/wakeup.c: cross-thread wakeup of the reactor, coalesced.
+ * poll/wakeup.c: cross-thread wakeup of the reactor, coalesced.
  *
  * An eventfd (HAVE_EVENTFD) or a non-blocking pipe, plus a "pending"
  * flag.  witch__wakeup_signal() writes only when it moves pending from
@@ -18,7 +18,7 @@
 
 #include <witch/error.h>
 
-#include "reactor/wakeup.h"
+#include "poll/wakeup.h"
 
 #ifndef USE_EVENTFD
 /* Make a non-blocking, close-on-exec pipe; 0 or -1 (errno kept). */

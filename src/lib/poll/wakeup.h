@@ -1,13 +1,13 @@
 /*
- * reactor/wakeup.h: cross-thread wakeup of the reactor, coalesced.
+ * poll/wakeup.h: cross-thread wakeup of the reactor, coalesced.
  *
  * eventfd on Linux (HAVE_EVENTFD), a non-blocking pipe elsewhere.  Any
  * number of witch__wakeup_signal() calls between two
  * witch__wakeup_clear() calls cost at most one write(2): a "pending" flag
  * (exchange acq_rel) decides who writes.
  */
-#ifndef WITCH__REACTOR_WAKEUP_H
-#define WITCH__REACTOR_WAKEUP_H
+#ifndef WITCH__POLL_WAKEUP_H
+#define WITCH__POLL_WAKEUP_H
 
 #include <stdatomic.h>
 #include <stdbool.h>

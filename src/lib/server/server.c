@@ -1,5 +1,5 @@
 /*
- * core/server.c: the public server API: create, register, start, stop,
+ * server/server.c: the public server API: create, register, start, stop,
  * free, and the accessors handlers use on a witch_request_t.
  */
 #include <errno.h>
@@ -21,7 +21,7 @@
 #include <witch/server.h>
 
 #include "core/alloc.h"
-#include "core/server_int.h"
+#include "server/server_int.h"
 #include "net/sock.h"
 
 /* Fill err (may be NULL) with code and a formatted explanation. */
@@ -43,17 +43,18 @@ set_err(witch_error_t *err, int code, const char *fmt, ...)
 static void
 live_set(struct witch_server *srv, const struct witch_server_config *cfg)
 {
-	atomic_store(&srv->live.max_clients, cfg->max_clients);
-	atomic_store(&srv->live.idle_ms, cfg->idle_ms);
-	atomic_store(&srv->live.handshake_ms, cfg->handshake_ms);
-	atomic_store(&srv->live.out_soft, cfg->out_soft);
-	atomic_store(&srv->live.out_hard, cfg->out_hard);
+	atomic_store(&srv->r.live.max_clients, cfg->max_clients);
+	atomic_store(&srv->r.live.idle_ms, cfg->idle_ms);
+	atomic_store(&srv->r.live.handshake_ms, cfg->handshake_ms);
+	atomic_store(&srv->r.live.out_soft, cfg->out_soft);
+	atomic_store(&srv->r.live.out_hard, cfg->out_hard);
 }
 
 int
 witch_server_new(witch_server_t **ret, const witch_server_config_t *cfg)
 {
 	struct witch_server *srv;
+	struct witch__reactor_opts *o;
 	unsigned char id[16];
 	size_t i;
 
@@ -68,78 +69,29 @@ witch_server_new(witch_server_t **ret, const witch_server_config_t *cfg)
 	arc4random_buf(id, sizeof(id));
 	for (i = 0; i < sizeof(id); i++)
 		snprintf(srv->server_id + 2 * i, 3, "%02x", id[i]);
-	srv->reserve_fd = -1;
-	srv->wakeup.rfd = srv->wakeup.wfd = -1;
-	atomic_init(&srv->phase, WITCH__PHASE_NEW);
-	atomic_init(&srv->ready, NULL);
-	witch__freelist_init(&srv->jobs, sizeof(struct witch__reqjob) +
-	    WITCH__JOB_DATA_SMALL, WITCH__JOB_CACHE);
+	witch__reactor_init(&srv->r, srv);
+	/* What the reactor needs of the configuration, handed down. */
+	o = &srv->r.opt;
+	strlcpy(o->name, srv->cfg.name, sizeof(o->name));
+	strlcpy(o->project_id, srv->cfg.project_id, sizeof(o->project_id));
+	strlcpy(o->server_id, srv->server_id, sizeof(o->server_id));
+	memcpy(o->protocols, srv->cfg.protocols, sizeof(o->protocols));
+	o->nprotocols = srv->cfg.nprotocols;
+	o->max_frame = srv->cfg.max_frame;
+	o->log_fn = srv->cfg.log_fn;
+	o->log_ud = srv->cfg.log_ud;
 	live_set(srv, &srv->cfg);
 	pthread_mutex_init(&srv->stop_mtx, NULL);
-	if (witch__builtins_register(srv) != 0) {
-		witch__free(srv->eps);
+	if (witch__builtins_register(srv) != 0 ||
+	    witch__conn_builtins_register(&srv->r) != 0) {
+		witch__free(srv->r.eps);
+		witch__reactor_teardown(&srv->r);
 		pthread_mutex_destroy(&srv->stop_mtx);
 		witch__free(srv);
 		return WITCH_ENOMEM;
 	}
 	*ret = srv;
 	return 0;
-}
-
-/* Endpoint names: letters, digits and "_.-:/", 1..63 bytes. */
-static bool
-valid_endpoint_name(const char *s)
-{
-	size_t n = strlen(s);
-
-	if (n == 0 || n > WITCH__NAME_MAX)
-		return false;
-	return strspn(s, "abcdefghijklmnopqrstuvwxyz"
-	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-:/") == n;
-}
-
-/* Add one endpoint to the table (before start only). */
-static int
-add_endpoint(struct witch_server *srv, const char *name, uint32_t mask,
-    witch_handler_fn fn, void *ud, bool builtin, bool run_inline)
-{
-	struct witch__endpoint *eps, *ep;
-	size_t n;
-
-	if (name == NULL || fn == NULL || !valid_endpoint_name(name) ||
-	    mask == 0)
-		return WITCH_EINVAL;
-	if (atomic_load(&srv->phase) != WITCH__PHASE_NEW)
-		return WITCH_ESTATE;
-	for (n = 0; n < srv->neps; n++)
-		if (strcmp(srv->eps[n].name, name) == 0)
-			return WITCH_EEXISTS;
-	eps = witch__reallocarray(srv->eps, srv->neps + 1, sizeof(*eps));
-	if (eps == NULL)
-		return WITCH_ENOMEM;
-	srv->eps = eps;
-	ep = &eps[srv->neps++];
-	memset(ep, 0, sizeof(*ep));
-	strlcpy(ep->name, name, sizeof(ep->name));
-	ep->fn = fn;
-	ep->ud = ud;
-	ep->proto_mask = mask;
-	ep->builtin = builtin;
-	ep->run_inline = run_inline;
-	return 0;
-}
-
-int
-witch__endpoint_add_builtin(struct witch_server *srv, const char *name,
-    witch_handler_fn fn, witch__inline_fn inl, bool run_inline)
-{
-	int rc;
-
-	rc = add_endpoint(srv, name, (1u << srv->cfg.nprotocols) - 1, fn,
-	    NULL, true, run_inline);
-	if (rc == 0)
-		srv->eps[srv->neps - 1].inl = inl;
-	return rc;
 }
 
 int
@@ -164,8 +116,8 @@ witch_server_register_endpoint_ex(witch_server_t *srv, const char *name,
 			return WITCH_EINVAL;
 		mask |= 1u << p;
 	}
-	return add_endpoint(srv, name, mask, handler, userdata, false,
-	    (flags & WITCH_ENDPOINT_INLINE) != 0);
+	return witch__endpoint_add(&srv->r, name, mask, handler, userdata,
+	    (flags & WITCH_ENDPOINT_INLINE) != 0, NULL);
 }
 
 int
@@ -204,29 +156,12 @@ teardown(struct witch_server *srv)
 {
 	witch_announcer_free(srv->announcer);
 	srv->announcer = NULL;
-	if (srv->pool != NULL) {
-		witch__pool_free(srv->pool);
-		srv->pool = NULL;
+	if (srv->r.pool != NULL) {
+		witch__pool_free(srv->r.pool);
+		srv->r.pool = NULL;
 	}
-	witch__listeners_close(srv);
-	if (srv->reserve_fd >= 0) {
-		close(srv->reserve_fd);
-		srv->reserve_fd = -1;
-	}
-	if (srv->wakeup.rfd >= 0)
-		witch__wakeup_destroy(&srv->wakeup);
-	srv->wakeup.rfd = srv->wakeup.wfd = -1;
-	witch__poller_free(srv->poller);
-	srv->poller = NULL;
-	witch__free(srv->scratch);
-	srv->scratch = NULL;
-	witch__free(srv->batch);
-	srv->batch = NULL;
-	srv->nbatch = srv->batch_cap = 0;
-	/* Workers and reactor are gone: nobody can give a job back now. */
-	witch__freelist_destroy(&srv->jobs);
+	witch__reactor_teardown(&srv->r);
 }
-
 int
 witch_server_adopt_listener(witch_server_t *srv, int fd)
 {
@@ -237,15 +172,15 @@ witch_server_adopt_listener(witch_server_t *srv, int fd)
 			close(fd);
 		return WITCH_EINVAL;
 	}
-	if (atomic_load(&srv->phase) != WITCH__PHASE_NEW) {
+	if (atomic_load(&srv->r.phase) != WITCH__PHASE_NEW) {
 		close(fd);
 		return WITCH_ESTATE;
 	}
-	if (srv->nadopted == WITCH__LISTENERS_MAX - 2) {
+	if (srv->nadopted == WITCH__ACCEPTORS_MAX - 2) {
 		close(fd);
 		return WITCH_ETOO_LARGE;
 	}
-	if (witch__sock_check_listener(fd, &local) != 0) {
+	if (witch__sock_check_listening(fd, &local) != 0) {
 		close(fd);
 		return WITCH_EINVAL;
 	}
@@ -253,9 +188,9 @@ witch_server_adopt_listener(witch_server_t *srv, int fd)
 	return 0;
 }
 
-/* The TCP port a listener is bound to, or 0. */
+/* The TCP port a listening socket is bound to, or 0. */
 static unsigned
-listener_port(int fd)
+listen_port(int fd)
 {
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof(ss);
@@ -269,48 +204,39 @@ listener_port(int fd)
 	return 0;
 }
 
-/* Open (or take over) every listener the configuration asks for. */
+/* Open (or take over) every listening socket the configuration asks for. */
 static int
-open_listeners(struct witch_server *srv, witch_error_t *err)
+open_acceptors(struct witch_server *srv, witch_error_t *err)
 {
-	struct witch__listener *l;
+	struct witch__reactor *r = &srv->r;
 	size_t i;
-	int rc, local;
+	int rc, fd, local;
 
 	for (i = 0; i < srv->nadopted; i++) {
-		l = &srv->lst[srv->nlst++];
-		memset(l, 0, sizeof(*l));
-		l->fd = srv->adopted[i];
-		witch__sock_check_listener(l->fd, &local);
-		l->local = local;
-		if (!l->local && srv->port == 0)
-			srv->port = listener_port(l->fd);
+		fd = srv->adopted[i];
+		witch__sock_check_listening(fd, &local);
+		witch__acceptor_add(r, fd, local, NULL);
+		if (!local && srv->port == 0)
+			srv->port = listen_port(fd);
 	}
 	srv->nadopted = 0;
 	if (srv->cfg.tcp) {
-		l = &srv->lst[srv->nlst];
-		memset(l, 0, sizeof(*l));
 		if ((rc = witch__sock_listen(srv->cfg.bind, srv->cfg.port,
-		    &l->fd, &srv->port, err)) != 0)
+		    &fd, &srv->port, err)) != 0)
 			return rc;
-		srv->nlst++;
+		witch__acceptor_add(r, fd, false, NULL);
 	}
 	if (srv->cfg.unix_path[0] != '\0') {
-		l = &srv->lst[srv->nlst];
-		memset(l, 0, sizeof(*l));
 		if ((rc = witch__sock_listen_unix(srv->cfg.unix_path,
-		    srv->cfg.unix_mode, &l->fd, err)) != 0)
+		    srv->cfg.unix_mode, &fd, err)) != 0)
 			return rc;
-		l->local = true;
-		strlcpy(l->path, srv->cfg.unix_path, sizeof(l->path));
-		srv->nlst++;
+		witch__acceptor_add(r, fd, true, srv->cfg.unix_path);
 	}
-	if (srv->nlst == 0)
+	if (r->nacc == 0)
 		return set_err(err, WITCH_EINVAL, "nothing to listen on: "
 		    "TCP is off and there is no unix path or adopted socket");
 	return 0;
 }
-
 int
 witch_server_reconfigure(witch_server_t *srv,
     const witch_server_config_t *cfg)
@@ -329,11 +255,11 @@ unsigned
 witch_server_clients(const witch_server_t *srv)
 {
 	return srv != NULL ? atomic_load(&((witch_server_t *)(uintptr_t)srv)->
-	    ctr.clients) : 0;
+	    r.ctr.clients) : 0;
 }
 
 /*
- * Numeric address the TCP listener is bound to (adopted sockets included:
+ * Numeric address the TCP socket listens on (adopted sockets included:
  * under socket activation the configured bind address is not the truth).
  */
 static void
@@ -344,9 +270,9 @@ tcp_bind_address(const struct witch_server *srv, char *out, size_t outlen)
 	size_t i;
 
 	strlcpy(out, srv->cfg.bind, outlen);
-	for (i = 0; i < srv->nlst; i++) {
+	for (i = 0; i < srv->r.nacc; i++) {
 		len = sizeof(ss);
-		if (srv->lst[i].local || getsockname(srv->lst[i].fd,
+		if (srv->r.acc[i].local || getsockname(srv->r.acc[i].fd,
 		    (struct sockaddr *)&ss, &len) == -1)
 			continue;
 		if (ss.ss_family == AF_INET)
@@ -460,74 +386,54 @@ start_locked(struct witch_server *srv, witch_error_t *err)
 {
 	struct timespec ts;
 	sigset_t all, old;
+	char why[WITCH_ERROR_TEXT_MAX];
 	size_t i;
 	int rc;
 
-	if (atomic_load(&srv->phase) != WITCH__PHASE_NEW)
+	if (atomic_load(&srv->r.phase) != WITCH__PHASE_NEW)
 		return set_err(err, WITCH_ESTATE, "server already started");
 	if (srv->cfg.has_source_hash)
 		strlcpy(srv->source_hash, srv->cfg.source_hash,
 		    sizeof(srv->source_hash));
 	else
 		witch__source_hash(srv, srv->source_hash);
+	strlcpy(srv->r.opt.source_hash, srv->source_hash,
+	    sizeof(srv->r.opt.source_hash));
 	srv->nworkers = srv->cfg.workers ? srv->cfg.workers :
 	    default_workers();
-	srv->batch_cap = 256;
-	srv->batch = witch__calloc(srv->batch_cap, sizeof(*srv->batch));
-	srv->scratch = witch__malloc(WITCH__SCRATCH);
-	if (srv->batch == NULL || srv->scratch == NULL) {
-		rc = set_err(err, WITCH_ENOMEM, "out of memory");
+	if ((rc = open_acceptors(srv, err)) != 0)
+		goto fail;
+	if ((rc = witch__reactor_prepare(&srv->r, why, sizeof(why))) != 0) {
+		rc = set_err(err, rc, "%s", why);
 		goto fail;
 	}
-	if ((rc = open_listeners(srv, err)) != 0)
-		goto fail;
-	srv->reserve_fd = witch__sock_reserve_fd();
-	if ((rc = witch__poller_new(&srv->poller)) != 0 ||
-	    (rc = witch__wakeup_init(&srv->wakeup)) != 0) {
-		srv->wakeup.rfd = srv->wakeup.wfd = -1;
-		rc = set_err(err, rc, "poller: %s", strerror(errno));
-		goto fail;
-	}
-	if (witch__poller_add(srv->poller, srv->wakeup.rfd, &srv->wakeup,
-	    1) != 0) {
-		rc = set_err(err, WITCH_ESYSTEM, "poller: %s", strerror(errno));
-		goto fail;
-	}
-	for (i = 0; i < srv->nlst; i++) {
-		if (witch__poller_add(srv->poller, srv->lst[i].fd,
-		    &srv->lst[i], 1) != 0) {
-			rc = set_err(err, WITCH_ESYSTEM, "poller: %s",
-			    strerror(errno));
-			goto fail;
-		}
-	}
-	srv->start_ns = witch__now_ns();
+	srv->r.start_ns = witch__now_ns();
 	clock_gettime(CLOCK_REALTIME, &ts);
 	srv->start_wall = ts.tv_sec + ts.tv_nsec / 1e9;
-	srv->next_conn_id = 1;
 	/* jansson's hash seed must be fixed before any thread parses. */
 	json_object_seed(0);
-	if ((rc = witch__pool_new(&srv->pool, srv->nworkers,
+	if ((rc = witch__pool_new(&srv->r.pool, srv->nworkers,
 	    srv->cfg.queue_depth)) != 0) {
 		rc = set_err(err, rc, "cannot start %u workers", srv->nworkers);
 		goto fail;
 	}
-	atomic_store(&srv->phase, WITCH__PHASE_RUNNING);
+	atomic_store(&srv->r.phase, WITCH__PHASE_RUNNING);
 	/* The reactor takes no process signals, whatever the caller's mask. */
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, &old);
-	rc = pthread_create(&srv->reactor_thr, NULL, witch__reactor_main, srv);
+	rc = pthread_create(&srv->reactor_thr, NULL, witch__reactor_main,
+	    &srv->r);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (rc != 0) {
-		atomic_store(&srv->phase, WITCH__PHASE_NEW);
+		atomic_store(&srv->r.phase, WITCH__PHASE_NEW);
 		rc = set_err(err, WITCH_ESYSTEM, "reactor thread: %s",
 		    strerror(rc));
 		goto fail;
 	}
 	srv->reactor_started = true;
 	start_announcer(srv);
-	for (i = 0; i < srv->nlst; i++)
-		log_listener(srv, srv->lst[i].fd);
+	for (i = 0; i < srv->r.nacc; i++)
+		log_listener(srv, srv->r.acc[i].fd);
 	witch__log(srv, WITCH_LOG_NOTICE, "serving with %u worker%s, poller "
 	    "%s, source hash %s", srv->nworkers, srv->nworkers == 1 ? "" :
 	    "s", witch__poller_backend(), srv->source_hash);
@@ -563,10 +469,10 @@ witch_server_stop(witch_server_t *srv, int drain_ms)
 
 	if (srv == NULL)
 		return WITCH_EINVAL;
-	if (witch__tls_handler_srv != NULL)
+	if (witch__tls_handler != NULL)
 		return WITCH_ESTATE;	/* from a handler: would deadlock */
 	pthread_mutex_lock(&srv->stop_mtx);
-	if (atomic_load(&srv->phase) != WITCH__PHASE_RUNNING) {
+	if (atomic_load(&srv->r.phase) != WITCH__PHASE_RUNNING) {
 		pthread_mutex_unlock(&srv->stop_mtx);
 		return 0;
 	}
@@ -577,22 +483,22 @@ witch_server_stop(witch_server_t *srv, int drain_ms)
 	if (srv->announcer != NULL)
 		witch_announcer_stop(srv->announcer);
 	/* 1. Stop accepting; new requests get shutting_down. */
-	atomic_store(&srv->phase, WITCH__PHASE_DRAINING);
-	witch__wakeup_signal(&srv->wakeup);
+	atomic_store(&srv->r.phase, WITCH__PHASE_DRAINING);
+	witch__wakeup_signal(&srv->r.wakeup);
 	/* 2. Let what is queued or running finish, up to the deadline. */
-	left = witch__pool_drain(srv->pool, deadline);
+	left = witch__pool_drain(srv->r.pool, deadline);
 	if (left > 0)
 		witch__log(srv, WITCH_LOG_WARNING,
 		    "stop: %zu requests still queued or running after %d ms",
 		    left, drain_ms);
 	/* 3. Answer the rest shutting_down, cancel and join handlers. */
-	witch__pool_stop(srv->pool);
+	witch__pool_stop(srv->r.pool);
 	/* 4. The reactor says goodbye, flushes, closes, and exits. */
-	atomic_store(&srv->phase, WITCH__PHASE_CLOSING);
-	witch__wakeup_signal(&srv->wakeup);
+	atomic_store(&srv->r.phase, WITCH__PHASE_CLOSING);
+	witch__wakeup_signal(&srv->r.wakeup);
 	pthread_join(srv->reactor_thr, NULL);
 	srv->reactor_started = false;
-	atomic_store(&srv->phase, WITCH__PHASE_STOPPED);
+	atomic_store(&srv->r.phase, WITCH__PHASE_STOPPED);
 	teardown(srv);
 	witch__log(srv, WITCH_LOG_NOTICE, "stopped");
 	pthread_mutex_unlock(&srv->stop_mtx);
@@ -604,100 +510,15 @@ witch_server_free(witch_server_t *srv)
 {
 	if (srv == NULL)
 		return;
-	if (witch__tls_handler_srv != NULL)
+	if (witch__tls_handler != NULL)
 		return;		/* misuse from a handler: leak, don't crash */
 	witch_server_stop(srv, -1);
 	teardown(srv);
 	while (srv->nadopted > 0)
 		close(srv->adopted[--srv->nadopted]);
-	witch__free(srv->eps);
+	witch__free(srv->r.eps);
 	pthread_mutex_destroy(&srv->stop_mtx);
 	witch__free(srv);
 }
 
-/* ---- request accessors (worker thread, during the handler) ---------- */
 
-json_t *
-witch_request_data(const witch_request_t *req)
-{
-	struct witch__reqjob *rj = req->rj;
-
-	/* Parsed on first use, on this worker (validated by the scanner). */
-	if (rj->data == NULL && rj->raw != NULL && rj->root == NULL) {
-		rj->root = json_loadb(rj->raw, rj->raw_len,
-		    JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
-		rj->data = rj->root;
-	}
-	/* json_null() is a static singleton in jansson: no refcount races. */
-	return rj->data != NULL ? rj->data : json_null();
-}
-
-const char *
-witch_request_endpoint(const witch_request_t *req)
-{
-	return req->rj->ep->name;
-}
-
-uint64_t
-witch_request_client_id(const witch_request_t *req)
-{
-	return req->rj->conn->id;
-}
-
-const char *
-witch_request_protocol(const witch_request_t *req)
-{
-	return req->rj->conn->srv->cfg.protocols[req->rj->proto];
-}
-
-int64_t
-witch_request_remaining_ms(const witch_request_t *req)
-{
-	uint64_t now, dl = req->rj->job.deadline_ns;
-
-	if (dl == 0)
-		return -1;
-	now = witch__now_ns();
-	return now >= dl ? 0 : (int64_t)((dl - now) / 1000000u);
-}
-
-bool
-witch_request_cancelled(const witch_request_t *req)
-{
-	return atomic_load_explicit(&req->rj->job.cancelled,
-	    memory_order_acquire) ||
-	    atomic_load_explicit(&req->rj->conn->closed,
-	    memory_order_acquire);
-}
-
-witch_server_t *
-witch_request_server(const witch_request_t *req)
-{
-	return req->rj->conn->srv;
-}
-
-int
-witch_request_reply(witch_request_t *req, json_t *result)
-{
-	if (req->result != NULL)
-		json_decref(req->result);
-	req->result = result;
-	return 0;
-}
-
-int
-witch_request_error(witch_request_t *req, int code, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (code >= 0 || strcmp(witch_err_name(code), "unknown") == 0)
-		code = WITCH_EHANDLER;
-	req->err = code;
-	if (fmt != NULL) {
-		va_start(ap, fmt);
-		vsnprintf(req->msg, sizeof(req->msg), fmt, ap);
-		va_end(ap);
-	} else
-		strlcpy(req->msg, witch_strerror(code), sizeof(req->msg));
-	return code;
-}

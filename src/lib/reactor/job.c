@@ -1,0 +1,257 @@
+/*
+ * reactor/job.c: what workers do with a request (the pool's job
+ * operations), the reply each handler's outcome becomes, and the
+ * witch_request_* accessors handlers call.  Worker threads, and the
+ * reactor for inline endpoints.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "core/error.h"
+#include "proto/scan.h"
+#include "reactor/reactor.h"
+
+/* The server whose handler this thread is running, if any. */
+_Thread_local struct witch__reactor *witch__tls_handler;
+
+void
+witch__count_call(struct witch__reactor *r, const struct witch__endpoint *ep,
+    bool ok, uint64_t t0_ns)
+{
+	struct witch__endpoint *e = (struct witch__endpoint *)(uintptr_t)ep;
+
+	atomic_fetch_add_explicit(&e->calls, 1, memory_order_relaxed);
+	if (!ok)
+		atomic_fetch_add_explicit(&e->failures, 1,
+		    memory_order_relaxed);
+	witch__stats_latency(&r->ctr, (witch__now_ns() - t0_ns) / 1000u);
+}
+
+/*
+ * Account the handler's outcome and append its reply frame to b.
+ * False: nothing appended (oneway, or no memory for the frame; b is then
+ * as it was).
+ */
+bool
+witch__job_reply(struct witch__reqjob *rj, struct witch_request *req, int rc,
+    struct witch__buf *b)
+{
+	struct witch__reactor *r = rj->conn->r;
+	int code = req->err != 0 ? req->err : rc;
+	bool ok = code >= 0 && rc >= 0;
+
+	if (ok)
+		atomic_fetch_add(&r->ctr.requests_served, 1);
+	else
+		atomic_fetch_add(&r->ctr.requests_failed, 1);
+	witch__count_call(r, rj->ep, ok, rj->t0_ns);
+	if (rj->oneway) {
+		if (!ok)
+			witch__stats_error(&r->ctr, code);
+		return false;
+	}
+	if (ok && req->nraw > 0) {
+		rc = witch__reply_result_raw(b, rj->id, req->raw, req->raw_len,
+		    req->nraw, WITCH_MAX_FRAME_CEILING);
+		if (rc == WITCH_ETOO_LARGE)
+			rc = witch__reply_error(b, rj->id, WITCH_EHANDLER,
+			    "result larger than the 64 MiB frame ceiling");
+	} else if (ok) {
+		rc = witch__reply_result(b, rj->id, req->result,
+		    WITCH_MAX_FRAME_CEILING);
+		if (rc == WITCH_ETOO_LARGE)
+			rc = witch__reply_error(b, rj->id, WITCH_EHANDLER,
+			    "result larger than the 64 MiB frame ceiling");
+	} else {
+		if (!witch__err_known(code))
+			code = WITCH_EHANDLER;
+		witch__stats_error(&r->ctr, code);
+		rc = witch__reply_error(b, rj->id, code, req->msg[0] != '\0' ?
+		    req->msg : witch_strerror(code));
+	}
+	return rc == 0;
+}
+
+static void
+job_run(struct witch__job *job)
+{
+	struct witch__reqjob *rj = (struct witch__reqjob *)job;
+	struct witch_request req;
+	struct witch__buf b;
+	int rc;
+
+	rc = witch__handler_call(rj, &req);
+	witch__omsg_buf_init(&b);
+	if (witch__job_reply(rj, &req, rc, &b))
+		witch__conn_send_buf(rj->conn, &b);
+	else {
+		witch__buf_free(&b);
+		if (!rj->oneway)
+			witch__conn_reply_lost(rj->conn);
+	}
+	json_decref(req.result);
+	witch__request_raw_free(&req);
+	witch__job_done(rj->conn);
+}
+
+static void
+job_drop(struct witch__job *job, int reason)
+{
+	struct witch__reqjob *rj = (struct witch__reqjob *)job;
+	struct witch__conn *c = rj->conn;
+	const char *msg;
+
+	atomic_fetch_add(&c->r->ctr.requests_failed, 1);
+	witch__count_call(c->r, rj->ep, false, rj->t0_ns);
+	if (!rj->oneway) {
+		switch (reason) {
+		case WITCH_ETIMEOUT:
+			msg = "deadline passed before a worker was free";
+			break;
+		case WITCH_ECANCELLED:
+			msg = "cancelled before it ran";
+			break;
+		case WITCH_ESHUTTING_DOWN:
+			msg = "server is shutting down";
+			break;
+		default:
+			msg = witch_strerror(reason);
+			break;
+		}
+		witch__conn_send_error(c, rj->id, reason, msg);
+	}
+	witch__job_done(c);
+}
+
+void
+witch__job_release(struct witch__job *job)
+{
+	struct witch__reqjob *rj = (struct witch__reqjob *)job;
+	struct witch__reactor *r = rj->conn->r;	/* outlives its jobs */
+
+	json_decref(rj->root);
+	witch__conn_unref(rj->conn);
+	/* Back to the reactor's cache: the job is not touched after this. */
+	if (rj->cached)
+		witch__freelist_put(&r->jobs, rj);
+	else
+		witch__free(rj);
+}
+
+const struct witch__job_ops witch__reqjob_ops = {
+	job_run, job_drop, witch__job_release
+};
+
+/* ---- request accessors (worker thread, during the handler) ---------- */
+
+json_t *
+witch_request_data(const witch_request_t *req)
+{
+	struct witch__reqjob *rj = req->rj;
+
+	/* Parsed on first use, on this worker (validated by the scanner). */
+	if (rj->data == NULL && rj->raw != NULL && rj->root == NULL) {
+		rj->root = json_loadb(rj->raw, rj->raw_len,
+		    JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
+		rj->data = rj->root;
+	}
+	/* json_null() is a static singleton in jansson: no refcount races. */
+	return rj->data != NULL ? rj->data : json_null();
+}
+
+const char *
+witch_request_endpoint(const witch_request_t *req)
+{
+	return req->rj->ep->name;
+}
+
+uint64_t
+witch_request_client_id(const witch_request_t *req)
+{
+	return req->rj->conn->id;
+}
+
+const char *
+witch_request_protocol(const witch_request_t *req)
+{
+	return req->rj->conn->r->opt.protocols[req->rj->proto];
+}
+
+int64_t
+witch_request_remaining_ms(const witch_request_t *req)
+{
+	uint64_t now, dl = req->rj->job.deadline_ns;
+
+	if (dl == 0)
+		return -1;
+	now = witch__now_ns();
+	return now >= dl ? 0 : (int64_t)((dl - now) / 1000000u);
+}
+
+bool
+witch_request_cancelled(const witch_request_t *req)
+{
+	return atomic_load_explicit(&req->rj->job.cancelled,
+	    memory_order_acquire) ||
+	    atomic_load_explicit(&req->rj->conn->closed,
+	    memory_order_acquire);
+}
+
+witch_server_t *
+witch_request_server(const witch_request_t *req)
+{
+	return req->rj->conn->r->owner;
+}
+
+int
+witch_request_reply(witch_request_t *req, json_t *result)
+{
+	if (req->result != NULL)
+		json_decref(req->result);
+	req->result = result;
+	req->nraw = 0;
+	witch__request_raw_free(req);
+	return 0;
+}
+
+int
+witch_request_reply_raw(witch_request_t *req, const char *json_text,
+    size_t len)
+{
+	enum witch__jtype top;
+	bool escaped;
+	char *copy;
+
+	if (req == NULL || json_text == NULL)
+		return WITCH_EINVAL;
+	if (len > WITCH_MAX_FRAME_CEILING)
+		return WITCH_ETOO_LARGE;
+	/* The same validator as requests: what jansson would accept. */
+	if (witch__json_scan(json_text, len, &top, NULL, 0, &escaped) != 0)
+		return WITCH_EPARSE;
+	if ((copy = witch__malloc(len > 0 ? len : 1)) == NULL)
+		return WITCH_ENOMEM;
+	memcpy(copy, json_text, len);
+	witch__request_reply_parts(req, (const char *const *)&copy, &len, 1);
+	req->raw_own = copy;
+	return 0;
+}
+
+int
+witch_request_error(witch_request_t *req, int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!witch__err_known(code))
+		code = WITCH_EHANDLER;
+	req->err = code;
+	if (fmt != NULL) {
+		va_start(ap, fmt);
+		vsnprintf(req->msg, sizeof(req->msg), fmt, ap);
+		va_end(ap);
+	} else
+		strlcpy(req->msg, witch_strerror(code), sizeof(req->msg));
+	return code;
+}
