@@ -152,3 +152,7 @@ tests_tools_disc_tool_SOURCES = tests/tools/disc_tool.c
 tests_tools_disc_tool_LDADD = libwitch_core.la $(DEPS_LIBS)
 TESTS += tests/daemon/test_discovery_netns.sh
 EXTRA_DIST += tests/daemon/test_discovery_netns.sh
+
+# The README's quick start in a debootstrap minbase bookworm root (root and
+# debootstrap; long, so run by hand, not by make check).
+EXTRA_DIST += tests/minbase/quickstart-minbase.sh
