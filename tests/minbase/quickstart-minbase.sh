@@ -95,9 +95,12 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 1' HUP INT TERM
 
-# mnt SRC DST [options]: bind mount, remembered for cleanup (last first).
+# mnt DIR MOUNT-ARGS...: mount on DIR (made if missing), remembered for
+# cleanup (last first).
 mnt() {
-	mkdir -p "$2" && mount "$@" && mounts="$2 $mounts"
+	d=$1
+	shift
+	mkdir -p "$d" && mount "$@" "$d" && mounts="$d $mounts"
 }
 
 log "debootstrap --variant=minbase bookworm from $mirror into $root"
@@ -130,12 +133,12 @@ rm -rf "$root/src"
 mkdir -p "$root/src"
 git clone -q --no-local "$src" "$root/src/witch-core" || exit 1
 
-mnt -t proc proc "$root/proc"
-mnt -t sysfs sysfs "$root/sys"
-mnt --rbind /dev "$root/dev"
-mnt -t tmpfs tmpfs "$root/run"
-mnt --bind "$shared" "$root/src/shared"
-mount -o remount,bind,ro "$root/src/shared"
+mnt "$root/proc" -t proc proc || exit 1
+mnt "$root/sys" -t sysfs sysfs || exit 1
+mnt "$root/dev" --rbind /dev || exit 1
+mnt "$root/run" -t tmpfs tmpfs || exit 1
+mnt "$root/src/shared" --bind "$shared" || exit 1
+mount -o remount,bind,ro "$root/src/shared" || exit 1
 
 inchroot() {
 	chroot "$root" /usr/bin/env -i HOME=/root TERM=dumb LANG=C.UTF-8 \
