@@ -156,3 +156,10 @@ EXTRA_DIST += tests/daemon/test_discovery_netns.sh
 # The README's quick start in a debootstrap minbase bookworm root (root and
 # debootstrap; long, so run by hand, not by make check).
 EXTRA_DIST += tests/minbase/quickstart-minbase.sh
+
+# witchctl stats --prometheus against witchd (promtool when installed) and
+# the contrib textfile-collector service and timer.
+TESTS += tests/daemon/test_prometheus.sh
+EXTRA_DIST += tests/daemon/test_prometheus.sh \
+	contrib/prometheus/witch-metrics.service \
+	contrib/prometheus/witch-metrics.timer
