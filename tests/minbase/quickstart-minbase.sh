@@ -150,7 +150,7 @@ status=0
 log "./quickstart run"
 # quickstart run builds, then execs witchd in the foreground: wait for the
 # build, ping it, stop it with SIGTERM.
-inchroot 'cd /src/witch-core &&
+inchroot 'cd /src/witch-core || exit 1
 	./quickstart run >/tmp/run.log 2>&1 &
 	pid=$!
 	ctl=build/src/witchctl/witchctl
