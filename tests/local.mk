@@ -163,3 +163,9 @@ TESTS += tests/daemon/test_prometheus.sh
 EXTRA_DIST += tests/daemon/test_prometheus.sh \
 	contrib/prometheus/witch-metrics.service \
 	contrib/prometheus/witch-metrics.timer
+
+# debian/libwitch0.symbols is up to date with the headers and the version
+# script (skipped without debian/).  The package build and its checks are
+# tests/debian/test-packages.sh, run by .ci/run, not by make check.
+TESTS += tests/debian/check-symbols.sh
+EXTRA_DIST += tests/debian/check-symbols.sh
