@@ -23,8 +23,9 @@
 # MINBASE_TARBALL=FILE caches the debootstrap: made on the first run, then
 # unpacked instead of downloading again.
 #
-# The chroot gets /proc, /sys, /dev (and /dev/pts, /dev/shm) and the shared
-# folder (read-only) bind-mounted inside a private mount namespace
+# The root is bind-mounted on itself (a mount point, as in a container), and
+# gets /proc, /sys, /dev (with /dev/pts, /dev/shm), a tmpfs /run and the
+# shared folder (read-only) bind-mounted, all inside a private mount namespace
 # (unshare -m), so every mount disappears with the script even if it is
 # killed; they are also unmounted explicitly on exit.
 #
@@ -133,6 +134,9 @@ rm -rf "$root/src"
 mkdir -p "$root/src"
 git clone -q --no-local "$src" "$root/src/witch-core" || exit 1
 
+# The root a mount point of its own, as in a container: "ip netns add"
+# (the network-namespace tests) remounts / as a slave.
+mnt "$root" --bind "$root" || exit 1
 mnt "$root/proc" -t proc proc || exit 1
 mnt "$root/sys" -t sysfs sysfs || exit 1
 mnt "$root/dev" --rbind /dev || exit 1
