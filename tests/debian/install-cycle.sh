@@ -10,6 +10,11 @@ pkgs="libwitch0 libwitch-dev witchd witchctl"
 systemd_up=no
 [ -d /run/systemd/system ] && systemd_up=yes
 
+# The real uid of a process (no ps: procps may be absent).
+uid_of() {
+	awk '/^Uid:/ { print $2 }' "/proc/$1/status" 2>/dev/null
+}
+
 # Wait (at most 10 s) for witchctl to get an answer: wping ARGS...
 wping() {
 	i=0
@@ -30,10 +35,10 @@ for p in $pkgs; do
 	check "$p installed" sh -c "dpkg-query -W -f='\${Status}' $p |
 	    grep -q 'install ok installed'"
 done
-check "the system user witch exists" getent passwd witch
-check "installed witchctl runs" /usr/bin/witchctl --version
-check "installed witchd accepts the shipped configuration" \
-    /usr/sbin/witchd --check-config -c /etc/witch/witchd.conf
+check "the system user witch exists" sh -c "getent passwd witch >/dev/null"
+check "installed witchctl runs" sh -c "/usr/bin/witchctl --version >/dev/null"
+check "installed witchd accepts the shipped configuration" sh -c \
+    "/usr/sbin/witchd --check-config -c /etc/witch/witchd.conf >/dev/null 2>&1"
 check "systemd-analyze verify the installed units" sh -c "
     ! command -v systemd-analyze >/dev/null ||
     [ -z \"\$(SYSTEMD_LOG_LEVEL=notice systemd-analyze verify --man=no \
@@ -74,9 +79,8 @@ if [ $systemd_up = yes ]; then
 	check "witchd.service is active after install" \
 	    systemctl is-active --quiet witchd.service
 	check "witchd.service answers on 127.0.0.1:8888" wping
-	check "witchd.service runs as witch" sh -c "
-	    ps -o user= -p \$(systemctl show -P MainPID witchd.service) |
-	    grep -qx witch"
+	check "witchd.service runs as witch" [ "$(uid_of \
+	    "$(systemctl show -P MainPID witchd.service)")" = "$(id -u witch)" ]
 	check "witchd.socket is not enabled" sh -c \
 	    "! systemctl is-enabled --quiet witchd.socket"
 	check "systemctl reload witchd works" systemctl reload witchd.service
@@ -85,8 +89,8 @@ else
 	run_as_witch
 	check "installed witchd runs as witch and answers" \
 	    wping -p "$(cat "$wdir/port" 2>/dev/null)"
-	check "installed witchd runs as witch" sh -c \
-	    "ps -o user= -p $wpid | grep -qx witch"
+	check "installed witchd runs as witch" \
+	    [ "$(uid_of $wpid)" = "$(id -u witch)" ]
 	kill -TERM $wpid 2>/dev/null
 	wait $wpid
 	check "installed witchd exits 0 on SIGTERM" [ $? -eq 0 ]
