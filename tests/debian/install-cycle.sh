@@ -91,6 +91,15 @@ else
 	    wping -p "$(cat "$wdir/port" 2>/dev/null)"
 	check "installed witchd runs as witch" \
 	    [ "$(uid_of $wpid)" = "$(id -u witch)" ]
+	# A port already taken: a clear error, a non-zero exit (under
+	# systemd the unit fails with that line; dpkg does not, see the
+	# postinst check).
+	/usr/sbin/witchd -p "$(cat "$wdir/port")" -U none --discovery no \
+	    >/dev/null 2>"$tmp/busy.log"
+	check "port taken: witchd exits non-zero" [ $? -ne 0 ]
+	check "port taken: witchd says so" \
+	    grep -q 'cannot listen on 127.0.0.1 port [0-9]*: Address already in use' \
+	    "$tmp/busy.log"
 	kill -TERM $wpid 2>/dev/null
 	wait $wpid
 	check "installed witchd exits 0 on SIGTERM" [ $? -eq 0 ]
