@@ -23,6 +23,11 @@ endif
 TESTS += tests/check-abi.sh
 EXTRA_DIST += tests/check-abi.sh
 
+# The kqueue backend is never built on Linux: compile it -fsyntax-only
+# against declarations written from kqueue(2), so it cannot rot unseen.
+TESTS += tests/check-kqueue.sh
+EXTRA_DIST += tests/check-kqueue.sh tests/kqueue/sys/event.h
+
 # Public headers as a consumer sees them: strict C11 and C++17, linking the
 # installed-style shared library rather than the convenience library.
 check_PROGRAMS += tests/unit/test_headers_cxx tests/unit/test_headers_c11
@@ -106,9 +111,9 @@ endif
 # (a real server, and fake misbehaving servers).
 if HAVE_CMOCKA
 check_PROGRAMS += tests/unit/test_backoff tests/integ/test_client \
-	tests/integ/test_client_bad
+	tests/integ/test_client_bad tests/integ/test_client_events
 TESTS += tests/unit/test_backoff tests/integ/test_client \
-	tests/integ/test_client_bad
+	tests/integ/test_client_bad tests/integ/test_client_events
 tests_unit_test_backoff_SOURCES = tests/unit/test_backoff.c
 tests_unit_test_backoff_CFLAGS = $(WITCHTEST_CFLAGS_)
 tests_unit_test_backoff_LDADD = $(WITCHTEST_LIBS_) -lm
@@ -118,6 +123,9 @@ tests_integ_test_client_LDADD = $(INTEG_LIBS_)
 tests_integ_test_client_bad_SOURCES = tests/integ/test_client_bad.c
 tests_integ_test_client_bad_CFLAGS = $(WITCHTEST_CFLAGS_)
 tests_integ_test_client_bad_LDADD = $(INTEG_LIBS_)
+tests_integ_test_client_events_SOURCES = tests/integ/test_client_events.c
+tests_integ_test_client_events_CFLAGS = $(WITCHTEST_CFLAGS_)
+tests_integ_test_client_events_LDADD = $(INTEG_LIBS_)
 endif
 
 # The client API from C++17, linked like a consumer (libwitch.la), against an
