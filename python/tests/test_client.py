@@ -256,3 +256,36 @@ def test_no_leak_over_10000_calls(make_server, make_client):
     grown = sum(s.size_diff for s in snap1.compare_to(snap0, "filename"))
     assert grown < 64 * 1024, grown
     assert rss1 - rss0 < 2048, (rss0, rss1)
+
+
+def test_close_while_other_threads_call(make_server):
+    """close() from one thread while others are inside calls: the calls
+    fail with ConnectionError, nothing crashes, later calls say closed."""
+    def slow(data, client_id):
+        time.sleep(0.2)
+        return data
+
+    srv = make_server({"slow": slow, "f": lambda d, c: d})
+    c = witch.Client(port=srv.port, timeout=5.0)
+    assert c.connect()
+    results = []
+
+    def caller():
+        try:
+            while True:
+                c.call("slow" if len(results) % 2 else "f", 1)
+                results.append("ok")
+        except witch.ConnectionError as e:
+            results.append(e)
+
+    ts = [threading.Thread(target=caller) for _ in range(4)]
+    for t in ts:
+        t.start()
+    time.sleep(0.3)
+    c.close()
+    for t in ts:
+        t.join(5)
+        assert not t.is_alive()
+    errs = [r for r in results if isinstance(r, Exception)]
+    assert len(errs) == 4
+    assert c.status == "closed"

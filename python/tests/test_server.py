@@ -238,3 +238,29 @@ def test_server_left_running_at_exit():
     r = run_python(code, netns=False)
     assert r.returncode == 0, r.stderr
     assert r.stdout == "bye\n"
+
+
+def test_handler_reads_server_while_it_stops(make_server, make_client):
+    """stop() waits for running handlers without holding what they may
+    touch: a handler reading the server's properties during stop() ends,
+    and so does stop()."""
+    box, entered = {}, threading.Event()
+
+    def slow(data, client_id):
+        entered.set()
+        time.sleep(0.3)
+        s = box["srv"]
+        return [s.clients, s.running, s.port > 0]
+
+    srv = make_server({"slow": slow})
+    box["srv"] = srv
+    c = make_client(srv)
+    out = []
+    t = threading.Thread(target=lambda: out.append(c.call("slow")))
+    t.start()
+    assert entered.wait(5)
+    t0 = time.monotonic()
+    srv.stop(drain=5)
+    assert time.monotonic() - t0 < 3
+    t.join(5)
+    assert out and out[0][1] is True and out[0][2] is True

@@ -118,6 +118,10 @@ class Client:
         self._pending = _Table()
         self._thread = False
         self.io_thread = bool(io_thread)
+        # Calls in progress on self._c: close() waits for them to return
+        # before freeing it (libwitch's free must not race other calls).
+        self._users = 0
+        self._idle = threading.Condition(threading.Lock())
         self.last_error = None
         self.host = host
         self.port = port
@@ -179,11 +183,14 @@ class Client:
         """Connect and complete the handshake, waiting up to timeout.
         Returns True, or False with the reason in last_error (an
         exception object)."""
-        self._need_open()
-        if self.io_thread:
-            self._start_thread()
-        err = ffi.new("witch_error_t *")
-        rc = lib.witch_client_connect(self._c, err)
+        c = self._enter()
+        try:
+            if self.io_thread:
+                self._start_thread(c)
+            err = ffi.new("witch_error_t *")
+            rc = lib.witch_client_connect(c, err)
+        finally:
+            self._leave()
         if rc < 0:
             self.last_error = from_error(rc, err)
             return False
@@ -193,15 +200,42 @@ class Client:
     def disconnect(self):
         """Close the link for good (no reconnection); calls in flight fail
         with ConnectionError.  connect() may be called again."""
-        if self._c != ffi.NULL:
-            lib.witch_client_disconnect(self._c)
+        try:
+            c = self._enter()
+        except ConnectionError:
+            return
+        try:
+            lib.witch_client_disconnect(c)
+        finally:
+            self._leave()
+
+    def _enter(self):
+        """Pin self._c for one C call; ConnectionError once closed."""
+        with self._idle:
+            if self._c == ffi.NULL:
+                raise ConnectionError("client closed")
+            self._users += 1
+            return self._c
+
+    def _leave(self):
+        with self._idle:
+            self._users -= 1
+            if self._users == 0:
+                self._idle.notify_all()
 
     def close(self):
-        """Disconnect and free the client (stops its I/O thread)."""
-        c, self._c = self._c, ffi.NULL
-        if c == ffi.NULL:
-            return
+        """Disconnect and free the client (stops its I/O thread).  Calls
+        in progress on other threads fail with ConnectionError first."""
+        with self._idle:
+            c, self._c = self._c, ffi.NULL
+            if c == ffi.NULL:
+                return
+            busy = self._users > 0
         untrack(self)
+        if busy:
+            lib.witch_client_disconnect(c)    # fails the calls in flight
+            with self._idle:
+                self._idle.wait_for(lambda: self._users == 0)
         if threading.get_ident() == self._pending.io_ident:
             # On the client's own I/O thread (a garbage collection during
             # a completion): free it from another thread instead.
@@ -228,18 +262,19 @@ class Client:
     def status(self):
         """"disconnected", "connecting", "connected", "reconnecting" or
         "closed" (given up, or disconnected)."""
-        if self._c == ffi.NULL:
+        try:
+            c = self._enter()
+        except ConnectionError:
             return "closed"
-        return _STATES[lib.witch_client_state(self._c)]
+        try:
+            return _STATES[lib.witch_client_state(c)]
+        finally:
+            self._leave()
 
     @property
     def connected(self):
         """True while requests can flow."""
         return self.status == "connected"
-
-    def _need_open(self):
-        if self._c == ffi.NULL:
-            raise ConnectionError("client closed")
 
     # ---- requests ----------------------------------------------------
 
@@ -247,7 +282,6 @@ class Client:
         if not isinstance(endpoint, str) or not endpoint:
             raise ProtocolError("endpoint must be a non-empty string, not "
                                 "%r" % (endpoint,), code=_EINVALID_REQUEST)
-        self._need_open()
         text = ffi.NULL if data is _NO_DATA else _util.dumps(
             data, "request data")
         tmo = 0 if timeout is None else max(1, _util.ms(timeout, "timeout"))
@@ -262,7 +296,11 @@ class Client:
         out = ffi.new("char **")
         outlen = ffi.new("size_t *")
         err = ffi.new("witch_error_t *")
-        rc = lib.wpy_client_call(self._c, ep, text, n, tmo, out, outlen, err)
+        c = self._enter()
+        try:
+            rc = lib.wpy_client_call(c, ep, text, n, tmo, out, outlen, err)
+        finally:
+            self._leave()
         if rc < 0:
             raise from_error(rc, err)
         try:
@@ -275,9 +313,9 @@ class Client:
         endpoint, data = _check_message(message)
         return self.call(endpoint, data, timeout)
 
-    def _start_thread(self):
+    def _start_thread(self, c):
         if not self._thread:
-            rc = lib.witch_client_start_thread(self._c)
+            rc = lib.witch_client_start_thread(c)
             if rc < 0:
                 raise from_code(rc)
             self._thread = True
@@ -286,23 +324,37 @@ class Client:
         """Awaitable call(): completed by libwitch's I/O thread.
         Cancelling the awaiting task cancels the request."""
         ep, text, n, tmo = self._args(endpoint, data, timeout)
-        self._start_thread()
         loop = asyncio.get_running_loop()
         p = _Pending(loop.create_future(), loop, self._pending)
         p.handle = ffi.new_handle(p)
-        self._pending[id(p)] = p
         idp = ffi.new("uint64_t *")
-        rc = lib.wpy_client_call_async(self._c, ep, text, n, tmo, p.handle,
-                                       idp)
+        c = self._enter()
+        try:
+            self._start_thread(c)
+            self._pending[id(p)] = p
+            rc = lib.wpy_client_call_async(c, ep, text, n, tmo, p.handle,
+                                           idp)
+        finally:
+            self._leave()
         if rc < 0:
             self._pending.pop(id(p), None)
             raise from_code(rc)
         try:
             return await p.fut
         except asyncio.CancelledError:
-            if self._c != ffi.NULL:
-                lib.witch_client_cancel(self._c, idp[0])
+            self._cancel(idp[0])
             raise
+
+    def _cancel(self, req_id):
+        """Cancel a request in flight (nothing once closed)."""
+        try:
+            c = self._enter()
+        except ConnectionError:
+            return
+        try:
+            lib.witch_client_cancel(c, req_id)
+        finally:
+            self._leave()
 
     async def send_and_receive_async(self, message, timeout=None):
         """Awaitable send_and_receive()."""

@@ -32,6 +32,9 @@ log = logging.getLogger("witch.server")
 _running = set()
 _running_lock = threading.Lock()
 
+# The _Dispatch whose handler this thread is running (stop() uses it).
+_tls = threading.local()
+
 
 class _Dispatch:
     """What libwitch's userdata points to: the handlers by name.  Kept
@@ -50,7 +53,11 @@ def wpy_handler_py(ud, call):
         name = ffi.string(call.endpoint).decode()
         handler = disp.handlers[name]
         data = _util.loads(call.data, call.data_len)
-        result = handler(data, call.client_id)
+        _tls.dispatch = disp
+        try:
+            result = handler(data, call.client_id)
+        finally:
+            _tls.dispatch = None
     except WitchError as e:
         lib.wpy_set_error(call, e.code, str(e).encode("utf-8", "replace"))
         return
@@ -110,7 +117,8 @@ class Server:
                  daemon=False):
         self._srv = ffi.NULL
         self._cfg = ffi.NULL
-        self._lock = threading.RLock()
+        self._lock = threading.RLock()          # self._srv and state
+        self._stop_lock = threading.Lock()      # one stop() at a time
         self._stopped = None
         self._disp = _Dispatch()
         self._ud = ffi.new_handle(self._disp)
@@ -298,19 +306,26 @@ class Server:
     def stop(self, drain=None):
         """Stop serving: let running requests finish for up to drain
         seconds (None: the drain_timeout option), close every connection
-        and join libwitch's threads.  Idempotent.  Not from a handler
-        (WitchError: it would wait for itself)."""
-        with self._lock:
-            if self._srv == ffi.NULL:
+        and join libwitch's threads.  Idempotent.  Not from a handler of
+        this server (WitchError: it would wait for itself)."""
+        if getattr(_tls, "dispatch", None) is self._disp:
+            raise WitchError("stop() cannot be called from a handler of "
+                             "this server", code=_util.ESTATE)
+        drain_ms = -1 if drain is None else _util.ms(drain, "drain")
+        with self._stop_lock:
+            with self._lock:
+                srv = self._srv
+            if srv == ffi.NULL:
                 return
-            drain_ms = -1 if drain is None else _util.ms(drain, "drain")
-            rc = lib.witch_server_stop(self._srv, drain_ms)
+            # Without self._lock: handlers may read the properties while
+            # libwitch waits for them.
+            rc = lib.witch_server_stop(srv, drain_ms)
             if rc < 0:
-                raise WitchError("stop() cannot be called from a handler "
-                                 "of this server", code=rc)
-            lib.witch_server_free(self._srv)
-            self._srv = ffi.NULL
-            stopped, self._stopped = self._stopped, None
+                raise WitchError("stop() failed", code=rc)
+            with self._lock:
+                lib.witch_server_free(srv)
+                self._srv = ffi.NULL
+                stopped, self._stopped = self._stopped, None
             with _running_lock:
                 _running.discard(self)
         if stopped is not None:
