@@ -11,7 +11,8 @@ EXTRA_DIST += $(PYWITCH_SOURCES_) python/README.md python/threading.md \
 	python/run-pytest.in python/tests/conftest.py \
 	python/tests/test_seed.py python/tests/test_server.py \
 	python/tests/test_client.py python/tests/test_discovery.py \
-	python/tests/test_stress.py python/tests/test_pip.py
+	python/tests/test_stress.py python/tests/test_pip.py \
+	python/bench/run.sh python/bench/c_server.c python/bench/py_server.py
 TESTS += python/run-pytest
 
 if ENABLE_PYTHON
@@ -30,6 +31,14 @@ CLEANFILES += python/_witch_cffi.c
 python/_witch_cffi.c: $(srcdir)/python/witch_build.py
 	$(AM_V_GEN)$(MKDIR_P) python && \
 	    $(PYTHON) $(srcdir)/python/witch_build.py $@ >/dev/null
+
+# A Python package has no use for libtool's .la file.
+install-data-hook: install-pywitch-hook
+install-pywitch-hook:
+	rm -f $(DESTDIR)$(pywitchdir)/_witch_cffi.la
+uninstall-local: uninstall-pywitch-local
+uninstall-pywitch-local:
+	rm -f $(DESTDIR)$(pywitchdir)/_witch_cffi.so
 
 # The package as the tests import it: sources plus the uninstalled module.
 check_DATA = python/stage.stamp
