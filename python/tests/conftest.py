@@ -56,6 +56,18 @@ def make_client():
         c.close()
 
 
+# Sanitizer builds preload the sanitizer runtime into the interpreter
+# (python/run-pytest); other programs (unshare, ip, sh, cc) run without.
+PRELOAD = os.environ.get("LD_PRELOAD", "")
+
+
+def plain_env():
+    """os.environ without the sanitizer runtime preload."""
+    env = dict(os.environ)
+    env.pop("LD_PRELOAD", None)
+    return env
+
+
 def netns_available():
     """True when this process may run a command in a new network
     namespace with a veth pair (root, unshare(1), ip(8))."""
@@ -64,7 +76,7 @@ def netns_available():
         return False
     r = subprocess.run(["unshare", "-n", "sh", "-c",
                         "ip link add v0 type veth peer name v1"],
-                       capture_output=True)
+                       capture_output=True, env=plain_env())
     return r.returncode == 0
 
 
@@ -82,8 +94,12 @@ def run_python(code, timeout=30, netns=True):
     """Run code in a fresh interpreter (in a private network namespace
     when available and netns); returns the CompletedProcess."""
     argv = [PYTHON, "-X", "faulthandler", "-c", code]
+    env = None
     if netns and NETNS:
+        if PRELOAD:
+            argv = ["env", "LD_PRELOAD=" + PRELOAD] + argv
         argv = ["unshare", "-n", "sh", "-c", NETNS_SETUP + 'exec "$@"',
                 "sh"] + argv
+        env = plain_env()
     return subprocess.run(argv, capture_output=True, text=True,
-                          timeout=timeout)
+                          timeout=timeout, env=env)

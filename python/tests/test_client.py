@@ -4,6 +4,7 @@ error mapping, asyncio, and no leak over 10,000 calls."""
 import asyncio
 import builtins
 import gc
+import os
 import socket
 import threading
 import time
@@ -255,7 +256,9 @@ def test_no_leak_over_10000_calls(make_server, make_client):
     tracemalloc.stop()
     grown = sum(s.size_diff for s in snap1.compare_to(snap0, "filename"))
     assert grown < 64 * 1024, grown
-    assert rss1 - rss0 < 2048, (rss0, rss1)
+    # ASan keeps freed memory in quarantine: RSS says nothing there.
+    if not os.environ.get("WITCH_SANITIZED"):
+        assert rss1 - rss0 < 2048, (rss0, rss1)
 
 
 def test_close_while_other_threads_call(make_server):

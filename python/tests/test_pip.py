@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from conftest import HERE, PYTHON
+from conftest import HERE, PRELOAD, PYTHON, plain_env
 
 SRC = os.path.join(HERE, "..")
 
@@ -35,7 +35,7 @@ def test_pip_install_into_venv(tmp_path):
     subprocess.run([PYTHON, "-m", "venv", "--system-site-packages",
                     "--without-pip", str(venv)], check=True)
     vpy = str(venv / "bin" / "python")
-    env = dict(os.environ)
+    env = plain_env()
     for k in ("PYTHONPATH", "LD_LIBRARY_PATH"):
         env.pop(k, None)
     env["WITCH_INCLUDE_DIRS"] = os.pathsep.join(
@@ -58,6 +58,8 @@ def test_pip_install_into_venv(tmp_path):
             "print(c.send_and_receive({'endpoint': 'up', 'data': 'pip'}))\n"
             "c.close(); s.stop()\n")
     env["VENV"] = str(venv)
+    if PRELOAD:
+        env["LD_PRELOAD"] = PRELOAD
     r = subprocess.run([vpy, "-c", code], env=env, capture_output=True,
                        text=True, cwd=str(tmp_path), timeout=60)
     assert r.returncode == 0, r.stderr
