@@ -264,3 +264,14 @@ def test_handler_reads_server_while_it_stops(make_server, make_client):
     assert time.monotonic() - t0 < 3
     t.join(5)
     assert out and out[0][1] is True and out[0][2] is True
+
+
+def test_log_goes_to_logging(caplog):
+    caplog.set_level("DEBUG", logger="witch.lib")
+    srv = witch.Server(port=0, daemon=True, log=True)
+    srv.start()
+    port = srv.port
+    srv.stop()
+    msgs = [r.getMessage() for r in caplog.records if r.name == "witch.lib"]
+    assert any(m.startswith("listening:") and str(port) in m for m in msgs)
+    assert "stopped" in msgs
