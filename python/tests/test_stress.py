@@ -3,7 +3,6 @@ reply matches its request."""
 
 import threading
 
-import witch
 
 THREADS = 8
 CALLS = 1000
