@@ -18,7 +18,8 @@ TESTS += python/run-pytest
 if ENABLE_PYTHON
 pywitchdir = $(pyexecdir)/witch
 pywitch_PYTHON = $(PYWITCH_SOURCES_)
-pywitch_LTLIBRARIES = python/_witch_cffi.la
+pywitchexecdir = $(pyexecdir)/witch
+pywitchexec_LTLIBRARIES = python/_witch_cffi.la
 nodist_python__witch_cffi_la_SOURCES = python/_witch_cffi.c
 python__witch_cffi_la_CPPFLAGS = -I$(top_builddir)/include \
 	-I$(top_srcdir)/include $(JANSSON_CFLAGS) -I$(PYTHON_INCLUDE)
@@ -33,12 +34,12 @@ python/_witch_cffi.c: $(srcdir)/python/witch_build.py
 	    $(PYTHON) $(srcdir)/python/witch_build.py $@ >/dev/null
 
 # A Python package has no use for libtool's .la file.
-install-data-hook: install-pywitch-hook
+install-exec-hook: install-pywitch-hook
 install-pywitch-hook:
-	rm -f $(DESTDIR)$(pywitchdir)/_witch_cffi.la
+	rm -f $(DESTDIR)$(pywitchexecdir)/_witch_cffi.la
 uninstall-local: uninstall-pywitch-local
 uninstall-pywitch-local:
-	rm -f $(DESTDIR)$(pywitchdir)/_witch_cffi.so
+	rm -f $(DESTDIR)$(pywitchexecdir)/_witch_cffi.so
 
 # The package as the tests import it: sources plus the uninstalled module.
 check_DATA = python/stage.stamp
