@@ -198,6 +198,8 @@ int wpy_client_call_async(witch_client_t *, const char *endpoint,
     const char *data, size_t len, unsigned timeout_ms, void *ud,
     uint64_t *id);
 int wpy_listener_config_set_callback(witch_listener_config_t *, void *ud);
+int wpy_client_config_set_event_callback(witch_client_config_t *,
+    void *ud);
 int wpy_server_config_set_logger(witch_server_config_t *, void *ud);
 int wpy_snapshot(witch_listener_t *, char **out);
 
@@ -206,6 +208,8 @@ extern "Python" void wpy_reply_py(void *ud, int status, const char *text,
     size_t len, const witch_error_t *err);
 extern "Python" void wpy_discovery_py(void *ud, int ev, const char *text);
 extern "Python" void wpy_log_py(int level, const char *msg, void *ud);
+extern "Python" void wpy_event_py(void *ud, const char *event,
+    const char *text, size_t len);
 """
 
 SOURCE = r"""
@@ -229,6 +233,7 @@ static void wpy_reply_py(void *, int, const char *, size_t,
     const witch_error_t *);
 static void wpy_discovery_py(void *, int, const char *);
 static void wpy_log_py(int, const char *, void *);
+static void wpy_event_py(void *, const char *, const char *, size_t);
 
 #define WPY_DUMP_FLAGS (JSON_ENCODE_ANY | JSON_COMPACT)
 
@@ -394,6 +399,24 @@ wpy_client_call_async(witch_client_t *c, const char *endpoint,
 	    ud, id);
 	json_decref(j);
 	return rc;
+}
+
+/* Server event on the client's driving thread: data as text first. */
+static void
+wpy_event_cb(witch_client_t *c, const char *event, json_t *data, void *ud)
+{
+	char *text;
+
+	(void)c;
+	text = json_dumps(data, WPY_DUMP_FLAGS);
+	wpy_event_py(ud, event, text, text != NULL ? strlen(text) : 0);
+	free(text);
+}
+
+static int
+wpy_client_config_set_event_callback(witch_client_config_t *cfg, void *ud)
+{
+	return witch_client_config_set_event_callback(cfg, wpy_event_cb, ud);
 }
 
 /* Discovery event on the listener's thread, as JSON text. */

@@ -292,3 +292,36 @@ def test_close_while_other_threads_call(make_server):
     errs = [r for r in results if isinstance(r, Exception)]
     assert len(errs) == 4
     assert c.status == "closed"
+
+
+def test_server_events(make_server):
+    """on_event gets the server's event frames: "closing" when it stops;
+    a callback that raises is counted and the client goes on."""
+    got, raised = [], []
+
+    def on_event(name, data):
+        got.append((name, data))
+        if not raised:
+            raised.append(1)
+            raise RuntimeError("event callback failure")
+
+    srv = make_server()
+    c = witch.Client(port=srv.port, timeout=2.0, on_event=on_event,
+                     auto_reconnect=False)
+    try:
+        assert c.connect()
+        assert c.call("echo", 1) == {"echo": 1}
+        srv.stop()
+        deadline = time.monotonic() + 5
+        while not got and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert got[0] == ("closing", {"reason": "shutdown"})
+        assert c.event_errors == 1
+        deadline = time.monotonic() + 5
+        while c.status == "connected" and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert c.status in ("disconnected", "closed")
+    finally:
+        c.close()
+    with pytest.raises(TypeError):
+        witch.Client(on_event=5)

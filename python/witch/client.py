@@ -10,6 +10,7 @@ event loop with call_soon_threadsafe.
 """
 
 import asyncio
+import logging
 import threading
 
 from ._lib import ffi, lib, track, untrack
@@ -17,6 +18,8 @@ from . import _util
 from .errors import ConnectionError, ProtocolError, from_code, from_error
 
 __all__ = ["Client"]
+
+log = logging.getLogger("witch.client")
 
 _STATES = ("disconnected", "connecting", "connected", "reconnecting",
            "closed")
@@ -73,6 +76,30 @@ def wpy_reply_py(ud, status, text, length, err):
         pass    # the event loop is closed: nobody waits any more
 
 
+class _Events:
+    """What the event callback's userdata points to (not the Client, so
+    that the C side never holds it)."""
+
+    __slots__ = ("callback", "errors")
+
+    def __init__(self, callback):
+        self.callback = callback
+        self.errors = 0
+
+
+@ffi.def_extern()
+def wpy_event_py(ud, event, text, length):
+    """A server event (the client's driving thread)."""
+    ev = ffi.from_handle(ud)
+    name = ffi.string(event).decode("utf-8", "replace")
+    try:
+        data = _util.loads(text, length) if text != ffi.NULL else None
+        ev.callback(name, data)
+    except BaseException:  # noqa: BLE001 - the client keeps going
+        ev.errors += 1
+        log.error("event callback raised on %r", name, exc_info=True)
+
+
 def _check_message(message):
     """(endpoint, data) of a {"endpoint": ..., "data": ...} message."""
     if not isinstance(message, dict):
@@ -98,7 +125,15 @@ class Client:
     back off, with jitter, up to reconnect_delay_max), and after
     max_reconnect_attempts failed ones (0: never give up) the client is
     closed.  Other options: unix_path, name, protocols,
-    expected_source_hash, reconnect_delay_max (seconds), io_thread.
+    expected_source_hash, reconnect_delay_max (seconds), io_thread,
+    on_event.
+
+    on_event(name, data) is called for every event frame the server
+    sends ("closing" when it stops, "monitor" lines...), on the thread
+    that drives the client (the I/O thread with io_thread); it must not
+    make synchronous calls on this client (WitchError: it would wait for
+    itself).  A callback that raises is logged (logger "witch.client")
+    and counted in event_errors.
 
     With io_thread (the default), connect() starts libwitch's I/O thread
     for this client: it notices a server closing or going away while the
@@ -113,9 +148,14 @@ class Client:
                  auto_reconnect=True, max_reconnect_attempts=3,
                  reconnect_delay=1.0, *, unix_path=None, name=None,
                  protocols=None, expected_source_hash=None,
-                 reconnect_delay_max=None, io_thread=True):
+                 reconnect_delay_max=None, io_thread=True, on_event=None):
         self._c = ffi.NULL
         self._pending = _Table()
+        if on_event is not None and not callable(on_event):
+            raise TypeError("on_event must be callable")
+        self._events = _Events(on_event) if on_event is not None else None
+        self._events_ud = (ffi.new_handle(self._events)
+                           if self._events is not None else None)
         self._thread = False
         self.io_thread = bool(io_thread)
         # Calls in progress on self._c: close() waits for them to return
@@ -168,6 +208,9 @@ class Client:
                 s(lib.witch_client_config_set_expected_source_hash, cfg,
                   "expected_source_hash", expected_source_hash,
                   _util.cstr(expected_source_hash, "expected_source_hash"))
+            if self._events_ud is not None:
+                s(lib.wpy_client_config_set_event_callback, cfg, "on_event",
+                  on_event, self._events_ud)
             cp = ffi.new("witch_client_t **")
             rc = lib.witch_client_new(cp, cfg)
             if rc < 0:
@@ -360,6 +403,11 @@ class Client:
         """Awaitable send_and_receive()."""
         endpoint, data = _check_message(message)
         return await self.call_async(endpoint, data, timeout)
+
+    @property
+    def event_errors(self):
+        """Exceptions raised by the on_event callback so far."""
+        return self._events.errors if self._events is not None else 0
 
     @property
     def pending(self):
