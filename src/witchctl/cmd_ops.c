@@ -170,53 +170,6 @@ struct mon {
 	char		 closing[64];	/* the server's reason, if it said */
 };
 
-static int sigpipe[2] = { -1, -1 };
-
-static void
-on_signal(int sig)
-{
-	int saved = errno;
-	ssize_t n;
-	char c = 1;
-
-	n = write(sigpipe[1], &c, 1);
-	(void)n;
-	errno = saved;
-}
-
-/* SIGINT and SIGTERM write to a self-pipe.  0 or -1. */
-static int
-catch_signals(struct sigaction old[2])
-{
-	struct sigaction sa;
-	int i, fl;
-
-	if (pipe(sigpipe) == -1)
-		return -1;
-	for (i = 0; i < 2; i++) {
-		fl = fcntl(sigpipe[i], F_GETFL);
-		fcntl(sigpipe[i], F_SETFL, fl | O_NONBLOCK);
-		fcntl(sigpipe[i], F_SETFD, FD_CLOEXEC);
-	}
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
-	sigemptyset(&sa.sa_mask);
-	if (sigaction(SIGINT, &sa, &old[0]) == -1 ||
-	    sigaction(SIGTERM, &sa, &old[1]) == -1)
-		return -1;
-	return 0;
-}
-
-static void
-release_signals(const struct sigaction old[2])
-{
-	sigaction(SIGINT, &old[0], NULL);
-	sigaction(SIGTERM, &old[1], NULL);
-	close(sigpipe[0]);
-	close(sigpipe[1]);
-	sigpipe[0] = sigpipe[1] = -1;
-}
-
 /* Print one monitor event's data (borrowed) for people or as JSON. */
 static void
 print_event(const struct mon *m, json_t *d)
@@ -298,27 +251,18 @@ on_subscribed(witch_client_t *c, int status, json_t *result,
 	m->subscribed = true;
 }
 
-/* True when a signal came (and drains the self-pipe). */
-static bool
-signalled(void)
-{
-	char buf[16];
-
-	return read(sigpipe[0], buf, sizeof(buf)) > 0;
-}
-
 /*
  * Drive the client from poll() with the self-pipe until a signal
  * (CTL_EXIT_OK), the link is lost (CTL_EXIT_CONN), or the server refuses
  * the subscription.
  */
 static int
-mon_loop(struct mon *m)
+mon_loop(struct mon *m, int sigfd)
 {
 	struct pollfd pfd[2];
 	int t;
 
-	pfd[0].fd = sigpipe[0];
+	pfd[0].fd = sigfd;
 	pfd[1].fd = witch_client_fd(m->client);
 	pfd[0].events = pfd[1].events = POLLIN;
 	for (;;) {
@@ -327,7 +271,7 @@ mon_loop(struct mon *m)
 			ctl_warnx("monitor: poll: %s", strerror(errno));
 			return CTL_EXIT_CONN;
 		}
-		if (signalled())
+		if (ctl_signalled())
 			return CTL_EXIT_OK;
 		witch_client_process(m->client, 0);
 		if (m->subscribed && m->status != 0)
@@ -344,7 +288,7 @@ mon_loop(struct mon *m)
 
 /* Connect with the event callback set, subscribe, print until the end. */
 static int
-monitor(struct ctl *ctl)
+monitor(struct ctl *ctl, int sigfd)
 {
 	struct mon m;
 	int status, rc;
@@ -352,7 +296,7 @@ monitor(struct ctl *ctl)
 	memset(&m, 0, sizeof(m));
 	m.ctl = ctl;
 	status = ctl_connect_events(ctl, on_event, &m, &m.client);
-	if (signalled())
+	if (ctl_signalled())
 		status = CTL_EXIT_OK;	/* interrupted while connecting */
 	if (status != CTL_EXIT_OK || m.client == NULL)
 		goto out;
@@ -363,7 +307,7 @@ monitor(struct ctl *ctl)
 		status = ctl_request_failed(ctl, "monitor", rc, &m.err);
 		goto out;
 	}
-	status = mon_loop(&m);
+	status = mon_loop(&m, sigfd);
 out:
 	witch_client_free(m.client);
 	return status;
@@ -373,17 +317,16 @@ static int
 run_monitor(struct ctl *ctl, const struct ctl_cmd *cmd, int argc,
     char *argv[])
 {
-	struct sigaction old[2];
-	int status;
+	int status, sigfd;
 
 	if ((status = ctl_plain_args(cmd, argc, argv, 0, 0)) >= 0)
 		return status;
-	if (catch_signals(old) == -1) {
+	if ((sigfd = ctl_signals_catch(true)) == -1) {
 		ctl_warnx("monitor: cannot catch SIGINT: %s", strerror(errno));
 		return CTL_EXIT_CONN;
 	}
-	status = monitor(ctl);
-	release_signals(old);
+	status = monitor(ctl, sigfd);
+	ctl_signals_release();
 	return status;
 }
 
