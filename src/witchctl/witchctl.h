@@ -114,6 +114,13 @@ int	ctl_request(struct ctl *ctl, const char *endpoint, json_t *data,
 	    json_t **result);
 
 /*
+ * ctl_request(), then print the result: compact JSON with --json, else
+ * through human.  data is borrowed.  Returns the exit status.
+ */
+int	ctl_show(struct ctl *ctl, const char *endpoint, json_t *data,
+	    void (*human)(const json_t *));
+
+/*
  * The self-pipe of the long-running commands (sigpipe.c): catch SIGINT
  * (and SIGTERM when also_term); poll the returned descriptor; ask
  * ctl_signalled() after each wakeup; release before returning.

@@ -388,11 +388,15 @@ check "monitor printed no line twice" \
 "$CTL" $W ping -i 0.05 >"$tmp/pingi" 2>"$tmp/pingi.err" &
 ping_pid=$!
 pids="$pids $ping_pid"
+# (Until ping has caught SIGINT, a background job ignores it: wait for
+# replies, which come only after the handler is in place.)
 i=0
-while [ "$(grep -c '^reply from' "$tmp/pingi")" -lt 2 ] && [ $i -lt 200 ]; do
+while [ "$(grep -c '^reply from' "$tmp/pingi")" -lt 2 ] && [ $i -lt 600 ]; do
 	sleep 0.05
 	i=$((i + 1))
 done
+check "an endless ping prints replies" \
+    test "$(grep -c '^reply from' "$tmp/pingi")" -ge 2
 kill -INT "$ping_pid"
 wait_gone "$ping_pid"
 cp "$tmp/pingi.err" "$tmp/err"
