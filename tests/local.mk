@@ -115,9 +115,9 @@ endif
 # (a real server, and fake misbehaving servers).
 if HAVE_CMOCKA
 check_PROGRAMS += tests/unit/test_backoff tests/integ/test_client \
-	tests/integ/test_client_bad
+	tests/integ/test_client_bad tests/integ/test_client_events
 TESTS += tests/unit/test_backoff tests/integ/test_client \
-	tests/integ/test_client_bad
+	tests/integ/test_client_bad tests/integ/test_client_events
 tests_unit_test_backoff_SOURCES = tests/unit/test_backoff.c
 tests_unit_test_backoff_CFLAGS = $(WITCHTEST_CFLAGS_)
 tests_unit_test_backoff_LDADD = $(WITCHTEST_LIBS_) -lm
@@ -127,6 +127,9 @@ tests_integ_test_client_LDADD = $(INTEG_LIBS_)
 tests_integ_test_client_bad_SOURCES = tests/integ/test_client_bad.c
 tests_integ_test_client_bad_CFLAGS = $(WITCHTEST_CFLAGS_)
 tests_integ_test_client_bad_LDADD = $(INTEG_LIBS_)
+tests_integ_test_client_events_SOURCES = tests/integ/test_client_events.c
+tests_integ_test_client_events_CFLAGS = $(WITCHTEST_CFLAGS_)
+tests_integ_test_client_events_LDADD = $(INTEG_LIBS_)
 endif
 
 # The client API from C++17, linked like a consumer (libwitch.la), against an

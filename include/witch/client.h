@@ -8,8 +8,8 @@
  * flight when the link drops fail with WITCH_ECONNECTION.
  *
  * Threads.  The client is driven by witch_client_process(), which does the
- * socket I/O, runs timers and calls completion and state callbacks, on the
- * thread that calls it.  Three ways to drive it:
+ * socket I/O, runs timers and calls completion, state and event callbacks,
+ * on the thread that calls it.  Three ways to drive it:
  *  - synchronous: witch_client_call() drives the client itself until its
  *    reply arrives (callbacks of other requests then run on that thread);
  *  - library thread: witch_client_start_thread() runs witch_client_process()
@@ -21,8 +21,9 @@
  * All functions may be called from any thread (the object has a lock),
  * except witch_client_free(), which must not race with other calls, and
  * witch_client_process(), which one thread at a time may run.  Callbacks
- * may call any client function except witch_client_free() and
- * witch_client_call().
+ * (completion, state, event) may call any client function except
+ * witch_client_free(); witch_client_call(), witch_client_connect() and
+ * witch_client_process() return WITCH_ESTATE there.
  */
 #ifndef WITCH_CLIENT_H
 #define WITCH_CLIENT_H
@@ -83,6 +84,39 @@ typedef void (*witch_client_state_fn)(witch_client_t *c,
 typedef void (*witch_reply_fn)(witch_client_t *c, int status,
     json_t *result, const witch_error_t *err, void *userdata);
 
+/*
+ * A server event: every {"event": NAME, "data": ...} frame the server
+ * sends ("closing", the "monitor" lines after a "monitor" request, peer
+ * events), passed to the callback set with
+ * witch_client_config_set_event_callback().
+ *  - Thread: the driving thread, like completions: the I/O thread, the
+ *    thread in witch_client_process(), or the thread blocked in
+ *    witch_client_call() or witch_client_connect() that drives the client.
+ *    Never two at once for one client.
+ *  - event is NAME and data the frame's "data" (JSON null when absent):
+ *    both borrowed, valid during the call only; json_incref(data) to
+ *    keep it (then json_decref it yourself, from any thread).
+ *  - Order: events and reply callbacks run in the order their frames
+ *    arrived (a synchronous call's result is handed to its waiter at that
+ *    point); the state callbacks of a turn run before both.
+ *  - "closing" is delivered and then handled as always: the link is
+ *    dropped (requests in flight fail with WITCH_ECONNECTION, "server
+ *    closing: REASON") and the reconnection rules apply.
+ *  - It may call witch_client_call_async(), witch_client_notify(),
+ *    witch_client_cancel(), witch_client_disconnect(), witch_client_state()
+ *    and the other non-blocking functions.  witch_client_call(),
+ *    witch_client_connect() and witch_client_process() return WITCH_ESTATE
+ *    there (they would wait for the very thread that runs the callback),
+ *    and witch_client_free() must not be called from it (it would join or
+ *    free the thread and object running the callback).  While it runs, the
+ *    client does no I/O: a slow callback delays replies and timers.
+ *  - No event callback runs once witch_client_free() has returned; events
+ *    not yet delivered when it is called are dropped.  An event that
+ *    cannot be queued for lack of memory is lost (the link stays up).
+ */
+typedef void (*witch_client_event_fn)(witch_client_t *c, const char *event,
+    json_t *data, void *userdata);
+
 /* ---- configuration ----------------------------------------------------- */
 
 /* As the server's: defaults set, setters return 0 or WITCH_EINVAL. */
@@ -141,6 +175,9 @@ WITCH_EXTERN int witch_client_config_set_max_frame(
 /* State-change callback (NULL: none). */
 WITCH_EXTERN int witch_client_config_set_state_callback(
     witch_client_config_t *cfg, witch_client_state_fn fn, void *userdata);
+/* Event callback (NULL: none, events are then ignored); see above. */
+WITCH_EXTERN int witch_client_config_set_event_callback(
+    witch_client_config_t *cfg, witch_client_event_fn fn, void *userdata);
 
 /* ---- life cycle ------------------------------------------------------- */
 

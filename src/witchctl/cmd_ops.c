@@ -3,20 +3,14 @@
  * and monitor (the server's operations built-ins, witch-protocol(7)).
  *
  * clients, kill-client and stats are one request each, through libwitch.
- * monitor needs the "monitor" events the server streams to the connection,
- * and libwitch's client ignores events other than "closing"; so monitor
- * speaks the wire protocol itself on a socket of its own: 4-byte big-endian
- * length, then one JSON object.  It sends hello and monitor, then prints
- * the events until SIGINT or SIGTERM (exit 0) or until the connection
- * drops (exit 3).
+ * monitor connects with an event callback (witch_client_new(3), Events),
+ * calls "monitor", then prints the "monitor" events the server streams,
+ * driving the client from a poll() loop with a signal self-pipe, until
+ * SIGINT or SIGTERM (exit 0) or until the connection drops (exit 3).
  */
-#include <sys/socket.h>
-#include <sys/un.h>
-
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <netdb.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdint.h>
@@ -33,8 +27,6 @@
 
 /* Human monitor lines show at most this much of a request's data. */
 #define MONITOR_DATA_MAX	512
-/* The receive buffer: a frame of the ceiling and room for a read. */
-#define BUF_MAX			((size_t)WITCH_MAX_FRAME_CEILING + 4 + 65536)
 
 /* ---- clients, kill-client, stats ------------------------------------- */
 
@@ -107,13 +99,15 @@ run_stats(struct ctl *ctl, const struct ctl_cmd *cmd, int argc, char *argv[])
 	return CTL_EXIT_OK;
 }
 
-/* ---- monitor: a raw connection --------------------------------------- */
+/* ---- monitor: events through the client library ------------------------ */
 
 struct mon {
 	struct ctl	*ctl;
-	int		 fd;
-	unsigned char	*buf;		/* received, not yet parsed */
-	size_t		 len, cap;
+	witch_client_t	*client;
+	bool		 subscribed;	/* the "monitor" request completed */
+	int		 status;	/* ...with this status */
+	witch_error_t	 err;
+	char		 closing[64];	/* the server's reason, if it said */
 };
 
 static int sigpipe[2] = { -1, -1 };
@@ -161,261 +155,6 @@ release_signals(const struct sigaction old[2])
 	close(sigpipe[0]);
 	close(sigpipe[1]);
 	sigpipe[0] = sigpipe[1] = -1;
-}
-
-static uint64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-/* Milliseconds left until deadline (0 when passed). */
-static int
-left_ms(uint64_t deadline)
-{
-	uint64_t now = now_ms();
-
-	return now >= deadline ? 0 : (int)(deadline - now);
-}
-
-/*
- * Wait until fd is ready for events, a signal came (returns 1) or the
- * deadline passed (returns -1 with errno ETIMEDOUT).  0 when ready.
- */
-static int
-wait_fd(int fd, short events, uint64_t deadline)
-{
-	struct pollfd pfd[2];
-	char buf[16];
-	int n;
-
-	pfd[0].fd = sigpipe[0];
-	pfd[0].events = POLLIN;
-	pfd[1].fd = fd;
-	pfd[1].events = events;
-	for (;;) {
-		n = poll(pfd, 2, deadline == 0 ? -1 : left_ms(deadline));
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n == -1)
-			return -1;
-		if (read(sigpipe[0], buf, sizeof(buf)) > 0)
-			return 1;
-		if (n == 0) {
-			errno = ETIMEDOUT;
-			return -1;
-		}
-		if (pfd[1].revents != 0)
-			return 0;
-	}
-}
-
-/* Start a non-blocking connect of fd to sa; 0, 1 (signal) or -1. */
-static int
-connect_one(int fd, const struct sockaddr *sa, socklen_t salen,
-    uint64_t deadline)
-{
-	socklen_t len = sizeof(int);
-	int err = 0, rc;
-
-	if (connect(fd, sa, salen) == 0)
-		return 0;
-	if (errno != EINPROGRESS && errno != EAGAIN)
-		return -1;
-	if ((rc = wait_fd(fd, POLLOUT, deadline)) != 0)
-		return rc;
-	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1)
-		return -1;
-	if (err != 0) {
-		errno = err;
-		return -1;
-	}
-	return 0;
-}
-
-/* Connect to the unix socket of ctl.  fd, -2 (signal) or -1. */
-static int
-connect_unix(const struct ctl *ctl, uint64_t deadline, const char **why)
-{
-	struct sockaddr_un sun;
-	int fd, rc;
-
-	memset(&sun, 0, sizeof(sun));
-	sun.sun_family = AF_UNIX;
-	if (strlcpy(sun.sun_path, ctl->unix_path, sizeof(sun.sun_path)) >=
-	    sizeof(sun.sun_path)) {
-		*why = "path too long";
-		return -1;
-	}
-	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
-	    0)) == -1)
-		return -1;
-	if ((rc = connect_one(fd, (struct sockaddr *)&sun, sizeof(sun),
-	    deadline)) != 0) {
-		close(fd);
-		return rc == 1 ? -2 : -1;
-	}
-	return fd;
-}
-
-/* Connect to host:port of ctl, trying each address.  As connect_unix. */
-static int
-connect_tcp(const struct ctl *ctl, uint64_t deadline, const char **why)
-{
-	struct addrinfo hints, *res = NULL, *ai;
-	char port[16];
-	int fd = -1, rc = -1, gai, saved = ECONNREFUSED;
-
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_family = AF_UNSPEC;
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags = AI_NUMERICSERV;
-	snprintf(port, sizeof(port), "%u", ctl->port);
-	if ((gai = getaddrinfo(ctl->host, port, &hints, &res)) != 0) {
-		*why = gai_strerror(gai);
-		return -1;
-	}
-	for (ai = res; ai != NULL; ai = ai->ai_next) {
-		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK |
-		    SOCK_CLOEXEC, ai->ai_protocol);
-		if (fd == -1) {
-			saved = errno;
-			continue;
-		}
-		if ((rc = connect_one(fd, ai->ai_addr, ai->ai_addrlen,
-		    deadline)) == 0)
-			break;
-		saved = errno;
-		close(fd);
-		fd = -1;
-		if (rc == 1)
-			break;
-	}
-	freeaddrinfo(res);
-	if (fd == -1 && rc == 1)
-		return -2;
-	errno = saved;
-	return fd;
-}
-
-/* Send one frame with payload o (borrowed).  0, 1 (signal) or -1. */
-static int
-send_frame(struct mon *m, const json_t *o, uint64_t deadline)
-{
-	char *s;
-	size_t len, off = 0;
-	unsigned char *frame;
-	ssize_t n;
-	int rc = -1;
-
-	if ((s = json_dumps(o, JSON_COMPACT)) == NULL)
-		return -1;
-	len = strlen(s);
-	if ((frame = malloc(len + 4)) == NULL) {
-		free(s);
-		return -1;
-	}
-	frame[0] = (unsigned char)(len >> 24);
-	frame[1] = (unsigned char)(len >> 16);
-	frame[2] = (unsigned char)(len >> 8);
-	frame[3] = (unsigned char)len;
-	memcpy(frame + 4, s, len);
-	free(s);
-	while (off < len + 4) {
-		n = send(m->fd, frame + off, len + 4 - off, MSG_NOSIGNAL);
-		if (n > 0) {
-			off += (size_t)n;
-			continue;
-		}
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-			if ((rc = wait_fd(m->fd, POLLOUT, deadline)) != 0)
-				goto out;
-			continue;
-		}
-		goto out;
-	}
-	rc = 0;
-out:
-	free(frame);
-	return rc;
-}
-
-/*
- * The next frame from the buffer, parsed, or NULL when none is complete
- * (*bad set if the stream is broken).  The frame is removed.
- */
-static json_t *
-take_frame(struct mon *m, const char **bad)
-{
-	json_error_t jerr;
-	uint32_t len;
-	json_t *o;
-
-	if (m->len < 4)
-		return NULL;
-	len = (uint32_t)m->buf[0] << 24 | (uint32_t)m->buf[1] << 16 |
-	    (uint32_t)m->buf[2] << 8 | m->buf[3];
-	if (len == 0 || len > WITCH_MAX_FRAME_CEILING) {
-		*bad = "bad frame length";
-		return NULL;
-	}
-	if (m->len < 4 + (size_t)len)
-		return NULL;
-	o = json_loadb((const char *)m->buf + 4, len, 0, &jerr);
-	memmove(m->buf, m->buf + 4 + len, m->len - 4 - len);
-	m->len -= 4 + len;
-	if (o == NULL || !json_is_object(o)) {
-		json_decref(o);
-		*bad = "a frame that is not a JSON object";
-		return NULL;
-	}
-	return o;
-}
-
-/*
- * One read from the socket into the buffer (poll said it is readable; the
- * caller takes the complete frames out before the next read, so what is
- * left is less than a frame of the ceiling).  0, or -1 with *why set
- * (end of file or an error).
- */
-static int
-fill(struct mon *m, const char **why)
-{
-	unsigned char *nb;
-	size_t ncap;
-	ssize_t n;
-
-	if (m->cap - m->len < 65536) {
-		ncap = m->cap == 0 ? 131072 : m->cap * 2;
-		if (ncap > BUF_MAX)
-			ncap = BUF_MAX;
-		if (ncap <= m->cap || (nb = realloc(m->buf, ncap)) == NULL) {
-			*why = "out of memory";
-			return -1;
-		}
-		m->buf = nb;
-		m->cap = ncap;
-	}
-	do
-		n = recv(m->fd, m->buf + m->len, m->cap - m->len, 0);
-	while (n == -1 && errno == EINTR);
-	if (n > 0) {
-		m->len += (size_t)n;
-		return 0;
-	}
-	if (n == 0) {
-		*why = "closed by the server";
-		return -1;
-	}
-	if (errno == EAGAIN || errno == EWOULDBLOCK)
-		return 0;
-	*why = strerror(errno);
-	return -1;
 }
 
 /* Print one monitor event's data (borrowed) for people or as JSON. */
@@ -470,149 +209,104 @@ print_event(const struct mon *m, json_t *d)
 	fflush(stdout);
 }
 
-/*
- * A frame while subscribing: the replies to hello (id 1) and monitor
- * (id 2).  Returns -1 to go on, 2 when monitoring, or an exit status
- * after reporting the server's refusal.
- */
-static int
-subscribe_frame(struct mon *m, json_t *o)
+/* Event callback: print monitor lines, remember why the server closes. */
+static void
+on_event(witch_client_t *c, const char *event, json_t *data, void *ud)
 {
-	json_t *id = json_object_get(o, "id"), *e = json_object_get(o,
-	    "error");
-	const char *code, *msg;
+	struct mon *m = ud;
+	const char *reason;
 
-	if (!json_is_integer(id))
-		return -1;
-	if (e != NULL) {
-		code = json_string_value(json_object_get(e, "code"));
-		msg = json_string_value(json_object_get(e, "message"));
-		ctl_warnx("server error: %s: %s", code != NULL ? code : "?",
-		    msg != NULL ? msg : "?");
-		return CTL_EXIT_REMOTE;
+	if (strcmp(event, "monitor") == 0)
+		print_event(m, data);
+	else if (strcmp(event, "closing") == 0) {
+		reason = json_string_value(json_object_get(data, "reason"));
+		snprintf(m->closing, sizeof(m->closing), "%s",
+		    reason != NULL ? reason : "?");
 	}
-	return json_integer_value(id) == 2 ? 2 : -1;
+}
+
+/* Completion of the "monitor" request. */
+static void
+on_subscribed(witch_client_t *c, int status, json_t *result,
+    const witch_error_t *err, void *ud)
+{
+	struct mon *m = ud;
+
+	m->status = status;
+	if (err != NULL)
+		m->err = *err;
+	m->subscribed = true;
+}
+
+/* True when a signal came (and drains the self-pipe). */
+static bool
+signalled(void)
+{
+	char buf[16];
+
+	return read(sigpipe[0], buf, sizeof(buf)) > 0;
 }
 
 /*
- * Handle one frame.  While subscribing as subscribe_frame(); then -1 to go
- * on, or CTL_EXIT_CONN after the "closing" event.
+ * Drive the client from poll() with the self-pipe until a signal
+ * (CTL_EXIT_OK), the link is lost (CTL_EXIT_CONN), or the server refuses
+ * the subscription.
  */
 static int
-handle_frame(struct mon *m, json_t *o, bool monitoring)
+mon_loop(struct mon *m)
 {
-	json_t *ev = json_object_get(o, "event"), *reason;
+	struct pollfd pfd[2];
+	int t;
 
-	if (json_is_string(ev) &&
-	    strcmp(json_string_value(ev), "closing") == 0) {
-		reason = json_object_get(json_object_get(o, "data"),
-		    "reason");
-		ctl_warnx("%s: connection lost: server closing: %s",
-		    m->ctl->where, json_is_string(reason) ?
-		    json_string_value(reason) : "?");
-		return CTL_EXIT_CONN;
-	}
-	if (!monitoring)
-		return ev == NULL ? subscribe_frame(m, o) : -1;
-	if (json_is_string(ev) &&
-	    strcmp(json_string_value(ev), "monitor") == 0)
-		print_event(m, json_object_get(o, "data"));
-	return -1;	/* other events and stray replies: ignored */
-}
-
-/*
- * Read and handle frames until a signal (CTL_EXIT_OK), the end of the
- * connection (CTL_EXIT_CONN), a refusal, or, while subscribing, the
- * monitor reply (returns 2) or the deadline.
- */
-static int
-mon_loop(struct mon *m, bool monitoring, uint64_t deadline)
-{
-	const char *why = NULL;
-	json_t *o;
-	int rc;
-
+	pfd[0].fd = sigpipe[0];
+	pfd[1].fd = witch_client_fd(m->client);
+	pfd[0].events = pfd[1].events = POLLIN;
 	for (;;) {
-		while ((o = take_frame(m, &why)) != NULL) {
-			rc = handle_frame(m, o, monitoring);
-			json_decref(o);
-			if (rc >= 0)
-				return rc;
+		t = witch_client_timeout(m->client);
+		if (poll(pfd, 2, t) == -1 && errno != EINTR) {
+			ctl_warnx("monitor: poll: %s", strerror(errno));
+			return CTL_EXIT_CONN;
 		}
-		if (why != NULL)
-			break;
-		if ((rc = wait_fd(m->fd, POLLIN, deadline)) == 1)
+		if (signalled())
 			return CTL_EXIT_OK;
-		if (rc == -1) {
-			if (errno == ETIMEDOUT) {
-				ctl_warnx("%s: no reply to 'monitor' within "
-				    "%g s", m->ctl->where,
-				    m->ctl->timeout_ms / 1000.0);
-				return CTL_EXIT_CONN;
-			}
-			why = strerror(errno);
-			break;
+		witch_client_process(m->client, 0);
+		if (m->subscribed && m->status != 0)
+			return ctl_request_failed(m->ctl, "monitor",
+			    m->status, &m->err);
+		if (witch_client_state(m->client) != WITCH_CLIENT_CONNECTED) {
+			ctl_warnx("%s: connection lost: %s%s", m->ctl->where,
+			    m->closing[0] != '\0' ? "server closing: " :
+			    "closed by the server", m->closing);
+			return CTL_EXIT_CONN;
 		}
-		if (fill(m, &why) == -1)
-			break;
 	}
-	ctl_warnx("%s: connection lost: %s", m->ctl->where, why);
-	return CTL_EXIT_CONN;
 }
 
-/* Send hello (so that clients shows our name) and monitor. 0, 1 or -1. */
-static int
-subscribe(struct mon *m, uint64_t deadline)
-{
-	json_t *hello, *mon;
-	int rc;
-
-	hello = json_pack("{s:i, s:s, s:{s:s}}", "id", 1, "endpoint",
-	    "hello", "data", "name", "witchctl");
-	mon = json_pack("{s:i, s:s}", "id", 2, "endpoint", "monitor");
-	if (hello == NULL || mon == NULL)
-		rc = -1;
-	else if ((rc = send_frame(m, hello, deadline)) == 0)
-		rc = send_frame(m, mon, deadline);
-	json_decref(hello);
-	json_decref(mon);
-	return rc;
-}
-
+/* Connect with the event callback set, subscribe, print until the end. */
 static int
 monitor(struct ctl *ctl)
 {
-	struct mon m = { ctl, -1, NULL, 0, 0 };
-	uint64_t deadline = now_ms() + ctl->timeout_ms;
-	const char *why = NULL;
-	int rc;
+	struct mon m;
+	int status, rc;
 
-	m.fd = ctl->unix_path != NULL ? connect_unix(ctl, deadline, &why) :
-	    connect_tcp(ctl, deadline, &why);
-	if (m.fd == -2)
-		return CTL_EXIT_OK;	/* interrupted while connecting */
-	if (m.fd == -1) {
-		ctl_warnx("cannot connect to %s: %s", ctl->where,
-		    why != NULL ? why : errno == ETIMEDOUT ?
-		    "connection timed out" : strerror(errno));
-		return CTL_EXIT_CONN;
-	}
-	if ((rc = subscribe(&m, deadline)) == 1) {
-		rc = CTL_EXIT_OK;
+	memset(&m, 0, sizeof(m));
+	m.ctl = ctl;
+	status = ctl_connect_events(ctl, on_event, &m, &m.client);
+	if (signalled())
+		status = CTL_EXIT_OK;	/* interrupted while connecting */
+	if (status != CTL_EXIT_OK || m.client == NULL)
+		goto out;
+	rc = witch_client_call_async(m.client, "monitor", NULL,
+	    ctl->timeout_ms, on_subscribed, &m, NULL);
+	if (rc != 0) {
+		memset(&m.err, 0, sizeof(m.err));
+		status = ctl_request_failed(ctl, "monitor", rc, &m.err);
 		goto out;
 	}
-	if (rc == -1) {
-		ctl_warnx("%s: connection lost: %s", ctl->where,
-		    errno == ETIMEDOUT ? "timed out" : strerror(errno));
-		rc = CTL_EXIT_CONN;
-		goto out;
-	}
-	if ((rc = mon_loop(&m, false, deadline)) == 2)
-		rc = mon_loop(&m, true, 0);
+	status = mon_loop(&m);
 out:
-	close(m.fd);
-	free(m.buf);
-	return rc;
+	witch_client_free(m.client);
+	return status;
 }
 
 static int

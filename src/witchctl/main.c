@@ -183,8 +183,10 @@ connect_reason(int rc, const witch_error_t *err)
 	return err->text;
 }
 
-int
-ctl_connect(struct ctl *ctl, unsigned reconnect_max_ms, witch_client_t **ret)
+/* ctl_connect() with an event callback (NULL: none). */
+static int
+connect_client(struct ctl *ctl, unsigned reconnect_max_ms,
+    witch_client_event_fn evfn, void *evud, witch_client_t **ret)
 {
 	witch_client_config_t *cfg = NULL;
 	witch_client_t *c = NULL;
@@ -207,7 +209,9 @@ ctl_connect(struct ctl *ctl, unsigned reconnect_max_ms, witch_client_t **ret)
 	    ctl->timeout_ms)) != 0 ||
 	    (rc = witch_client_config_set_auto_reconnect(cfg,
 	    reconnect_max_ms > 0)) != 0 ||
-	    (rc = witch_client_config_set_max_reconnect_attempts(cfg, 0)) != 0)
+	    (rc = witch_client_config_set_max_reconnect_attempts(cfg, 0)) != 0 ||
+	    (rc = witch_client_config_set_event_callback(cfg, evfn,
+	    evud)) != 0)
 		goto fail;
 	if (reconnect_max_ms > 0) {
 		if (reconnect_max_ms < WITCH_CLIENT_DEFAULT_RECONNECT_DELAY_MS)
@@ -233,6 +237,19 @@ fail:
 	witch_client_free(c);
 	witch_client_config_free(cfg);
 	return CTL_EXIT_CONN;
+}
+
+int
+ctl_connect(struct ctl *ctl, unsigned reconnect_max_ms, witch_client_t **ret)
+{
+	return connect_client(ctl, reconnect_max_ms, NULL, NULL, ret);
+}
+
+int
+ctl_connect_events(struct ctl *ctl, witch_client_event_fn fn, void *ud,
+    witch_client_t **ret)
+{
+	return connect_client(ctl, 0, fn, ud, ret);
 }
 
 int

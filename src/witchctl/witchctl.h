@@ -92,6 +92,9 @@ int	ctl_parse_secs(const char *s, double min, double max, unsigned *ms);
  */
 int	ctl_connect(struct ctl *ctl, unsigned reconnect_max_ms,
 	    witch_client_t **ret);
+/* ctl_connect() without reconnection, with fn(ud) as event callback. */
+int	ctl_connect_events(struct ctl *ctl, witch_client_event_fn fn,
+	    void *ud, witch_client_t **ret);
 
 /*
  * Report the failure rc (err filled by libwitch) of a request to endpoint

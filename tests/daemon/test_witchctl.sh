@@ -307,6 +307,20 @@ cp "$tmp/mon.err" "$tmp/err"
 expect_rc 0 "monitor ends on SIGINT"
 check "monitor wrote nothing on standard error" test ! -s "$tmp/mon.err"
 sed 's/^/	/' "$tmp/mon"
+# SIGTERM ends it the same way.
+"$CTL" $W monitor >"$tmp/mont" 2>"$tmp/mont.err" &
+mont_pid=$!
+pids="$pids $mont_pid"
+check "a second monitor prints an echo" \
+    probe_monitor "$tmp/mont" probe-term
+kill -TERM "$mont_pid"
+wait_gone "$mont_pid"
+cp "$tmp/mont.err" "$tmp/err"
+expect_rc 0 "monitor ends on SIGTERM"
+check "monitor (SIGTERM) wrote nothing on standard error" \
+    test ! -s "$tmp/mont.err"
+check "monitor printed no line twice" \
+    test "$(sort "$tmp/mont" | uniq -d | wc -l)" -eq 0
 
 run $W stats
 expect_rc 0 "stats"
@@ -373,7 +387,26 @@ check "monitor connection failure message" \
 # ---- connection failure: a port freed a moment ago --------------------------
 if start_witchd 0 gone; then
 	gone=$srv_port
+	# A monitor of a server that stops: told why, exit 3.
+	"$CTL" -p "$gone" monitor >"$tmp/mong" 2>"$tmp/mong.err" &
+	mong_pid=$!
+	pids="$pids $mong_pid"
+	i=0
+	while ! grep -q probe-stop "$tmp/mong" 2>/dev/null && [ $i -lt 50 ]
+	do
+		"$CTL" -p "$gone" echo probe-stop >/dev/null 2>&1
+		sleep 0.1
+		i=$((i + 1))
+	done
+	check "monitor of the second server prints an echo" \
+	    grep -q probe-stop "$tmp/mong"
 	stop_witchd "$srv_pid"
+	wait_gone "$mong_pid"
+	cp "$tmp/mong.err" "$tmp/err"
+	expect_rc 3 "monitor of a server that stops"
+	want="witchctl: 127.0.0.1:$gone: connection lost: server closing:"
+	check "monitor says the server is closing" \
+	    test "$(cat "$tmp/mong.err")" = "$want shutdown"
 	run -p "$gone" --timeout 2 info
 	expect_rc 3 "info on a port with nothing listening"
 	check "connection failure message" \

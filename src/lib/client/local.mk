@@ -2,4 +2,5 @@
 # doc/internals/client.md).
 libwitch_core_la_SOURCES += \
 	%reldir%/client.c %reldir%/client_int.h \
-	%reldir%/backoff.c
+	%reldir%/client_config.c %reldir%/reqtab.c %reldir%/link.c \
+	%reldir%/wire.c %reldir%/call.c %reldir%/backoff.c
