@@ -17,7 +17,7 @@
 #include "core/buf.h"
 #include "pool/pool.h"
 #include "proto/frame.h"
-#include "reactor/wakeup.h"
+#include "poll/wakeup.h"
 
 /* ---- requests ----------------------------------------------------------- */
 

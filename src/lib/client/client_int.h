@@ -27,7 +27,7 @@
 #include <witch/client.h>
 
 #include "proto/frame.h"
-#include "reactor/wakeup.h"
+#include "poll/wakeup.h"
 
 #define NPROTO_MAX	16
 #define PROTO_LEN	16
