@@ -24,8 +24,8 @@ net 1
 reactor 2
 client 2
 discovery 3
-server 4
-peer 5
+peer 4
+server 5
 '
 find "$dir" -name '*.[ch]' | sort | while read -r f; do
 	sed -n 's/^[[:space:]]*#[[:space:]]*include[[:space:]]*"\([^"]*\)".*/\1/p' \

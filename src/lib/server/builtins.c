@@ -89,10 +89,12 @@ bi_status(witch_request_t *req, void *ud)
 	struct witch_server *srv = witch_request_server(req);
 	const struct witch__counters *c = &srv->r.ctr;
 	double up = (witch__now_ns() - srv->r.start_ns) / 1e9;
-	json_t *o;
+	json_t *o, *peers = NULL;
 
+	if (witch__peers_snapshot(srv->peers, &peers) != 0)
+		return WITCH_ENOMEM;
 	o = json_pack("{s:f, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
-	    "s:I, s:I, s:I, s:[]}",
+	    "s:I, s:I, s:I, s:o, s:o}",
 	    "uptime", up,
 	    "clients", (json_int_t)atomic_load(&c->clients),
 	    "max_clients", (json_int_t)atomic_load(&srv->r.live.max_clients),
@@ -106,7 +108,7 @@ bi_status(witch_request_t *req, void *ud)
 	    "output_limit_drops", (json_int_t)atomic_load(&c->output_drops),
 	    "emfile_pauses", (json_int_t)atomic_load(&c->emfile_pauses),
 	    "overloaded", (json_int_t)atomic_load(&c->overloaded),
-	    "peers");
+	    "peers", peers, "peer_counts", witch__peers_counts(srv->peers));
 	if (o == NULL)
 		return WITCH_ENOMEM;
 	return witch_request_reply(req, o);
@@ -192,8 +194,14 @@ bi_stats(witch_request_t *req, void *ud)
 static int
 bi_peer_list(witch_request_t *req, void *ud)
 {
-	/* Peering is not built yet: this server knows no peers. */
-	return witch_request_reply(req, json_array());
+	struct witch_server *srv = witch_request_server(req);
+	json_t *a;
+	int rc;
+
+	/* The peer table as it is now (peering off: empty). */
+	if ((rc = witch__peers_snapshot(srv->peers, &a)) != 0)
+		return rc;
+	return witch_request_reply(req, a);
 }
 
 int
