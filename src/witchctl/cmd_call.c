@@ -172,7 +172,28 @@ run_status(struct ctl *ctl, const struct ctl_cmd *cmd, int argc,
 static int
 run_peers(struct ctl *ctl, const struct ctl_cmd *cmd, int argc, char *argv[])
 {
-	return run_query(ctl, cmd, "peer_list", out_peers, argc, argv);
+	json_t *res = NULL, *st = NULL;
+	int status;
+
+	if ((status = ctl_plain_args(cmd, argc, argv, 0, 0)) >= 0)
+		return status;
+	if ((status = ctl_request(ctl, "peer_list", NULL, &res)) !=
+	    CTL_EXIT_OK)
+		return status;
+	if (ctl->json)
+		out_json(res);
+	else if (json_array_size(res) > 0)
+		out_peers(res);
+	else if (ctl_request(ctl, "status", NULL, &st) == CTL_EXIT_OK &&
+	    json_is_false(json_object_get(json_object_get(st, "peer_counts"),
+	    "enabled")))
+		printf("no peers (peering is off on this server: witchd "
+		    "--peer yes)\n");
+	else
+		printf("no peers\n");
+	json_decref(st);
+	json_decref(res);
+	return CTL_EXIT_OK;
 }
 
 const struct ctl_cmd ctl_cmd_info = {
@@ -198,7 +219,12 @@ const struct ctl_cmd ctl_cmd_peers = {
 	"peers", "peers",
 	"list the peers the server knows",
 	"",
-	"Prints a table of peers (or \"no peers\"), or with --json the result\n"
-	"of the peer_list endpoint.\n",
+	"Prints a table of peers: name, server id (first 8 digits), address,\n"
+	"port, status (connecting, alive, suspect, dead or incompatible),\n"
+	"when last heard and the last heartbeat's round trip; or \"no peers\"\n"
+	"(saying so when peering is off on the server).  With --json the\n"
+	"result of the peer_list endpoint: a list of objects with name,\n"
+	"server_id, address, port, status, last_seen, rtt_ms, role, sent,\n"
+	"received and dropped.\n",
 	run_peers
 };

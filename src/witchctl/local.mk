@@ -3,6 +3,7 @@ bin_PROGRAMS += src/witchctl/witchctl
 src_witchctl_witchctl_SOURCES = %reldir%/main.c %reldir%/witchctl.h \
 	%reldir%/cmd_ping.c %reldir%/cmd_call.c %reldir%/cmd_ops.c \
 	%reldir%/cmd_discover.c \
+	%reldir%/cmd_peer.c \
 	%reldir%/output.c %reldir%/output.h
 src_witchctl_witchctl_LDADD = libwitch.la $(JANSSON_LIBS) $(LIBBSD_LIBS)
 

@@ -326,8 +326,11 @@ witch__peer_link_main(void *arg)
 				    NULL) {
 					pg->l = l;
 					pg->t0 = now;
-					d = json_pack("{s:s}", "server_id",
-					    p->self.server_id);
+					pthread_mutex_lock(&p->mtx);
+					d = json_pack("{s:s, s:I}",
+					    "server_id", p->self.server_id,
+					    "rtt_us", (json_int_t)l->rtt_us);
+					pthread_mutex_unlock(&p->mtx);
 					if (witch_client_call_async(c,
 					    "peer_ping", d, (unsigned)(iv /
 					    1000000u) * p->o.dead, on_pong, pg,
@@ -476,9 +479,11 @@ witch__peer_seed_main(void *arg)
 			} else {
 				if (s->reached || !s->tried)
 					witch__plog(p, WITCH_LOG_WARNING,
-					    "peer seed %s:%u unreachable: %s; "
+					    "peer seed %s:%u: %s: %s; "
 					    "retrying with backoff", s->host,
-					    s->port, err.text[0] ? err.text :
+					    s->port, rc == WITCH_EREMOTE ?
+					    "refused" : "unreachable",
+					    err.text[0] ? err.text :
 					    witch_strerror(rc));
 				s->next_ns = witch__now_ns() + backoff_ms(
 				    p->o.hb_ms, s->fails++) * 1000000u;

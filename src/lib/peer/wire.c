@@ -135,6 +135,7 @@ ep_ping(witch_request_t *req, void *ud)
 {
 	struct witch__peers *p = ud;
 	struct witch__peer_link *l;
+	json_t *rtt = json_object_get(witch_request_data(req), "rtt_us");
 
 	pthread_mutex_lock(&p->mtx);
 	if (!p->running || p->stopping) {
@@ -148,6 +149,9 @@ ep_ping(witch_request_t *req, void *ud)
 		    "peer_ping: not a peer link (say peer_hello)");
 	}
 	l->last_ns = witch__now_ns();
+	/* The dialer measures the round trip; we show its last one. */
+	if (json_is_integer(rtt) && json_integer_value(rtt) >= 0)
+		l->rtt_us = (int64_t)json_integer_value(rtt);
 	pthread_mutex_unlock(&p->mtx);
 	return witch_request_reply(req, json_pack("{s:s}", "server_id",
 	    p->self.server_id));
