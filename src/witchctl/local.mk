@@ -31,3 +31,9 @@ EXTRA_DIST += tests/daemon/test_netns_ops.sh
 # namespaces (root and ip(8); skipped otherwise)
 TESTS += tests/daemon/test_discover_netns.sh
 EXTRA_DIST += tests/daemon/test_discover_netns.sh
+
+# server peers: four witchd on a LAN of namespaces, a seed across a router
+# (root and ip(8); skipped otherwise; nft(8) or iptables(8) for the
+# blackhole step)
+TESTS += tests/daemon/test_peers_netns.sh
+EXTRA_DIST += tests/daemon/test_peers_netns.sh

@@ -45,16 +45,22 @@ wait_ms(struct witch__peers *p, uint64_t ms)
 	pthread_cond_timedwait(&p->cv, &p->mtx, &ts);
 }
 
-/* Full jitter over a doubling ceiling: [base, min(max, base * 2^n)]. */
+/*
+ * Full jitter over a doubling ceiling: [base, min(max, base * 2^n)],
+ * max being ten heartbeat intervals (at most 30 s): a peer back from a
+ * long outage is linked again within about ten intervals.
+ */
 static uint64_t
 backoff_ms(unsigned base, unsigned n)
 {
-	uint64_t hi = base;
+	uint64_t hi = base, max = 10 * (uint64_t)base;
 
-	while (n-- > 0 && hi < BACKOFF_MAX_MS)
+	if (max > BACKOFF_MAX_MS)
+		max = BACKOFF_MAX_MS;
+	while (n-- > 0 && hi < max)
 		hi *= 2;
-	if (hi > BACKOFF_MAX_MS)
-		hi = BACKOFF_MAX_MS;
+	if (hi > max)
+		hi = max;
 	return base + witch__peer_random(hi - base + 1);
 }
 
