@@ -15,3 +15,4 @@ dist_man_MANS += man/witch_client_new.3
 dist_man_MANS += man/witch-bench.1
 dist_man_MANS += man/witch_announcer_new.3
 dist_man_MANS += man/witch_listener_new.3
+dist_man_MANS += man/witch_server_broadcast_to_peers.3
