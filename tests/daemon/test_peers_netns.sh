@@ -27,6 +27,10 @@ B=${WITCH_BUILDDIR:-.}
 witchd=$B/src/witchd/witchd
 witchctl=$B/src/witchctl/witchctl
 [ -x "$witchd" ] && [ -x "$witchctl" ] || { echo "FAIL: not built"; exit 1; }
+# Run each once here: a libtool wrapper links its real program on first
+# use, which must not happen while a namespace restarts a server.
+"$witchd" --version >/dev/null 2>&1
+"$witchctl" --version >/dev/null 2>&1
 
 HB=1		# heartbeat interval (s)
 HB_MS=1000

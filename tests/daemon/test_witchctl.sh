@@ -247,7 +247,8 @@ check "--json status is JSON" json_lines "$tmp/out"
 check "--json status has requests_served" has "$tmp/out" '"requests_served":'
 run $W peers
 expect_rc 0 "peers"
-check "peers says no peers" test "$(cat "$tmp/out")" = "no peers"
+check "peers says no peers, and why" test "$(cat "$tmp/out")" = \
+    "no peers (peering is off on this server: witchd --peer yes)"
 run $W --json peers
 expect_rc 0 "--json peers"
 check "--json peers is the empty list" test "$(cat "$tmp/out")" = "[]"

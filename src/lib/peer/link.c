@@ -284,8 +284,13 @@ witch__peer_link_main(void *arg)
 		witch__plog(p, WITCH_LOG_INFO, "peer %s (%.8s) at %s:%u: "
 		    "linked", l->name, id, host, port);
 		pthread_cond_broadcast(&p->cv);
+		/*
+		 * Until the peer thread judges this link (a quarter
+		 * interval), the status may still say dead from before:
+		 * only a death judged after the link came up ends it.
+		 */
 		while (!p->stopping && !l->removed && !l->rehello &&
-		    l->status != WITCH_PEER_DEAD &&
+		    !(l->status == WITCH_PEER_DEAD && l->dead_ns > up_ns) &&
 		    l->status != WITCH_PEER_INCOMPATIBLE) {
 			/* Take what the window allows. */
 			nb = 0;
@@ -362,8 +367,8 @@ witch__peer_link_main(void *arg)
 		else if (!p->stopping && !l->removed)
 			witch__plog(p, WITCH_LOG_WARNING, "peer %s (%.8s) at "
 			    "%s:%u: link dropped (%s)", l->name, id, host,
-			    port, l->status == WITCH_PEER_DEAD ? "dead" :
-			    "connection lost");
+			    port, l->status == WITCH_PEER_DEAD &&
+			    l->dead_ns > up_ns ? "dead" : "connection lost");
 		pthread_mutex_unlock(&p->mtx);
 		witch_client_free(c);	/* completions run: inflight back */
 		pthread_mutex_lock(&p->mtx);

@@ -361,6 +361,7 @@ judge(struct witch__peers *p, struct witch__peer_link *l, uint64_t now)
 	if (s != old) {
 		l->status = s;
 		if (s == WITCH_PEER_DEAD) {
+			l->dead_ns = now;
 			/* Nobody will take them: drop, count, tell. */
 			witch__peer_drop_queue(l);
 			if (!l->dial)

@@ -45,6 +45,7 @@ struct witch__peer_link {
 	bool			 linked;	/* peer_hello done, link up */
 	uint64_t		 client_id;	/* accept: its connection */
 	uint64_t		 last_ns;	/* last heard; 0 never */
+	uint64_t		 dead_ns;	/* when last judged dead */
 	int64_t			 rtt_us;
 	uint64_t		 sent, received, dropped, dropped_told;
 	uint64_t		 seq_out;
