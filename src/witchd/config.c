@@ -287,10 +287,12 @@ parse_seeds(const char *s, struct conf_val *v, char *err, size_t errlen)
 		len = e != NULL ? (size_t)(e - p) : strlen(p);
 		colon = memrchr(p, ':', len);
 		if (len == 0 || colon == NULL || colon == p ||
-		    colon + 1 == p + len ||
+		    colon + 1 == p + len || p + len - colon - 1 > 5 ||
 		    strspn(colon + 1, "0123456789") != (size_t)(p + len -
-		    colon - 1)) {
-			snprintf(err, errlen, "expected HOST:PORT");
+		    colon - 1) || strtol(colon + 1, NULL, 10) < 1 ||
+		    strtol(colon + 1, NULL, 10) > 65535) {
+			snprintf(err, errlen, "expected HOST:PORT (port 1 to "
+			    "65535)");
 			return -1;
 		}
 		if (++n > WITCH_PEER_SEEDS_MAX) {
