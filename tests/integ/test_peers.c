@@ -19,6 +19,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
+#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -559,6 +560,109 @@ test_slow_reader(void **state)
 	seen_free(&sa);
 }
 
+/*
+ * A fake peer that answers hello and peer_hello, then sends garbage and
+ * hangs up, every time: the dialer drops the link, redials with backoff
+ * (never spins), and keeps serving.
+ */
+struct garbage {
+	int		 lfd;
+	const char	*hash;
+	atomic_int	 accepts;
+	atomic_int	 stop;
+};
+
+static void *
+garbage_main(void *arg)
+{
+	struct garbage *g = arg;
+	json_t *req;
+	int fd, n;
+
+	while (!atomic_load(&g->stop)) {
+		struct pollfd pfd = { g->lfd, POLLIN, 0 };
+
+		if (poll(&pfd, 1, 50) <= 0)
+			continue;
+		if ((fd = accept(g->lfd, NULL, NULL)) < 0)
+			continue;
+		atomic_fetch_add(&g->accepts, 1);
+		for (n = 0; n < 2; n++) {
+			if ((req = th_recv(fd, 2000)) == NULL)
+				break;
+			if (n == 0)
+				th_sendf(fd, "{\"id\":%lld,\"result\":{\"name\":"
+				    "\"junk\",\"server_id\":\"%s\",\"protocol\":"
+				    "\"v1\",\"protocols\":[\"v1\"],\"source_hash\":"
+				    "\"%s\",\"project_id\":\"projA\","
+				    "\"client_id\":1}}", (long long)th_id(req),
+				    "eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee", g->hash);
+			else
+				th_sendf(fd, "{\"id\":%lld,\"result\":{"
+				    "\"server_id\":\"%s\",\"name\":\"junk\"}}",
+				    (long long)th_id(req),
+				    "eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee");
+			json_decref(req);
+		}
+		th_send(fd, "this is not JSON");
+		close(fd);
+	}
+	return NULL;
+}
+
+static void
+test_garbage_peer(void **state)
+{
+	struct seen sa;
+	struct garbage g;
+	struct sockaddr_in sin;
+	socklen_t sl = sizeof(sin);
+	witch_server_t *a;
+	pthread_t t;
+	char intro[512];
+	int fd, n;
+	json_t *r;
+
+	seen_init(&sa, "a");
+	a = start_peer("a", "projA", 0, &sa, 0);
+	memset(&g, 0, sizeof(g));
+	g.hash = witch_server_source_hash(a);
+	g.lfd = socket(AF_INET, SOCK_STREAM, 0);
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(bind(g.lfd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	assert_int_equal(listen(g.lfd, 16), 0);
+	getsockname(g.lfd, (struct sockaddr *)&sin, &sl);
+	assert_int_equal(pthread_create(&t, NULL, garbage_main, &g), 0);
+	fd = th_connect(witch_server_port(a));
+	snprintf(intro, sizeof(intro), "{\"id\":1,\"endpoint\":"
+	    "\"peer_introduce\",\"data\":{\"server_id\":\"%s\",\"name\":"
+	    "\"junk\",\"port\":%u,\"project_id\":\"projA\","
+	    "\"source_hash\":\"%s\"}}", "eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee",
+	    (unsigned)ntohs(sin.sin_port), g.hash);
+	th_send(fd, intro);
+	th_expect_reply(fd, 1, NULL);
+	/* 20 heartbeat intervals: backoff doubles up to 10 intervals. */
+	th_sleep_ms(20 * HB_MS);
+	n = atomic_load(&g.accepts);
+	print_message("# %d links in %d ms to a peer that sends garbage\n", n,
+	    20 * HB_MS);
+	assert_true(n >= 2);
+	assert_true(n <= 10);
+	/* a still serves. */
+	th_send(fd, "{\"id\":2,\"endpoint\":\"ping\"}");
+	r = th_recv_ok(fd, 0);
+	assert_null(th_err_code(r));
+	json_decref(r);
+	atomic_store(&g.stop, 1);
+	pthread_join(t, NULL);
+	close(g.lfd);
+	close(fd);
+	witch_server_free(a);
+	seen_free(&sa);
+}
+
 static void
 test_bad_input(void **state)
 {
@@ -672,6 +776,7 @@ main(void)
 		cmocka_unit_test(test_mesh),
 		cmocka_unit_test(test_busy_not_dead),
 		cmocka_unit_test(test_slow_reader),
+		cmocka_unit_test(test_garbage_peer),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -46,6 +46,21 @@ wait_ms(struct witch__peers *p, uint64_t ms)
 }
 
 /*
+ * [M] Sleep ms on p->cv, to the end: other wakeups (the cv is shared)
+ * do not cut it short; stop, or l leaving the table (l may be NULL), do.
+ */
+static void
+sleep_ms(struct witch__peers *p, const struct witch__peer_link *l,
+    uint64_t ms)
+{
+	uint64_t end = witch__now_ns() + ms * 1000000u, now;
+
+	while (!p->stopping && (l == NULL || !l->removed) &&
+	    (now = witch__now_ns()) < end)
+		wait_ms(p, (end - now) / 1000000u + 1);
+}
+
+/*
  * Full jitter over a doubling ceiling: [base, min(max, base * 2^n)],
  * max being ten heartbeat intervals (at most 30 s): a peer back from a
  * long outage is linked again within about ten intervals.
@@ -230,7 +245,7 @@ witch__peer_link_main(void *arg)
 	pthread_mutex_lock(&p->mtx);
 	while (!p->stopping && !l->removed) {
 		if (l->status == WITCH_PEER_INCOMPATIBLE) {
-			wait_ms(p, BACKOFF_MAX_MS);
+			sleep_ms(p, l, BACKOFF_MAX_MS);
 			continue;
 		}
 		strlcpy(host, l->addr, sizeof(host));
@@ -264,8 +279,7 @@ witch__peer_link_main(void *arg)
 				    "retrying with backoff", l->name, id, host,
 				    port, err.text);
 			strlcpy(last_err, err.text, sizeof(last_err));
-			if (!p->stopping && !l->removed)
-				wait_ms(p, backoff_ms(p->o.hb_ms, fails++));
+			sleep_ms(p, l, backoff_ms(p->o.hb_ms, fails++));
 			continue;
 		}
 		if (p->stopping || l->removed) {
@@ -281,8 +295,10 @@ witch__peer_link_main(void *arg)
 		l->inflight = 0;
 		l->last_ns = up_ns = witch__now_ns();
 		next_ping = up_ns;
-		witch__plog(p, WITCH_LOG_INFO, "peer %s (%.8s) at %s:%u: "
-		    "linked", l->name, id, host, port);
+		/* A flapping link logs its first round only. */
+		witch__plog(p, fails == 0 ? WITCH_LOG_INFO : WITCH_LOG_DEBUG,
+		    "peer %s (%.8s) at %s:%u: linked", l->name, id, host,
+		    port);
 		pthread_cond_broadcast(&p->cv);
 		/*
 		 * Until the peer thread judges this link (a quarter
@@ -365,18 +381,21 @@ witch__peer_link_main(void *arg)
 			    "forgot our link; saying hello again", l->name,
 			    id);
 		else if (!p->stopping && !l->removed)
-			witch__plog(p, WITCH_LOG_WARNING, "peer %s (%.8s) at "
-			    "%s:%u: link dropped (%s)", l->name, id, host,
-			    port, l->status == WITCH_PEER_DEAD &&
-			    l->dead_ns > up_ns ? "dead" : "connection lost");
+			witch__plog(p, fails == 0 ? WITCH_LOG_WARNING :
+			    WITCH_LOG_DEBUG, "peer %s (%.8s) at %s:%u: link "
+			    "dropped (%s)%s", l->name, id, host, port,
+			    l->status == WITCH_PEER_DEAD && l->dead_ns > up_ns ?
+			    "dead" : "connection lost",
+			    witch__now_ns() - up_ns <= 10 * iv ? "; it flaps: "
+			    "redialing with backoff, logged at debug level" :
+			    "");
 		pthread_mutex_unlock(&p->mtx);
 		witch_client_free(c);	/* completions run: inflight back */
 		pthread_mutex_lock(&p->mtx);
 		l->inflight = 0;
 		if (witch__now_ns() - up_ns > 10 * iv)
 			fails = 0;
-		if (!p->stopping && !l->removed)
-			wait_ms(p, backoff_ms(p->o.hb_ms, fails++));
+		sleep_ms(p, l, backoff_ms(p->o.hb_ms, fails++));
 	}
 	l->linked = false;
 	l->thr_done = true;

@@ -346,16 +346,21 @@ judge(struct witch__peers *p, struct witch__peer_link *l, uint64_t now)
 		if (l->last_ns == 0)
 			s = WITCH_PEER_CONNECTING;
 		else {
+			/*
+			 * Only a linked peer heard recently is alive; a
+			 * dead one stays dead until then (a link that comes
+			 * up and drops at once does not flap the status).
+			 */
 			age = now > l->last_ns ? now - l->last_ns : 0;
 			if (age > iv * p->o.dead)
 				s = WITCH_PEER_DEAD;
-			else if (age > iv * p->o.suspect)
-				s = WITCH_PEER_SUSPECT;
-			else if (l->linked)
+			else if (l->linked && age <= iv * p->o.suspect)
 				s = WITCH_PEER_ALIVE;
+			else if (old == WITCH_PEER_DEAD ||
+			    old == WITCH_PEER_CONNECTING)
+				s = old;
 			else
-				s = old == WITCH_PEER_CONNECTING ?
-				    old : WITCH_PEER_SUSPECT;
+				s = WITCH_PEER_SUSPECT;
 		}
 	}
 	if (s != old) {
