@@ -137,6 +137,7 @@ start_peer(const char *name, const char *project, unsigned seed_port,
     struct seen *s, unsigned workers)
 {
 	witch_server_config_t *cfg = th_config();
+	witch_server_t *srv;
 	char seed[64];
 
 	assert_int_equal(witch_server_config_set_name(cfg, name), 0);
@@ -157,7 +158,9 @@ start_peer(const char *name, const char *project, unsigned seed_port,
 	witch_server_config_set_peer_message_handler(cfg, on_msg, s);
 	witch_server_config_set_peer_status_callback(cfg, on_status, s);
 	/* Every server has the slow endpoint: the same source hash. */
-	return th_server_start(cfg, reg_slow, NULL);
+	srv = th_server_start(cfg, reg_slow, NULL);
+	witch_server_config_free(cfg);
+	return srv;
 }
 
 /* Status of the peer named name in srv's table ("" if not listed). */
@@ -497,6 +500,7 @@ test_slow_reader(void **state)
 		witch_server_config_set_peer_status_callback(cfg, on_status,
 		    &sa);
 		a = th_server_start(cfg, reg_slow, NULL);
+		witch_server_config_free(cfg);
 	}
 	memset(&fk, 0, sizeof(fk));
 	fk.hash = witch_server_source_hash(a);
@@ -689,6 +693,7 @@ test_bad_input(void **state)
 	assert_int_equal(witch_server_config_add_peer_seed(cfg, NULL), 0);
 	/* Peering off: the API and the endpoints say so. */
 	off = th_server_start(cfg, NULL, NULL);
+	witch_server_config_free(cfg);
 	msg = json_pack("{s:i}", "n", 1);
 	assert_int_equal(witch_server_broadcast_to_peers(off, msg),
 	    WITCH_ESTATE);
