@@ -8,7 +8,10 @@
 # other.  Only #include "dir/file.h" lines are read (<witch/...> is the
 # public API, which any layer may use).  A directory missing from the
 # table is an error too, so a new one gets a rank before it gets code.
-# Run by make check; DIR defaults to the source tree's src/lib.
+# Run by make check; DIR defaults to the source tree's src/lib.  Before
+# the real tree, it checks itself on two small trees in a temporary
+# directory: one that points down must pass, one with an include up (net
+# reaching into the reactor) must fail, so a broken check cannot pass.
 dir=${1:-${WITCH_SRCDIR:-.}/src/lib}
 if [ ! -d "$dir" ]; then
 	echo "check-layers: $dir not found" >&2
@@ -27,9 +30,10 @@ discovery 3
 peer 4
 server 5
 '
-find "$dir" -name '*.[ch]' | sort | while read -r f; do
+check() {
+find "$1" -name '*.[ch]' | sort | while read -r f; do
 	sed -n 's/^[[:space:]]*#[[:space:]]*include[[:space:]]*"\([^"]*\)".*/\1/p' \
-	    "$f" | sed "s|^|${f#$dir/} |"
+	    "$f" | sed "s|^|${f#$1/} |"
 done | awk -v ranks="$ranks" '
 BEGIN {
 	n = split(ranks, l, "\n")
@@ -60,3 +64,18 @@ END {
 	if (bad) exit 1
 	printf("check-layers: %d includes, all point down\n", seen)
 }'
+}
+
+# The check of the check.
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/check-layers.XXXXXX") || exit 1
+trap 'rm -rf "$tmp"' EXIT
+mkdir -p "$tmp/good/core" "$tmp/good/net" "$tmp/bad/net" "$tmp/bad/reactor"
+printf '#include "core/a.h"\n' > "$tmp/good/net/b.c"
+printf '#include "b.h"\n' > "$tmp/good/core/a.c"
+printf '#include "reactor/r.h"\n' > "$tmp/bad/net/b.c"
+printf '\n' > "$tmp/bad/reactor/r.h"
+if ! check "$tmp/good" >/dev/null || check "$tmp/bad" >/dev/null; then
+	echo "check-layers: the self-test failed: the check is broken" >&2
+	exit 1
+fi
+check "$dir"

@@ -18,6 +18,24 @@ TESTS += tests/integ/test_inline
 tests_integ_test_inline_SOURCES = tests/integ/test_inline.c
 tests_integ_test_inline_CFLAGS = $(WITCHTEST_CFLAGS_)
 tests_integ_test_inline_LDADD = $(INTEG_LIBS_)
+
+check_PROGRAMS += tests/integ/test_allocfail
+TESTS += tests/integ/test_allocfail
+tests_integ_test_allocfail_SOURCES = tests/integ/test_allocfail.c
+tests_integ_test_allocfail_CFLAGS = $(WITCHTEST_CFLAGS_)
+tests_integ_test_allocfail_LDADD = $(INTEG_LIBS_)
+
+check_PROGRAMS += tests/integ/test_pollfail
+TESTS += tests/integ/test_pollfail
+tests_integ_test_pollfail_SOURCES = tests/integ/test_pollfail.c
+tests_integ_test_pollfail_CFLAGS = $(WITCHTEST_CFLAGS_)
+tests_integ_test_pollfail_LDADD = $(INTEG_LIBS_)
+
+check_PROGRAMS += tests/integ/test_reactor_bounds
+TESTS += tests/integ/test_reactor_bounds
+tests_integ_test_reactor_bounds_SOURCES = tests/integ/test_reactor_bounds.c
+tests_integ_test_reactor_bounds_CFLAGS = $(WITCHTEST_CFLAGS_)
+tests_integ_test_reactor_bounds_LDADD = $(INTEG_LIBS_) -lpthread
 endif
 
 TESTS += tests/check-abi.sh
@@ -173,3 +191,9 @@ tests_tools_disc_tool_SOURCES = tests/tools/disc_tool.c
 tests_tools_disc_tool_LDADD = libwitch_core.la $(DEPS_LIBS)
 TESTS += tests/daemon/test_discovery_netns.sh
 EXTRA_DIST += tests/daemon/test_discovery_netns.sh
+
+# Every C example of README.md and the man pages compiles with -std=c11
+# -Wall -Wextra -Werror against the built library; documented witchctl
+# transcripts match a live witchd.
+TESTS += tests/check-examples.sh
+EXTRA_DIST += tests/check-examples.sh

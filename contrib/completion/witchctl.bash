@@ -82,8 +82,8 @@ _witchctl()
 		case $prev in
 		-c | --count | -i | --interval) return ;;
 		esac
-		COMPREPLY=($(compgen -W "-c --count -i --interval -h --help" \
-		    -- "$cur")) ;;
+		COMPREPLY=($(compgen -W "-c --count -i --interval -j --json
+		    -h --help" -- "$cur")) ;;
 	events)
 		case $prev in
 		-n | --count | -t | --timeout) return ;;
@@ -125,7 +125,8 @@ _witchctl()
 		# The endpoint is the first operand after "call".
 		if [ "$COMP_CWORD" -eq $((i + 1)) ]; then
 			case $cur in
-			-*) COMPREPLY=($(compgen -W "-h --help" -- "$cur")) ;;
+			-*) COMPREPLY=($(compgen -W "-j --json -h --help" \
+			    -- "$cur")) ;;
 			*)
 				word=$(_witchctl_endpoints "${conn[@]}") ||
 				    word=$builtins
@@ -138,7 +139,8 @@ _witchctl()
 		# The client ids the server lists (sorted; the last one is
 		# this query's own connection).
 		case $cur in
-		-*) COMPREPLY=($(compgen -W "-h --help" -- "$cur")) ;;
+		-*) COMPREPLY=($(compgen -W "-j --json -h --help" \
+		    -- "$cur")) ;;
 		*)
 			if [ "$COMP_CWORD" -eq $((i + 1)) ]; then
 				word=$("${COMP_WORDS[0]}" "${conn[@]}" -t 0.5 \
@@ -149,7 +151,8 @@ _witchctl()
 		esac ;;
 	echo | info | status | peers | stats | clients | monitor)
 		case $cur in
-		-*) COMPREPLY=($(compgen -W "-h --help" -- "$cur")) ;;
+		-*) COMPREPLY=($(compgen -W "-j --json -h --help" \
+		    -- "$cur")) ;;
 		esac ;;
 	esac
 }

@@ -225,7 +225,8 @@ WITCH_EXTERN int witch_client_call(witch_client_t *c, const char *endpoint,
 /*
  * Asynchronous call: returns 0 and a request id in *id (may be NULL), and
  * cb runs exactly once later; or a negative value (cb never runs):
- * WITCH_EINVAL, WITCH_ENOMEM, WITCH_ETOO_LARGE, or WITCH_ECONNECTION when
+ * WITCH_EINVAL, WITCH_ENOMEM, WITCH_ETOO_LARGE (the request would exceed
+ * the max_frame the server gave in hello), or WITCH_ECONNECTION when
  * disconnected or closed.
  */
 WITCH_EXTERN int witch_client_call_async(witch_client_t *c,

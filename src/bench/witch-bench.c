@@ -924,6 +924,20 @@ usage(FILE *f)
 "witch-bench(1).  Exit 0 ok, 1 error replies, 2 usage, 3 failure.\n");
 }
 
+/* Report a usage error on one line and exit with status 2. */
+static void __attribute__((noreturn, format(printf, 1, 2)))
+usage_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("witch-bench: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputs(" (see 'witch-bench --help')\n", stderr);
+	exit(EXIT_USAGE);
+}
+
 static unsigned long long
 num(const char *s, long long lo, long long hi, const char *what)
 {
@@ -932,7 +946,8 @@ num(const char *s, long long lo, long long hi, const char *what)
 
 	v = strtonum(s, lo, hi, &errstr);
 	if (errstr != NULL) {
-		fprintf(stderr, "witch-bench: %s %s: %s\n", what, s, errstr);
+		fprintf(stderr, "witch-bench: %s %s: value is %s (allowed "
+		    "%lld to %lld)\n", what, s, errstr, lo, hi);
 		exit(EXIT_USAGE);
 	}
 	return (unsigned long long)v;
@@ -956,12 +971,13 @@ parse_args(int argc, char *argv[])
 	};
 	int ch;
 
-	while ((ch = getopt_long(argc, argv, "H:p:U:c:P:n:d:e:h", lo,
+	opterr = 0;
+	while ((ch = getopt_long(argc, argv, ":H:p:U:c:P:n:d:e:h", lo,
 	    NULL)) != -1) {
 		switch (ch) {
 		case 'H': o.host = optarg; break;
 		case 'p':
-			num(optarg, 1, 65535, "port");
+			num(optarg, 1, 65535, "-p");
 			o.port = optarg;
 			break;
 		case 'U': o.upath = optarg; break;
@@ -981,15 +997,22 @@ parse_args(int argc, char *argv[])
 		case 'h':
 			usage(stdout);
 			exit(0);
+		case ':':
+			usage_error("option '%s' needs a value",
+			    argv[optind - 1]);
 		default:
-			usage(stderr);
-			exit(EXIT_USAGE);
+			if (optopt != 0)
+				usage_error("unknown option '-%c'", optopt);
+			usage_error("unknown option '%s'", argv[optind - 1]);
 		}
 	}
-	if (optind != argc || o.endpoint[0] == '\0' ||
-	    strlen(o.endpoint) > 63 ||
+	if (optind != argc)
+		usage_error("unexpected argument '%s'", argv[optind]);
+	if (o.endpoint[0] == '\0' || strlen(o.endpoint) > 63 ||
 	    strpbrk(o.endpoint, "\"\\\r\n") != NULL) {
-		usage(stderr);
+		fprintf(stderr, "witch-bench: -e '%s': expected an endpoint "
+		    "name of 1 to 63 bytes without quotes, backslashes or line "
+		    "breaks\n", o.endpoint);
 		exit(EXIT_USAGE);
 	}
 }

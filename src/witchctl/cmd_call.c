@@ -80,15 +80,64 @@ const struct ctl_cmd ctl_cmd_echo = {
 	run_echo
 };
 
+/*
+ * Standard input, at most WITCH_MAX_FRAME_CEILING bytes (no request can
+ * be larger): 0 with the bytes in *buf (caller frees), or -1 reported.
+ */
+static int
+read_stdin(char **buf, size_t *len)
+{
+	size_t cap = 0, n;
+	char *p = NULL, *np;
+
+	*len = 0;
+	for (;;) {
+		if (*len == cap) {
+			cap = cap ? cap * 2 : 65536;
+			if (cap > (size_t)WITCH_MAX_FRAME_CEILING + 1)
+				cap = (size_t)WITCH_MAX_FRAME_CEILING + 1;
+			if ((np = realloc(p, cap)) == NULL) {
+				ctl_warnx("call: standard input: out of memory");
+				free(p);
+				return -1;
+			}
+			p = np;
+		}
+		n = fread(p + *len, 1, cap - *len, stdin);
+		*len += n;
+		if (*len > WITCH_MAX_FRAME_CEILING) {
+			ctl_warnx("call: request too large: standard input "
+			    "exceeds the %u MiB frame ceiling",
+			    (unsigned)(WITCH_MAX_FRAME_CEILING >> 20));
+			free(p);
+			return -1;
+		}
+		if (n == 0)
+			break;
+	}
+	if (ferror(stdin)) {
+		ctl_warnx("call: standard input: read error");
+		free(p);
+		return -1;
+	}
+	*buf = p;
+	return 0;
+}
+
 /* Parse the data argument of call ("-": standard input). */
 static int
 parse_data(const struct ctl_cmd *cmd, const char *arg, json_t **data)
 {
 	json_error_t jerr;
+	size_t len;
+	char *in;
 
-	if (strcmp(arg, "-") == 0)
-		*data = json_loadf(stdin, JSON_DECODE_ANY, &jerr);
-	else
+	if (strcmp(arg, "-") == 0) {
+		if (read_stdin(&in, &len) != 0)
+			return CTL_EXIT_USAGE;
+		*data = json_loadb(in, len, JSON_DECODE_ANY, &jerr);
+		free(in);
+	} else
 		*data = json_loads(arg, JSON_DECODE_ANY, &jerr);
 	if (*data != NULL)
 		return CTL_EXIT_OK;
@@ -105,13 +154,19 @@ run_call(struct ctl *ctl, const struct ctl_cmd *cmd, int argc, char *argv[])
 	const char *endpoint;
 	int status;
 
-	if ((status = ctl_plain_args(cmd, argc, argv, 1, 2)) >= 0)
+	if ((status = ctl_plain_args(cmd, argc, argv, 1, 3)) >= 0)
 		return status;
-	endpoint = argv[optind];
+	endpoint = argv[optind++];
 	if (endpoint[0] == '\0')
 		return ctl_usage_error(cmd, "call: empty endpoint name");
-	if (optind + 1 < argc &&
-	    (status = parse_data(cmd, argv[optind + 1], &data)) != 0)
+	/* "call ENDPOINT -- -1": data that starts with '-'. */
+	if (optind < argc && strcmp(argv[optind], "--") == 0)
+		optind++;
+	if (argc - optind > 1)
+		return ctl_usage_error(cmd, "call: unexpected argument '%s' "
+		    "(usage: witchctl %s)", argv[argc - 1], cmd->synopsis);
+	if (optind < argc &&
+	    (status = parse_data(cmd, argv[optind], &data)) != 0)
 		return status;
 	status = ctl_request(ctl, endpoint, data, &res);
 	json_decref(data);
@@ -131,7 +186,8 @@ const struct ctl_cmd ctl_cmd_call = {
 	"",
 	"JSON, the request's data, is any JSON value (quote it for the\n"
 	"shell), or - to read it from standard input; without it the request\n"
-	"carries no data.  Prints the result as indented JSON, or compact\n"
+	"carries no data; data that starts with '-' follows --, as in\n"
+	"'call echo -- -1'.  Prints the result as indented JSON, or compact\n"
 	"with --json.  Invalid JSON is a usage error (exit 2).\n",
 	run_call
 };
@@ -169,31 +225,52 @@ run_status(struct ctl *ctl, const struct ctl_cmd *cmd, int argc,
 	return run_query(ctl, cmd, "status", out_status, argc, argv);
 }
 
+/*
+ * peers: the list, and when it is empty whether the server peers at all
+ * (its status has "peering": true), so that an empty table says why.
+ */
 static int
 run_peers(struct ctl *ctl, const struct ctl_cmd *cmd, int argc, char *argv[])
 {
+	witch_client_t *c;
+	witch_error_t err;
 	json_t *res = NULL, *st = NULL;
-	int status;
+	int rc, status;
 
 	if ((status = ctl_plain_args(cmd, argc, argv, 0, 0)) >= 0)
 		return status;
-	if ((status = ctl_request(ctl, "peer_list", NULL, &res)) !=
-	    CTL_EXIT_OK)
+	if ((status = ctl_connect(ctl, 0, &c)) != CTL_EXIT_OK)
 		return status;
-	if (ctl->json)
+	memset(&err, 0, sizeof(err));
+	rc = witch_client_call(c, "peer_list", NULL, ctl->timeout_ms, &res,
+	    &err);
+	if (rc != 0) {
+		status = ctl_request_failed(ctl, "peer_list", rc, &err);
+		goto done;
+	}
+	if (ctl->json) {
 		out_json(res);
-	else if (json_array_size(res) > 0)
-		out_peers(res);
-	else if (ctl_request(ctl, "status", NULL, &st) == CTL_EXIT_OK &&
-	    json_is_false(json_object_get(json_object_get(st, "peer_counts"),
-	    "enabled")))
-		printf("no peers (peering is off on this server: witchd "
-		    "--peer yes)\n");
-	else
-		printf("no peers\n");
-	json_decref(st);
+		goto done;
+	}
+	if (json_is_array(res) && json_array_size(res) == 0) {
+		rc = witch_client_call(c, "status", NULL, ctl->timeout_ms, &st,
+		    &err);
+		if (rc != 0) {
+			status = ctl_request_failed(ctl, "status", rc, &err);
+			goto done;
+		}
+		if (!json_is_true(json_object_get(st, "peering"))) {
+			printf("no peers: peering is not enabled on this "
+			    "server\n");
+			goto done;
+		}
+	}
+	out_peers(res);
+done:
 	json_decref(res);
-	return CTL_EXIT_OK;
+	json_decref(st);
+	witch_client_free(c);
+	return status;
 }
 
 const struct ctl_cmd ctl_cmd_info = {
@@ -221,10 +298,11 @@ const struct ctl_cmd ctl_cmd_peers = {
 	"",
 	"Prints a table of peers: name, server id (first 8 digits), address,\n"
 	"port, status (connecting, alive, suspect, dead or incompatible),\n"
-	"when last heard and the last heartbeat's round trip; or \"no peers\"\n"
-	"(saying so when peering is off on the server).  With --json the\n"
-	"result of the peer_list endpoint: a list of objects with name,\n"
-	"server_id, address, port, status, last_seen, rtt_ms, role, sent,\n"
-	"received and dropped.\n",
+	"when last heard and the last heartbeat's round trip; \"no peers\";\n"
+	"or \"no peers: peering is not enabled on this server\" when the\n"
+	"server does not peer (its status has no \"peering\": true).  With\n"
+	"--json the result of the peer_list endpoint: a list of objects with\n"
+	"name, server_id, address, port, status, last_seen, rtt_ms, role,\n"
+	"sent, received and dropped.\n",
 	run_peers
 };

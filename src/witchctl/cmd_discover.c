@@ -393,6 +393,7 @@ run_discover(struct ctl *ctl, const struct ctl_cmd *cmd, int argc,
 	witch_listener_t *l = NULL;
 	sigset_t sigs, old;
 	const char *errstr;
+	bool own_timeout = false;
 	int ch, status;
 
 	optind = 0;
@@ -406,6 +407,7 @@ run_discover(struct ctl *ctl, const struct ctl_cmd *cmd, int argc,
 				return ctl_usage_error(cmd, "discover: "
 				    "--timeout %s: expected seconds from 0.1 "
 				    "to 86400", optarg);
+			own_timeout = true;
 			break;
 		case 'v':
 			dc.verify = true;
@@ -434,6 +436,15 @@ run_discover(struct ctl *ctl, const struct ctl_cmd *cmd, int argc,
 	if (optind < argc)
 		return ctl_usage_error(cmd, "discover: unexpected argument "
 		    "'%s' (usage: witchctl %s)", argv[optind], cmd->synopsis);
+	/* "witchctl -t 0.5 discover": the global timeout is the listening
+	 * time, unless discover has its own -t. */
+	if (!own_timeout && ctl->timeout_set && !dc.watch) {
+		if (ctl->timeout_ms < 100)
+			return ctl_usage_error(cmd, "discover: --timeout %g: "
+			    "expected seconds from 0.1 to 86400",
+			    ctl->timeout_ms / 1000.0);
+		dc.timeout_ms = ctl->timeout_ms;
+	}
 
 	sigemptyset(&sigs);
 	sigaddset(&sigs, SIGINT);
@@ -452,7 +463,7 @@ run_discover(struct ctl *ctl, const struct ctl_cmd *cmd, int argc,
 }
 
 const struct ctl_cmd ctl_cmd_discover = {
-	"discover", "discover [-jvw] [-t S]",
+	"discover", "discover [-jvw] [-d PORT] [-t S]",
 	"find witch servers on the local networks",
 	"  -t, --timeout S            listen this long (default 3; fractions\n"
 	"                             allowed)\n"

@@ -230,8 +230,9 @@ statistics(struct ping *p)
 		return;
 	}
 	printf("\n--- %s witch ping statistics ---\n", p->ctl->where);
-	printf("%lld probes sent, %lld replies, %lld%% lost", p->sent,
-	    p->received, p->sent > 0 ? lost * 100 / p->sent : 0);
+	printf("%lld probe%s sent, %lld repl%s, %lld%% lost", p->sent,
+	    p->sent == 1 ? "" : "s", p->received, p->received == 1 ? "y" :
+	    "ies", p->sent > 0 ? lost * 100 / p->sent : 0);
 	if (p->received > 0)
 		printf(", rtt min/avg/max = %.3f/%.3f/%.3f ms", p->min_ms, avg,
 		    p->max_ms);
@@ -323,6 +324,7 @@ run_ping(struct ctl *ctl, const struct ctl_cmd *cmd, int argc, char *argv[])
 	static const struct option longopts[] = {
 		{ "count", required_argument, NULL, 'c' },
 		{ "interval", required_argument, NULL, 'i' },
+		{ "json", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -337,9 +339,12 @@ run_ping(struct ctl *ctl, const struct ctl_cmd *cmd, int argc, char *argv[])
 
 	optind = 0;
 	opterr = 0;
-	while ((ch = getopt_long(argc, argv, "+:c:i:h", longopts, NULL)) !=
+	while ((ch = getopt_long(argc, argv, "+:c:i:jh", longopts, NULL)) !=
 	    -1) {
 		switch (ch) {
+		case 'j':
+			ctl->json = true;
+			break;
 		case 'c':
 			count = strtonum(optarg, 1, MAX_COUNT, &errstr);
 			if (errstr != NULL)

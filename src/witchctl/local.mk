@@ -32,6 +32,9 @@ EXTRA_DIST += tests/daemon/test_netns_ops.sh
 TESTS += tests/daemon/test_discover_netns.sh
 EXTRA_DIST += tests/daemon/test_discover_netns.sh
 
+# durations: one parser shared with witchd (src/common)
+src_witchctl_witchctl_SOURCES += src/common/secs.c src/common/secs.h
+
 # server peers: four witchd on a LAN of namespaces, a seed across a router
 # (root and ip(8); skipped otherwise; nft(8) or iptables(8) for the
 # blackhole step)

@@ -9,7 +9,6 @@
 #include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
-#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +16,7 @@
 
 #include <witch/witch.h>
 
+#include "../common/secs.h"
 #include "witchctl.h"
 
 static const struct ctl_cmd *const commands[] = {
@@ -27,6 +27,12 @@ static const struct ctl_cmd *const commands[] = {
 	&ctl_cmd_monitor, &ctl_cmd_discover,
 };
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+/*
+ * The global options of this run, for ctl_plain_args(): a command's own
+ * -j sets the same flag as the global one.
+ */
+static struct ctl *current;
 
 static void
 usage(FILE *f)
@@ -48,9 +54,14 @@ usage(FILE *f)
 "  -V, --version              show the version and exit\n"
 "\n"
 "commands:\n");
-	for (i = 0; i < NCOMMANDS; i++)
-		fprintf(f, "  %-26s %s\n", commands[i]->synopsis,
-		    commands[i]->summary);
+	for (i = 0; i < NCOMMANDS; i++) {
+		if (strlen(commands[i]->synopsis) > 26)	/* own line */
+			fprintf(f, "  %s\n  %-26s %s\n", commands[i]->synopsis,
+			    "", commands[i]->summary);
+		else
+			fprintf(f, "  %-26s %s\n", commands[i]->synopsis,
+			    commands[i]->summary);
+	}
 	fprintf(f,
 "\n"
 "'witchctl COMMAND --help' describes a command.\n"
@@ -75,11 +86,13 @@ void
 ctl_cmd_help(const struct ctl_cmd *cmd)
 {
 	printf("usage: witchctl [options] %s\n", cmd->synopsis);
-	printf("%c%s.\n\n%s"
+	printf("%c%s.\n\n%s%s"
 	    "  -h, --help                 show this help and exit\n\n%s\n"
 	    "Global options come before the command (see 'witchctl --help')."
 	    "\n", toupper((unsigned char)cmd->summary[0]), cmd->summary + 1,
-	    cmd->options, cmd->help);
+	    cmd->options, strstr(cmd->options, "--json") != NULL ? "" :
+	    "  -j, --json                 print JSON (as the global --json)\n",
+	    cmd->help);
 }
 
 int
@@ -123,6 +136,7 @@ ctl_plain_args(const struct ctl_cmd *cmd, int argc, char *argv[], int min,
     int max)
 {
 	static const struct option longopts[] = {
+		{ "json", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -130,8 +144,11 @@ ctl_plain_args(const struct ctl_cmd *cmd, int argc, char *argv[], int min,
 
 	optind = 0;	/* glibc: start over on the command's argv */
 	opterr = 0;
-	while ((ch = getopt_long(argc, argv, "+:h", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "+:jh", longopts, NULL)) != -1) {
 		switch (ch) {
+		case 'j':
+			current->json = true;
+			break;
 		case 'h':
 			ctl_cmd_help(cmd);
 			return CTL_EXIT_OK;
@@ -153,13 +170,9 @@ ctl_plain_args(const struct ctl_cmd *cmd, int argc, char *argv[], int min,
 int
 ctl_parse_secs(const char *s, double min, double max, unsigned *ms)
 {
-	char *end;
 	double v;
 
-	errno = 0;
-	v = strtod(s, &end);
-	if (errno != 0 || end == s || *end != '\0' || !isfinite(v) ||
-	    v < min || v > max)
+	if (secs_parse(s, &v) != 0 || v < min || v > max)
 		return -1;
 	*ms = (unsigned)(v * 1000 + 0.5);
 	if (*ms == 0)
@@ -240,6 +253,38 @@ fail:
 	return CTL_EXIT_CONN;
 }
 
+/* A frame limit for people: "1 MiB (1048576 bytes", "100 bytes (". */
+static void
+frame_size(unsigned long long n, char *buf, size_t size)
+{
+	if (n >= 1024 * 1024 && n % (1024 * 1024) == 0)
+		snprintf(buf, size, "%llu MiB (%llu bytes; ", n >> 20, n);
+	else if (n >= 1024 && n % 1024 == 0)
+		snprintf(buf, size, "%llu KiB (%llu bytes; ", n >> 10, n);
+	else
+		snprintf(buf, size, "%llu bytes (", n);
+}
+
+/*
+ * A request over the frame limit: the server's max_frame as libwitch
+ * names it ("... max_frame of N bytes"), with the setting that raises it.
+ */
+static int
+too_large(const struct ctl *ctl, const char *endpoint, const char *text)
+{
+	const char *p = strstr(text, "max_frame of ");
+	char size[64];
+
+	if (p == NULL) {
+		ctl_warnx("%s: request too large: %s", endpoint, text);
+		return CTL_EXIT_USAGE;
+	}
+	frame_size(strtoull(p + 13, NULL, 10), size, sizeof(size));
+	ctl_warnx("%s: request too large for %s: its max_frame is %switchd's "
+	    "max-frame setting)", endpoint, ctl->where, size);
+	return CTL_EXIT_USAGE;
+}
+
 int
 ctl_connect(struct ctl *ctl, unsigned reconnect_max_ms, witch_client_t **ret)
 {
@@ -261,6 +306,8 @@ ctl_request_failed(const struct ctl *ctl, const char *endpoint, int rc,
 	    witch_strerror(rc);
 
 	switch (rc) {
+	case WITCH_ETOO_LARGE:
+		return too_large(ctl, endpoint, text);
 	case WITCH_EREMOTE:
 		ctl_warnx("server error: %s: %s", witch_err_name(err->remote),
 		    err->text[0] != '\0' ? err->text :
@@ -271,7 +318,11 @@ ctl_request_failed(const struct ctl *ctl, const char *endpoint, int rc,
 		    endpoint, ctl->timeout_ms / 1000.0);
 		return CTL_EXIT_CONN;
 	case WITCH_ECONNECTION:
-		ctl_warnx("%s: connection lost: %s", ctl->where, text);
+		/* A server that does not say its limit in hello. */
+		ctl_warnx("%s: connection lost: %s%s", ctl->where, text,
+		    strstr(text, "frame_too_large") != NULL ? " (a request "
+		    "larger than the server's max_frame: the max-frame "
+		    "setting of witchd)" : "");
 		return CTL_EXIT_CONN;
 	case WITCH_EINVAL:
 		ctl_warnx("%s: %s", endpoint, text);
@@ -384,6 +435,7 @@ main(int argc, char *argv[])
 				    "0.001 to 86400", optarg);
 				return CTL_EXIT_USAGE;
 			}
+			ctl.timeout_set = true;
 			break;
 		case 'j':
 			ctl.json = true;
@@ -409,6 +461,7 @@ main(int argc, char *argv[])
 		return CTL_EXIT_USAGE;
 	}
 	set_where(&ctl);
+	current = &ctl;
 	status = cmd->run(&ctl, cmd, argc - optind, argv + optind);
 	if (fflush(stdout) == EOF || ferror(stdout)) {
 		ctl_warnx("standard output: %s", strerror(errno));

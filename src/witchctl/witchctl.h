@@ -24,6 +24,7 @@ struct ctl {
 	unsigned	 port;		/* -p, default 8888 */
 	const char	*unix_path;	/* -U, NULL for TCP */
 	unsigned	 timeout_ms;	/* --timeout, connect and request */
+	bool		 timeout_set;	/* --timeout was given */
 	bool		 json;		/* --json */
 	char		 where[320];	/* "host:port" or the unix path */
 };
@@ -80,7 +81,8 @@ int	ctl_usage_error(const struct ctl_cmd *cmd, const char *fmt, ...)
 int	ctl_bad_option(const struct ctl_cmd *cmd, int ch, char *argv[]);
 
 /*
- * Parse the options of a command that has none but -h/--help, and check
+ * Parse the options of a command that has none but -j/--json (the global
+ * --json again) and -h/--help, and check
  * it has between min and max operands.  Returns -1 to go on (operands
  * start at argv[optind]), or the status the command must exit with.
  */

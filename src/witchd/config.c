@@ -19,6 +19,7 @@
 
 #include <witch/witch.h>
 
+#include "../common/secs.h"
 #include "config.h"
 
 #define SECS_MAX	604800		/* one week */
@@ -130,15 +131,9 @@ static int
 parse_secs(const struct conf_opt *o, const char *s, struct conf_val *v,
     char *err, size_t errlen)
 {
-	char *end;
 	double d;
 
-	if (*s == '\0' || strspn(s, "0123456789.") != strlen(s))
-		goto bad;
-	errno = 0;
-	d = strtod(s, &end);
-	if (errno != 0 || end == s || *end != '\0' || !(d >= 0) ||
-	    d > SECS_MAX)
+	if (secs_parse(s, &d) != 0 || d > SECS_MAX)
 		goto bad;
 	v->num = (long long)(d * 1000 + 0.5);
 	if (o->max > 0 && (v->num < o->min || v->num > o->max))
@@ -594,7 +589,10 @@ conf_where(const struct conf *c, enum conf_id id, char *buf, size_t len)
 		snprintf(buf, len, "%s:%d", c->path, c->v[id].line);
 		break;
 	case SRC_FLAG:
-		snprintf(buf, len, "--%s", conf_opts[id].name);
+		if (c->v[id].flag[0] != '\0')
+			snprintf(buf, len, "%s", c->v[id].flag);
+		else
+			snprintf(buf, len, "--%s", conf_opts[id].name);
 		break;
 	default:
 		snprintf(buf, len, "default");
@@ -660,8 +658,8 @@ refused(const struct conf *c, enum conf_id id, const char *why,
 
 	conf_last_bad = id;
 	if (c->v[id].src == SRC_FLAG)
-		errf(errfn, "--%s %s: %s", conf_opts[id].name, c->v[id].str,
-		    why);
+		errf(errfn, "%s %s: %s", conf_where(c, id, where,
+		    sizeof(where)), c->v[id].str, why);
 	else
 		errf(errfn, "%s: %s = %s: %s", conf_where(c, id, where,
 		    sizeof(where)), conf_opts[id].name, c->v[id].str, why);

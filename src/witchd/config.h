@@ -62,6 +62,8 @@ extern const struct conf_opt conf_opts[C_COUNT];
 struct conf_val {
 	enum conf_src	 src;
 	int		 line;		/* SRC_FILE: line number */
+	char		 flag[32];	/* SRC_FLAG: as typed, "-v", "--no-tcp";
+					   "" for --NAME */
 	long long	 num;		/* numbers, ms, bools... */
 	char		 str[CONF_STR_MAX];	/* as given */
 };
@@ -102,8 +104,8 @@ int	conf_add_value(enum conf_id id, struct conf_val *cur, const char *s,
 /* Take into dst every value of src that src->v[].src marks as SRC_FLAG. */
 void	conf_overlay_flags(struct conf *dst, const struct conf *src);
 /*
- * Where a value came from, for messages: "PATH:LINE", "--name" or
- * "default".
+ * Where a value came from, for messages: "PATH:LINE", the option as
+ * typed ("--name", "-v", "--no-tcp") or "default".
  */
 const char *conf_where(const struct conf *c, enum conf_id id, char *buf,
 	    size_t len);

@@ -1,5 +1,16 @@
 /*
  * witchd/listen.c: socket activation and the control socket.
+ *
+ * The control socket is made here, not with the library's unix listener
+ * (witch_server_config_set_unix_path, net/sock.c in libwitch), and handed
+ * over with witch_server_adopt_listener(): witchd uses only the public
+ * API, and its control socket needs what the library's does not do:
+ * carry on without it when it is optional (a warning, not a failed
+ * start), create a missing parent directory, refuse to replace a file
+ * that is not a socket, create it under a umask so it never has wider
+ * permissions than asked for, and at exit remove only the file it made
+ * (same device and inode).  A public helper for one consumer would be
+ * ABI to keep forever; the two share the probe of a stale socket only.
  */
 #include <sys/socket.h>
 #include <sys/stat.h>

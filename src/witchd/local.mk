@@ -35,3 +35,10 @@ tests_daemon_test_config_LDADD = $(INTEG_LIBS_)
 endif
 TESTS += tests/daemon/check-unit.sh
 EXTRA_DIST += tests/daemon/check-unit.sh
+
+# one error style for witchd, witchctl and witch-bench
+TESTS += tests/daemon/test_usage.sh
+EXTRA_DIST += tests/daemon/test_usage.sh
+
+# durations: one parser shared with witchctl (src/common)
+src_witchd_witchd_SOURCES += src/common/secs.c src/common/secs.h

@@ -11,12 +11,15 @@
  * drain in-flight requests and exit 0, SIGHUP reloads the file.
  */
 #include <sys/resource.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -92,9 +95,26 @@ usage(FILE *f)
 	    CONF_DEFAULT_PATH);
 }
 
-/* Set one option from the command line, or exit with status 2. */
+/* Report a usage error on one line and exit with status 2. */
+static void __attribute__((noreturn, format(printf, 1, 2)))
+usage_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("witchd: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputs(" (see 'witchd --help')\n", stderr);
+	exit(EXIT_USAGE);
+}
+
+/*
+ * Set one option from the command line, or exit with status 2.  spelled
+ * is the option as typed ("-v", "--no-tcp"), or NULL for --NAME.
+ */
 static void
-flag(struct witchd *w, enum conf_id id, const char *arg)
+flag(struct witchd *w, enum conf_id id, const char *arg, const char *spelled)
 {
 	struct conf_val v;
 	char why[256];
@@ -109,14 +129,31 @@ flag(struct witchd *w, enum conf_id id, const char *arg)
 		}
 		return;
 	}
+	memset(&v, 0, sizeof(v));
 	if (conf_parse_value(id, arg, &v, why, sizeof(why)) != 0) {
-		fprintf(stderr, "witchd: --%s %s: %s\n", conf_opts[id].name,
+		fprintf(stderr, "witchd: %s%s %s: %s\n", spelled != NULL ?
+		    spelled : "--", spelled != NULL ? "" : conf_opts[id].name,
 		    arg, why);
 		exit(EXIT_USAGE);
 	}
 	v.src = SRC_FLAG;
 	v.line = 0;
+	if (spelled != NULL)
+		strlcpy(v.flag, spelled, sizeof(v.flag));
 	w->flags.v[id] = v;
+}
+
+/* A getopt failure ('?' or ':') on argv[optind - 1]: exit with 2. */
+static void __attribute__((noreturn))
+bad_option(int ch, char *argv[])
+{
+	const char *arg = argv[optind - 1];
+
+	if (ch == ':')
+		usage_error("option '%s' needs a value", arg);
+	if (optopt != 0)
+		usage_error("unknown option '-%c'", optopt);
+	usage_error("unknown option '%s'", arg);
 }
 
 /* The getopt tables, built from conf_opts[] plus the flag-only options. */
@@ -161,34 +198,48 @@ static void
 parse_args(struct witchd *w, int argc, char *argv[])
 {
 	struct option lo[C_COUNT + 16];
-	char so[64];
-	int ch, i;
+	char so[96], sp[32];
+	const char *spelled;
+	int ch, i, li;
 
 	build_getopt(lo, so, sizeof(so));
-	while ((ch = getopt_long(argc, argv, so, lo, NULL)) != -1) {
+	/* ":": missing values come back as ':', reported by us. */
+	memmove(so + 1, so, strlen(so) + 1);
+	so[0] = ':';
+	opterr = 0;
+	for (;;) {
+		li = -1;
+		if ((ch = getopt_long(argc, argv, so, lo, &li)) == -1)
+			break;
+		/* The option as typed, for messages and -t -v. */
+		if (li >= 0)
+			snprintf(sp, sizeof(sp), "--%s", lo[li].name);
+		else
+			snprintf(sp, sizeof(sp), "-%c", ch);
+		spelled = sp;
 		if (ch >= OPT_TABLE && ch < OPT_TABLE + C_COUNT) {
-			flag(w, ch - OPT_TABLE, optarg);
+			flag(w, ch - OPT_TABLE, optarg, NULL);
 			continue;
 		}
 		for (i = 0; i < C_COUNT; i++)
 			if (ch == conf_opts[i].shortopt)
 				break;
 		if (i < C_COUNT) {
-			flag(w, i, optarg);
+			flag(w, i, optarg, spelled);
 			continue;
 		}
 		switch (ch) {
 		case OPT_UNIX:
-			flag(w, C_CONTROL_SOCKET, optarg);
+			flag(w, C_CONTROL_SOCKET, optarg, spelled);
 			break;
 		case OPT_NO_CONTROL:
-			flag(w, C_CONTROL_SOCKET, "none");
+			flag(w, C_CONTROL_SOCKET, "none", spelled);
 			break;
 		case OPT_NO_TCP:
-			flag(w, C_TCP, "no");
+			flag(w, C_TCP, "no", spelled);
 			break;
 		case OPT_NO_DISCOVERY:
-			flag(w, C_DISCOVERY, "no");
+			flag(w, C_DISCOVERY, "no", spelled);
 			break;
 		case OPT_CONFIG:
 			w->conf_path = optarg;
@@ -198,10 +249,10 @@ parse_args(struct witchd *w, int argc, char *argv[])
 			w->check = true;
 			break;
 		case OPT_VERBOSE:
-			flag(w, C_LOG_LEVEL, "debug");
+			flag(w, C_LOG_LEVEL, "debug", spelled);
 			break;
 		case OPT_QUIET:
-			flag(w, C_LOG_LEVEL, "warning");
+			flag(w, C_LOG_LEVEL, "warning", spelled);
 			break;
 		case OPT_HELP:
 			usage(stdout);
@@ -211,23 +262,18 @@ parse_args(struct witchd *w, int argc, char *argv[])
 			    WITCH_VERSION_STRING, witch_version());
 			exit(0);
 		default:
-			usage(stderr);
-			exit(EXIT_USAGE);
+			bad_option(ch, argv);
 		}
 	}
-	if (optind != argc) {
-		fprintf(stderr, "witchd: unexpected argument '%s'\n",
-		    argv[optind]);
-		usage(stderr);
-		exit(EXIT_USAGE);
-	}
+	if (optind != argc)
+		usage_error("unexpected argument '%s'", argv[optind]);
 }
 
 /* Error reporters: plain lines for --check-config, log lines otherwise. */
 static void
 err_plain(const char *msg)
 {
-	fprintf(stderr, "%s\n", msg);
+	fprintf(stderr, "witchd: %s\n", msg);
 }
 
 static void
@@ -251,7 +297,13 @@ load_conf(struct witchd *w, struct conf *c, conf_err_fn errfn)
 	rc = conf_load_file(c, w->conf_path, errfn);
 	if (rc == -1) {
 		if (errno == ENOENT && !w->conf_given) {
-			log_debug("no %s: built-in defaults", w->conf_path);
+			if (w->check)
+				fprintf(stderr, "witchd: no configuration "
+				    "file at %s: built-in defaults\n",
+				    w->conf_path);
+			else
+				log_info("no configuration file at %s: "
+				    "built-in defaults", w->conf_path);
 			conf_defaults(c);
 		} else {
 			snprintf(msg, sizeof(msg), "%s: cannot read "
@@ -362,6 +414,19 @@ start_failed(struct witchd *w)
 	exit(EXIT_START);
 }
 
+/* Is addr a numeric loopback address (127/8, ::1)? */
+static bool
+is_loopback(const char *addr)
+{
+	struct in6_addr a6;
+	struct in_addr a4;
+
+	if (inet_pton(AF_INET, addr, &a4) == 1)
+		return (ntohl(a4.s_addr) >> 24) == 127;
+	return inet_pton(AF_INET6, addr, &a6) == 1 &&
+	    IN6_IS_ADDR_LOOPBACK(&a6);
+}
+
 static void
 start(struct witchd *w)
 {
@@ -393,8 +458,14 @@ start(struct witchd *w)
 		log_error("%s", err.text);
 		start_failed(w);
 	}
-	/* The library announces only for a TCP port. */
-	if (w->cur.v[C_DISCOVERY].num != 0 && witch_server_port(w->srv) != 0)
+	/*
+	 * The library announces only for a TCP port; bound to loopback with
+	 * nothing to advertise, it says itself that there is nothing to
+	 * announce.
+	 */
+	if (w->cur.v[C_DISCOVERY].num != 0 && witch_server_port(w->srv) != 0 &&
+	    (w->cur.v[C_ADVERTISE].str[0] != '\0' ||
+	    !is_loopback(w->cur.v[C_BIND].str)))
 		log_info("discovery: UDP port %lld, every %g s%s%s",
 		    w->cur.v[C_DISCOVERY_PORT].num,
 		    w->cur.v[C_DISCOVERY_INTERVAL].num / 1000.0,

@@ -358,6 +358,38 @@ test_start_broken(void **state)
 	assert_int_equal(access(ctl, F_OK), -1);
 }
 
+/* ---- the start log ------------------------------------------------------ */
+
+/*
+ * The start log names each address and port it listens on, counts workers
+ * in the singular when there is one, and says one thing about discovery on
+ * loopback (nothing to announce), not also the UDP port it would use.
+ */
+static void
+test_start_log(void **state)
+{
+	const char *extra[] = { "-b", "127.0.0.1", "-w", "1",
+	    "--no-control-socket", "--log-level", "info", NULL };
+	char want[128];
+	const char *log;
+	pid_t pid;
+	unsigned port;
+
+	(void)state;
+	write_conf("");
+	port = start(&pid, extra, NULL);
+	wait_log(pid, "nothing to announce", 1);
+	stop(pid);
+	log = slurp("stderr");
+	snprintf(want, sizeof(want), "notice: listening on 127.0.0.1 port %u\n",
+	    port);
+	if (strstr(log, want) == NULL)
+		fail_msg("no '%s' in the log: %s", want, log);
+	assert_non_null(strstr(log, "serving with 1 worker, poller "));
+	assert_int_equal(count(log, "discovery:"), 1);
+	assert_null(strstr(log, "UDP port"));
+}
+
 /* ---- precedence -------------------------------------------------------- */
 
 static void
@@ -916,12 +948,16 @@ test_discovery_settings(void **state)
 	snprintf(want, sizeof(want), "%s:3: advertise", conf);
 	assert_non_null(strstr(slurp("stderr"), want));
 
-	/* Flags win over the file; -v shows every value and its source. */
+	/*
+	 * Flags win over the file; -v shows every value and its source, the
+	 * option as typed (--no-discovery, not --discovery).
+	 */
 	write_conf("discovery = yes\ndiscovery-interval = 10\n"
 	    "advertise = 2001:db8::1\n");
 	assert_int_equal(run(shown), 0);
 	out = slurp("stdout");
-	assert_non_null(strstr(out, "discovery = no\t# --discovery\n"));
+	assert_non_null(strstr(out, "discovery = no\t# --no-discovery\n"));
+	assert_non_null(strstr(out, "log-level = debug\t# -v\n"));
 	assert_non_null(strstr(out, "discovery-port = 9999\t# "
 	    "--discovery-port\n"));
 	assert_non_null(strstr(out, "discovery-interval = 0.5\t# "
@@ -1022,6 +1058,7 @@ main(void)
 		cmocka_unit_test(test_check_bad),
 		cmocka_unit_test(test_check_missing),
 		cmocka_unit_test(test_start_broken),
+		cmocka_unit_test(test_start_log),
 		cmocka_unit_test(test_precedence),
 		cmocka_unit_test(test_reload),
 		cmocka_unit_test(test_control_socket),

@@ -6,7 +6,8 @@
 # build products), checks the installed tree (witchd, witchctl if built,
 # headers, libwitch.pc, man pages), then compiles a small C program against
 # the installed headers with the flags of the installed libwitch.pc, and
-# runs it with LD_LIBRARY_PATH pointing into $tmp.  Prints one "ok"/"FAIL"
+# runs it with LD_LIBRARY_PATH pointing into $tmp; with --enable-static,
+# links one with libwitch.a and "pkg-config --static" too.  Prints one "ok"/"FAIL"
 # line per check; exits 1 if any failed, 77 (skip) without WITCH_BUILDDIR,
 # make, a C compiler or pkg-config, or when the build directory cannot be
 # installed from.  Works under "make distcheck" (read-only srcdir, separate
@@ -99,6 +100,22 @@ done
 if [ -x "$WITCH_BUILDDIR/src/witchctl/witchctl" ]; then
 	check_file "$mandir/man1/witchctl.1"
 fi
+# "man witch_client_call": a link per function to its family page.
+srcdir=${WITCH_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
+nl=0
+badl=
+for l in $(sh "$srcdir/man/links.sh" "$srcdir"/man/*.3 | sed 's/ /:/'); do
+	nl=$((nl + 1))
+	if [ "$(readlink "$dest$mandir/man3/${l%%:*}")" != "${l#*:}" ] ||
+	    [ ! -f "$dest$mandir/man3/${l%%:*}" ]; then
+		badl="$badl ${l%%:*}"
+	fi
+done
+if [ -z "$badl" ] && [ "$nl" -gt 0 ]; then
+	ok "installed $nl links to family pages (man3/witch_client_call.3 ...)"
+else
+	fail "man3 links missing or wrong:$badl"
+fi
 # 3. A consumer: flags from the installed libwitch.pc, relocated into
 # $dest by the sysroot (pkgconf applies it to jansson's flags too, which
 # only adds directories that do not exist).
@@ -162,6 +179,28 @@ if command -v ldd >/dev/null 2>&1; then
 		ok "the consumer loads $libdir/libwitch.so from DESTDIR"
 	else
 		fail "the consumer does not load libwitch.so from DESTDIR"
+	fi
+fi
+
+# 4. With --enable-static: libwitch.a and "pkg-config --static" give a
+# consumer that does not load libwitch.so at all.
+if [ -f "$dest$libdir/libwitch.a" ]; then
+	sflags=$(PKG_CONFIG_PATH="$dest$libdir/pkgconfig" \
+	    PKG_CONFIG_SYSROOT_DIR="$dest" pkg-config --static --cflags \
+	    --libs libwitch 2>"$tmp/pc.err")
+	sflags=$(echo " $sflags " | sed 's/ -lwitch / -l:libwitch.a /')
+	# shellcheck disable=SC2086 # word splitting of flags is intended
+	if $CC -std=c11 -Wall -Werror $SAN_CFLAGS -o "$tmp/consumer-static" \
+	    "$tmp/consumer.c" $sflags $SAN_LDFLAGS >"$tmp/cc.log" 2>&1 &&
+	    out=$("$tmp/consumer-static" 2>&1); then
+		ok "a consumer linked with libwitch.a: $out"
+	else
+		cat "$tmp/cc.log"
+		fail "a consumer linked with libwitch.a"
+	fi
+	if command -v ldd >/dev/null 2>&1 &&
+	    ldd "$tmp/consumer-static" | grep -q libwitch; then
+		fail "the static consumer still loads libwitch.so"
 	fi
 fi
 

@@ -139,6 +139,7 @@ for c in ping echo call info status peers clients kill-client stats monitor; do
 	run $c --help
 	expect_rc 0 "$c --help"
 	check "$c --help shows its usage" has "$tmp/out" "usage: witchctl.* $c"
+	check "$c --help lists -j" has "$tmp/out" "^  -j, --json"
 done
 
 # ---- ping ------------------------------------------------------------------
@@ -148,6 +149,9 @@ check "ping prints a reply line per probe" \
     has "$tmp/out" "^reply from 127.0.0.1:$P: seq=2 time=[0-9.]* ms"
 check "ping prints statistics" \
     has "$tmp/out" "^2 probes sent, 2 replies, 0% lost, rtt min/avg/max = "
+run $W ping -c 1
+check "ping -c 1: singular statistics" \
+    has "$tmp/out" "^1 probe sent, 1 reply, 0% lost"
 check "ping statistics header" \
     has "$tmp/out" "^--- 127.0.0.1:$P witch ping statistics ---"
 run $W --json ping -c 3 -i 0.05
@@ -157,6 +161,10 @@ check "--json ping: probe objects" has "$tmp/out" '"seq":3,"ok":true,"rtt_ms":'
 check "--json ping: summary object" \
     has "$tmp/out" '^{"sent":3,"received":3,"lost":0,"min_ms":'
 check "--json ping: four lines" test "$(wc -l <"$tmp/out")" -eq 4
+run $W ping -c 2 -i 0.05 -j
+expect_rc 0 "ping -c 2 -j (the command's own -j)"
+check "ping -j: one JSON object a line" json_lines "$tmp/out"
+check "ping -j: three lines" test "$(wc -l <"$tmp/out")" -eq 3
 
 # ---- echo and call ---------------------------------------------------------
 run $W echo hello   world
@@ -180,6 +188,14 @@ rc=$?
 expect_rc 0 "call echo - (standard input)"
 check "call reads JSON from standard input" \
     test "$(cat "$tmp/out")" = '{"echo":[1,"two"]}'
+run $W --json call echo -- -1
+expect_rc 0 "call echo -- -1 (witchctl(1)'s example)"
+check "call echo -- -1 sends the number" \
+    test "$(cat "$tmp/out")" = '{"echo":-1}'
+run $W call echo -- -1 2
+expect_rc 2 "call echo -- -1 2: one data argument"
+run $W call echo 1 2
+expect_rc 2 "call echo 1 2: one data argument"
 run $W --json call ping
 expect_rc 0 "call ping without data"
 check "call ping answers pong" has "$tmp/out" '"pong":true'
@@ -214,12 +230,40 @@ run --timeout 0 info
 expect_rc 2 "timeout 0"
 run --timeout abc info
 expect_rc 2 "timeout not a number"
+run --timeout 1e-3 info
+expect_rc 2 "timeout with an exponent (as witchd refuses)"
+run --timeout -1 info
+expect_rc 2 "negative timeout"
+run -p "$P" --timeout .5 info
+expect_rc 0 "timeout .5"
 run $W ping -c 0
 expect_rc 2 "ping -c 0"
 run $W ping -i 0.001
 expect_rc 2 "ping -i below 0.01"
 run $W ping extra
 expect_rc 2 "ping with an extra argument"
+
+# ---- requests over the server's max_frame ----------------------------------
+# Refused by the client (exit 2), naming the limit and witchd's setting;
+# more than the 64 MiB ceiling on standard input is not even read whole.
+{ printf '"'; head -c 2097152 /dev/zero | tr '\0' x; printf '"'; } \
+    >"$tmp/big.json"
+"$CTL" $W call echo - <"$tmp/big.json" >"$tmp/out" 2>"$tmp/err"
+rc=$?
+expect_rc 2 "call echo with 2 MiB of data"
+check "2 MiB: the limit and the setting are named" test "$(cat "$tmp/err")" \
+    = "witchctl: echo: request too large for 127.0.0.1:$P: its max_frame \
+is 1 MiB (1048576 bytes; witchd's max-frame setting)"
+run $W echo "$(head -c 4000 /dev/zero | tr '\0' x)"
+expect_rc 0 "echo of 4000 bytes: the connection is fine"
+{ printf '"'; head -c 67108865 /dev/zero | tr '\0' x; printf '"'; } |
+    "$CTL" $W call echo - >"$tmp/out" 2>"$tmp/err"
+rc=$?
+expect_rc 2 "call echo with 64 MiB + 1 on standard input"
+check "64 MiB + 1: over the ceiling" test "$(cat "$tmp/err")" = \
+    "witchctl: call: request too large: standard input exceeds the 64 MiB \
+frame ceiling"
+rm -f "$tmp/big.json"
 
 # ---- info, status, peers ---------------------------------------------------
 run $W info
@@ -245,13 +289,30 @@ run $W --json status
 expect_rc 0 "--json status"
 check "--json status is JSON" json_lines "$tmp/out"
 check "--json status has requests_served" has "$tmp/out" '"requests_served":'
+run $W status --json
+expect_rc 0 "status --json (the command's own --json)"
+check "status --json is JSON" json_lines "$tmp/out"
+check "status --json has requests_served" has "$tmp/out" '"requests_served":'
+run $W echo -j hi
+expect_rc 0 "echo -j"
+check "echo -j prints the result" test "$(cat "$tmp/out")" = '{"echo":"hi"}'
 run $W peers
 expect_rc 0 "peers"
-check "peers says no peers, and why" test "$(cat "$tmp/out")" = \
-    "no peers (peering is off on this server: witchd --peer yes)"
+check "peers says why there are none" test "$(cat "$tmp/out")" = \
+    "no peers: peering is not enabled on this server"
 run $W --json peers
 expect_rc 0 "--json peers"
 check "--json peers is the empty list" test "$(cat "$tmp/out")" = "[]"
+
+# ---- discover: the global -t is the listening time -------------------------
+t0=$(date +%s%N)
+run -t 0.3 discover -d "$P"
+t1=$(date +%s%N)
+expect_rc 0 "-t 0.3 discover"
+check "-t 0.3 discover listens about 0.3 s, not the default 3 s" \
+    test $(((t1 - t0) / 1000000)) -lt 2500
+run -t 0.05 discover -d "$P"
+expect_rc 2 "-t 0.05 discover: below discover's 0.1 s"
 
 # ---- operations: monitor, clients, stats, kill-client -----------------------
 # wait_gone PID: wait (at most 5 s) for a background witchctl; status $rc.

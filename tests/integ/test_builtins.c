@@ -71,6 +71,7 @@ setup(void **state)
 	    0);
 	witch_server_config_set_name(cfg, "builtins-test");
 	witch_server_config_set_project_id(cfg, "proj");
+	assert_int_equal(witch_server_config_set_max_frame(cfg, 123456), 0);
 	f.srv = th_server_start(cfg, reg, NULL);
 	witch_server_config_free(cfg);
 	f.fd = th_connect(witch_server_port(f.srv));
@@ -214,6 +215,9 @@ test_hello_protocols(void **state)
 	    "protocol")), "v2");
 	assert_string_equal(json_string_value(json_object_get(res,
 	    "server_id")), witch_server_id(f->srv));
+	/* The client learns the largest frame it may send. */
+	assert_int_equal(json_integer_value(json_object_get(res,
+	    "max_frame")), 123456);
 	json_decref(r);
 
 	th_send(f->fd, "{\"id\":10,\"endpoint\":\"newer\"}");

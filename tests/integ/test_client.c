@@ -445,6 +445,83 @@ test_incompatible(void **state)
 	witch_client_free(c);
 }
 
+/* A string of n 'x' (caller decrefs). */
+static json_t *
+xs(size_t n)
+{
+	json_t *s;
+	char *p = malloc(n + 1);
+
+	assert_non_null(p);
+	memset(p, 'x', n);
+	p[n] = '\0';
+	s = json_string(p);
+	free(p);
+	assert_non_null(s);
+	return s;
+}
+
+/*
+ * A request larger than the server's max_frame (learned from hello) is
+ * refused by the client with WITCH_ETOO_LARGE, naming the limit; the
+ * connection stays up and serves the next call.  Beyond the 64 MiB
+ * ceiling, too, it is WITCH_ETOO_LARGE, not WITCH_EINVAL.
+ */
+static void
+test_too_large(void **state)
+{
+	witch_server_config_t *scfg = th_config();
+	witch_client_config_t *cfg;
+	witch_server_t *s2;
+	witch_client_t *c;
+	witch_error_t err;
+	json_t *res = NULL, *d, *info;
+	uint64_t id;
+
+	(void)state;
+	assert_int_equal(witch_server_config_set_max_frame(scfg, 4096), 0);
+	s2 = th_server_start(scfg, NULL, NULL);
+	witch_server_config_free(scfg);
+	cfg = ccfg(witch_server_port(s2));
+	c = connected_client(cfg);
+	witch_client_config_free(cfg);
+	info = witch_client_server_info(c);
+	assert_int_equal(json_integer_value(json_object_get(info,
+	    "max_frame")), 4096);
+	json_decref(info);
+
+	d = xs(5000);
+	memset(&err, 0, sizeof(err));
+	assert_int_equal(witch_client_call(c, "echo", d, 0, &res, &err),
+	    WITCH_ETOO_LARGE);
+	assert_null(res);
+	assert_int_equal(err.code, WITCH_ETOO_LARGE);
+	assert_non_null(strstr(err.text, "max_frame of 4096 bytes"));
+	assert_int_equal(witch_client_call_async(c, "echo", d, 0, NULL, NULL,
+	    &id), WITCH_ETOO_LARGE);
+	assert_int_equal(witch_client_notify(c, "echo", d), WITCH_ETOO_LARGE);
+	json_decref(d);
+
+	/* Still connected; a request that fits goes through. */
+	assert_int_equal(witch_client_state(c), WITCH_CLIENT_CONNECTED);
+	d = xs(3000);
+	assert_int_equal(witch_client_call(c, "echo", d, 0, &res, &err), 0);
+	assert_int_equal(json_string_length(json_object_get(res, "echo")),
+	    3000);
+	json_decref(res);
+	json_decref(d);
+	witch_client_free(c);
+
+	/* 64 MiB + 1 (as reported): refused at once, not WITCH_EINVAL. */
+	c = connected_client(NULL);
+	d = xs(WITCH_MAX_FRAME_CEILING + 1);
+	assert_int_equal(witch_client_call(c, "echo", d, 0, &res, &err),
+	    WITCH_ETOO_LARGE);
+	json_decref(d);
+	witch_client_free(c);
+	witch_server_free(s2);
+}
+
 static void
 test_unsupported_protocol(void **state)
 {
@@ -682,6 +759,7 @@ main(void)
 		cmocka_unit_test(test_cancel_slow),
 		cmocka_unit_test(test_cancel_unsent),
 		cmocka_unit_test(test_notify),
+		cmocka_unit_test(test_too_large),
 		cmocka_unit_test(test_state_sequence),
 		cmocka_unit_test(test_incompatible),
 		cmocka_unit_test(test_unsupported_protocol),

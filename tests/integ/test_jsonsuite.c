@@ -562,6 +562,17 @@ main(void)
 	};
 	int rc;
 
+	/* Without the corpus, say where it was looked for. */
+	if (!corpus_present()) {
+		if (getenv("WITCH_TESTDATA") == NULL)
+			printf("test_jsonsuite: skipped: WITCH_TESTDATA is not "
+			    "set (make check sets it to ../shared/testdata)\n");
+		else
+			printf("test_jsonsuite: skipped: no JSONTestSuite "
+			    "corpus at %s/JSONTestSuite/test_parsing\n",
+			    getenv("WITCH_TESTDATA"));
+		fflush(stdout);
+	}
 	rc = cmocka_run_group_tests(tests, NULL, NULL);
 	/* Without the corpus, tell the test driver we skipped (77). */
 	return rc == 0 && !corpus_present() ? 77 : rc;

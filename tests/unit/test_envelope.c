@@ -19,6 +19,7 @@
 #include "core/buf.h"
 #include "proto/envelope.h"
 #include "proto/frame.h"
+#include "proto/scan.h"
 
 /* ---- helpers ------------------------------------------------------------ */
 
@@ -384,6 +385,55 @@ test_id_integer_spellings(void **state)
 	}
 }
 
+/*
+ * Requests the fast path does not take: the bounded jansson path gives
+ * the same verdict, message, id, oneway, endpoint and data as
+ * witch__request_parse() on the whole payload, with data left as text.
+ */
+static void
+test_scan_bounded_path(void **state)
+{
+	static const char *in[] = {
+		"{\"\\u0069d\":3,\"end\\u0070oint\":\"x\",\"d\\u0061ta\":[1]}",
+		"{\"id\":\"a\\u0041\",\"endpoint\":\"e\\/p\",\"data\":{}}",
+		"{\"id\":4,\"endpoint\":\"x\",\"oneway\":\"no\",\"data\":[2]}",
+		"{\"id\":[{},{}],\"endpoint\":\"x\"}",
+		"{\"id\":5,\"endpoint\":{\"a\":1},\"oneway\":true}",
+		"{\"id\":6,\"endpoint\":\"x\",\"deadline_ms\":-1,\"data\":7}",
+		"{\"id\":7,\"endpoint\":\"x\",\"deadline_ms\":2.5}",
+		"{\"id\":8,\"id\":\"\\u00e9\",\"endpoint\":\"x\",\"data\":null}",
+		"[1,2,3]",
+		"\"str\"",
+		"{\"id\":9,\"endpoint\":",
+	};
+	struct witch__request_env a, b;
+	char ma[256], mb[256];
+	json_t *da;
+	size_t i;
+	int ra, rb;
+
+	for (i = 0; i < sizeof(in) / sizeof(in[0]); i++) {
+		rb = witch__request_parse(in[i], strlen(in[i]), &b, mb,
+		    sizeof(mb));
+		ra = witch__request_scan(in[i], strlen(in[i]), &a, ma,
+		    sizeof(ma));
+		assert_int_equal(ra, rb);
+		assert_string_equal(ma, mb);
+		assert_string_equal(a.id, b.id);
+		assert_int_equal(a.oneway, b.oneway);
+		if (ra == 0) {
+			assert_null(a.root);	/* no tree left */
+			assert_string_equal(a.endpoint, b.endpoint);
+			assert_int_equal(a.has_deadline, b.has_deadline);
+			da = witch__request_env_data(&a);
+			assert_int_equal(da == NULL, b.data == NULL);
+			assert_true(da == NULL || json_equal(da, b.data));
+		}
+		witch__request_env_clear(&a);
+		witch__request_env_clear(&b);
+	}
+}
+
 static void
 test_id_kept_on_error(void **state)
 {
@@ -529,6 +579,63 @@ test_id_format(void **state)
 	    WITCH_EINVALID_REQUEST);
 	assert_int_equal(witch__id_format(NULL, buf, sizeof(buf)),
 	    WITCH_EINVALID_REQUEST);
+}
+
+/*
+ * Walking an array without a tree: every element once, nested ones whole;
+ * ids formatted from their text exactly as from jansson's values; strings
+ * decoded (escapes, surrogate pairs), cut to the buffer as strlcpy.
+ */
+static void
+test_scan_array_ids(void **state)
+{
+	static const char text[] = " [ 1 , \"a\\u0041\", -0,\"x\\\"y\", "
+	    "[2,{\"k\":[]}], \"\\ud83d\\ude00\\n\" ,-17,\"plain\"] ";
+	struct witch__jspan arr, el;
+	struct witch__jmember m[] = { { "a", 1, &arr } };
+	char obj[sizeof(text) + 8], a[WITCH__ID_MAX + 1], b[WITCH__ID_MAX + 1];
+	char s[8];
+	enum witch__jtype top;
+	size_t pos = 0, n = 0;
+	bool kesc;
+	json_t *j;
+
+	snprintf(obj, sizeof(obj), "{\"a\":%s}", text);
+	assert_int_equal(witch__json_scan(obj, strlen(obj), &top, m, 1,
+	    &kesc), 0);
+	assert_int_equal(arr.type, WITCH__J_ARRAY);
+	while (witch__json_array_next(&arr, &pos, &el)) {
+		n++;
+		j = json_loadb(el.p, el.len, JSON_DECODE_ANY, NULL);
+		assert_non_null(j);
+		if (el.type == WITCH__J_ARRAY) {
+			assert_int_equal(json_array_size(j), 2);
+			assert_int_equal(witch__id_format_span(&el, a,
+			    sizeof(a)), WITCH_EINVALID_REQUEST);
+		} else {
+			assert_int_equal(witch__id_format_span(&el, a,
+			    sizeof(a)), 0);
+			assert_int_equal(witch__id_format(j, b, sizeof(b)), 0);
+			assert_string_equal(a, b);
+		}
+		json_decref(j);
+	}
+	assert_int_equal(n, 8);
+	assert_false(witch__json_array_next(&arr, &pos, &el));
+	/* Strings: "x\"y" and the emoji with a newline; cut short. */
+	pos = 0;
+	for (n = 0; n < 6; n++)
+		assert_true(witch__json_array_next(&arr, &pos, &el));
+	assert_int_equal(witch__json_string_copy(&el, s, sizeof(s)), 5);
+	assert_memory_equal(s, "\xf0\x9f\x98\x80\n", 6);
+	assert_int_equal(witch__json_string_copy(&el, s, 3), 5);
+	assert_int_equal(strlen(s), 2);
+	/* An empty array has no element. */
+	snprintf(obj, sizeof(obj), "{\"a\":[ ]}");
+	assert_int_equal(witch__json_scan(obj, strlen(obj), &top, m, 1,
+	    &kesc), 0);
+	pos = 0;
+	assert_false(witch__json_array_next(&arr, &pos, &el));
 }
 
 /* ---- replies ------------------------------------------------------------ */
@@ -856,11 +963,15 @@ test_jsontestsuite(void **state)
 	DIR *d;
 	int rc, rw;
 
-	if (td == NULL)
+	if (td == NULL) {
+		print_message("skipped: WITCH_TESTDATA is not set\n");
 		skip();
+	}
 	(void)snprintf(dir, sizeof(dir), "%s/JSONTestSuite/test_parsing", td);
-	if ((d = opendir(dir)) == NULL)
+	if ((d = opendir(dir)) == NULL) {
+		print_message("skipped: no JSONTestSuite corpus at %s\n", dir);
 		skip();
+	}
 	while ((de = readdir(d)) != NULL) {
 		if (de->d_name[0] == '.' || de->d_name[1] != '_')
 			continue;
@@ -914,6 +1025,8 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_not_json),
+		cmocka_unit_test(test_scan_array_ids),
+		cmocka_unit_test(test_scan_bounded_path),
 		cmocka_unit_test(test_empty_payload),
 		cmocka_unit_test(test_invalid_utf8),
 		cmocka_unit_test(test_trailing_garbage),

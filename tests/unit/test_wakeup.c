@@ -1,6 +1,6 @@
 /*
  * tests/unit/test_wakeup.c: the coalesced cross-thread wakeup
- * (reactor/wakeup.h), observed through the real poller.
+ * (poll/wakeup.h), observed through the real poller.
  */
 #include <errno.h>
 #include <fcntl.h>

@@ -15,16 +15,43 @@
 #include "client/client_int.h"
 #include "core/alloc.h"
 #include "core/buf.h"
-#include "pool/pool.h"
-#include "proto/frame.h"
+#include "core/clock.h"
 #include "poll/wakeup.h"
+#include "proto/frame.h"
 
 /* ---- requests ----------------------------------------------------------- */
+
+/* json_dump_callback() into a capped buffer; keeps why it stopped. */
+struct dumpto {
+	struct witch__buf	*b;
+	int			 rc;	/* WITCH_ETOO_LARGE, WITCH_ENOMEM */
+};
 
 static int
 dump_cb(const char *p, size_t n, void *ud)
 {
-	return witch__buf_append(ud, p, n) == 0 ? 0 : -1;
+	struct dumpto *d = ud;
+
+	return (d->rc = witch__buf_append(d->b, p, n)) == 0 ? 0 : -1;
+}
+
+/*
+ * Room for the deadline a call gets when it is written,
+ * ,"deadline_ms":N} (build_frame), whatever N.
+ */
+#define DEADLINE_TAIL_MAX	40
+
+/*
+ * The largest body a request may have: what the server said in hello
+ * (the ceiling before any hello), less the deadline's room.  Lock held.
+ */
+static size_t
+body_limit(const struct witch_client *c)
+{
+	size_t mf = c->server_max_frame ? c->server_max_frame :
+	    WITCH_MAX_FRAME_CEILING;
+
+	return mf > DEADLINE_TAIL_MAX ? mf - DEADLINE_TAIL_MAX : 1;
 }
 
 /*
@@ -35,6 +62,7 @@ static int
 encode_body(struct witch__buf *b, uint64_t id, const char *endpoint,
     json_t *data, bool oneway)
 {
+	struct dumpto d = { b, 0 };
 	char num[32];
 	json_t *ep;
 	int rc = 0;
@@ -51,18 +79,20 @@ encode_body(struct witch__buf *b, uint64_t id, const char *endpoint,
 		return rc;
 	if ((ep = json_string(endpoint)) == NULL)
 		return WITCH_EINVAL;
-	rc = json_dump_callback(ep, dump_cb, b, JSON_ENCODE_ANY);
+	rc = json_dump_callback(ep, dump_cb, &d, JSON_ENCODE_ANY);
 	json_decref(ep);
 	if (rc != 0)
-		return WITCH_EINVAL;
+		return d.rc != 0 ? d.rc : WITCH_EINVAL;
 	if (data != NULL) {
-		if (witch__buf_append_str(b, ",\"data\":") != 0 ||
-		    json_dump_callback(data, dump_cb, b, JSON_ENCODE_ANY |
+		/* Stops at the cap: an oversized request is never built. */
+		if ((rc = witch__buf_append_str(b, ",\"data\":")) != 0)
+			return rc;
+		if (json_dump_callback(data, dump_cb, &d, JSON_ENCODE_ANY |
 		    JSON_COMPACT) != 0)
-			return WITCH_EINVAL;
+			return d.rc != 0 ? d.rc : WITCH_EINVAL;
 	}
-	if (oneway && witch__buf_append_str(b, "}") != 0)
-		return WITCH_ENOMEM;
+	if (oneway)
+		return witch__buf_append_str(b, "}");
 	return 0;
 }
 
@@ -86,6 +116,7 @@ witch_client_call_async(witch_client_t *c, const char *endpoint,
 {
 	struct witch__creq *r;
 	struct witch__buf b;
+	size_t limit;
 	int rc;
 
 	if (c == NULL || endpoint == NULL || endpoint[0] == '\0')
@@ -93,12 +124,14 @@ witch_client_call_async(witch_client_t *c, const char *endpoint,
 	if ((r = witch__calloc(1, sizeof(*r))) == NULL)
 		return WITCH_ENOMEM;
 	r->id = atomic_fetch_add(&c->next_id, 1);
-	witch__buf_init(&b, WITCH_MAX_FRAME_CEILING - 64);
+	pthread_mutex_lock(&c->mu);
+	limit = body_limit(c);
+	pthread_mutex_unlock(&c->mu);
+	witch__buf_init(&b, limit);
 	if ((rc = encode_body(&b, r->id, endpoint, data, false)) != 0) {
 		witch__buf_free(&b);
 		witch__free(r);
-		return rc == WITCH_EINVAL && b.len >= b.limit - 64 ?
-		    WITCH_ETOO_LARGE : rc;
+		return rc;
 	}
 	r->body = witch__buf_steal(&b, &r->blen);
 	r->kind = RQ_CALL;
@@ -191,6 +224,7 @@ witch_client_call(witch_client_t *c, const char *endpoint, json_t *data,
     unsigned timeout_ms, json_t **result, witch_error_t *err)
 {
 	struct syncwait sw;
+	size_t limit;
 	int rc;
 
 	memset(&sw, 0, sizeof(sw));
@@ -208,6 +242,19 @@ witch_client_call(witch_client_t *c, const char *endpoint, json_t *data,
 	}
 	rc = witch_client_call_async(c, endpoint, data, timeout_ms,
 	    witch__client_sync_cb, &sw, NULL);
+	if (rc == WITCH_ETOO_LARGE) {
+		pthread_mutex_lock(&c->mu);
+		limit = c->server_max_frame;
+		pthread_mutex_unlock(&c->mu);
+		if (limit != 0)
+			witch__client_seterr(err, rc, 0, "request larger than "
+			    "the server's max_frame of %zu bytes", limit);
+		else
+			witch__client_seterr(err, rc, 0, "request larger than "
+			    "the %u-byte frame ceiling",
+			    (unsigned)WITCH_MAX_FRAME_CEILING);
+		return rc;
+	}
 	if (rc != 0) {
 		witch__client_seterr(err, rc, 0, "%s", rc == WITCH_ECONNECTION ?
 		    "not connected" : witch_strerror(rc));
@@ -284,8 +331,9 @@ witch_client_cancel(witch_client_t *c, uint64_t id)
 }
 
 /*
- * Send a oneway request.  0, WITCH_EINVAL, WITCH_ENOMEM, or
- * WITCH_ECONNECTION unless connected.  Any thread.
+ * Send a oneway request.  0, WITCH_EINVAL, WITCH_ENOMEM, WITCH_ETOO_LARGE
+ * (larger than the server's max_frame), or WITCH_ECONNECTION unless
+ * connected.  Any thread.
  */
 int
 witch_client_notify(witch_client_t *c, const char *endpoint, json_t *data)
@@ -295,7 +343,9 @@ witch_client_notify(witch_client_t *c, const char *endpoint, json_t *data)
 
 	if (c == NULL || endpoint == NULL || endpoint[0] == '\0')
 		return WITCH_EINVAL;
-	witch__buf_init(&b, WITCH_MAX_FRAME_CEILING);
+	pthread_mutex_lock(&c->mu);
+	witch__buf_init(&b, body_limit(c) + DEADLINE_TAIL_MAX);
+	pthread_mutex_unlock(&c->mu);
 	if ((rc = encode_body(&b, 0, endpoint, data, true)) != 0) {
 		witch__buf_free(&b);
 		return rc;

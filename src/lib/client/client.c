@@ -32,11 +32,11 @@
 #include "client/client_int.h"
 #include "core/alloc.h"
 #include "core/buf.h"
+#include "core/clock.h"
 #include "net/sock.h"
 #include "poll/poller.h"
-#include "pool/pool.h"
-#include "proto/frame.h"
 #include "poll/wakeup.h"
+#include "proto/frame.h"
 
 /* ---- timers ---------------------------------------------------------- */
 

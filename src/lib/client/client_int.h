@@ -26,8 +26,8 @@
 #include <jansson.h>
 #include <witch/client.h>
 
-#include "proto/frame.h"
 #include "poll/wakeup.h"
+#include "proto/frame.h"
 
 #define NPROTO_MAX	16
 #define PROTO_LEN	16
@@ -131,6 +131,7 @@ struct witch_client {
 	bool			 connecting;	/* connect(2) in progress */
 	bool			 writable;
 	bool			 hello_done;
+	size_t			 server_max_frame; /* from hello; 0 unknown */
 	bool			 io_pending;	/* budget spent: go on */
 	unsigned		 link_gen;
 	uint64_t		 hello_id;

@@ -18,9 +18,9 @@
 
 #include "client/client_int.h"
 #include "core/alloc.h"
+#include "core/clock.h"
 #include "net/sock.h"
 #include "poll/poller.h"
-#include "pool/pool.h"
 #include "proto/frame.h"
 
 /* ---- the link: connecting -------------------------------------------- */

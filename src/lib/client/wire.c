@@ -14,11 +14,13 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <witch/server.h>
+
 #include "client/client_int.h"
 #include "core/alloc.h"
+#include "core/clock.h"
 #include "net/sock.h"
 #include "poll/poller.h"
-#include "pool/pool.h"
 #include "proto/frame.h"
 
 /* ---- the link: writing ------------------------------------------------ */
@@ -188,11 +190,16 @@ static int
 on_hello(struct witch_client *c, json_t *res, json_t *eo)
 {
 	witch_error_t e;
+	json_int_t mf;
 
 	if (res != NULL) {
 		json_decref(c->info);
 		c->info = json_deep_copy(res);
 		c->hello_done = true;
+		/* The largest request the server takes (older ones: unsaid). */
+		mf = json_integer_value(json_object_get(res, "max_frame"));
+		c->server_max_frame = mf > 0 && mf <= WITCH_MAX_FRAME_CEILING ?
+		    (size_t)mf : 0;
 		c->link_deadline_ns = 0;
 		c->up_since_ns = witch__now_ns();
 		c->ever_up = true;

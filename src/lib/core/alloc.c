@@ -23,10 +23,10 @@ should_fail(void)
 	return 0;
 }
 
-void
+long
 witch__alloc_fail_after(long n)
 {
-	atomic_store(&fail_countdown, n < 0 ? 0 : n);
+	return atomic_exchange(&fail_countdown, n < 0 ? 0 : n);
 }
 
 void *

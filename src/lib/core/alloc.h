@@ -20,8 +20,10 @@ void witch__free(void *p);
 
 /*
  * Test hook: the n-th allocation from now fails (1 = the next one), and
- * every one after it succeeds again.  0 disables.  Any thread.
+ * every one after it succeeds again.  0 disables.  Returns the countdown
+ * it replaces: above 0, the failure set before did not happen (a sweep
+ * over n is then past the last allocation).  Any thread.
  */
-void witch__alloc_fail_after(long n);
+long witch__alloc_fail_after(long n);
 
 #endif

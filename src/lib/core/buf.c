@@ -24,6 +24,8 @@ witch__buf_reserve(struct witch__buf *b, size_t extra)
 	size_t need, ncap;
 	unsigned char *p;
 
+	if (b->limit == 0)
+		return WITCH_ENOMEM;	/* witch__buf_fail() */
 	if (extra > b->limit - b->len)
 		return WITCH_ETOO_LARGE;
 	need = b->len + extra;
@@ -81,4 +83,11 @@ witch__buf_free(struct witch__buf *b)
 	b->data = NULL;
 	b->len = 0;
 	b->cap = 0;
+}
+
+void
+witch__buf_fail(struct witch__buf *b)
+{
+	witch__buf_free(b);
+	b->limit = 0;		/* witch__buf_init() never sets 0 */
 }

@@ -28,5 +28,11 @@ int witch__buf_append_str(struct witch__buf *b, const char *s);
 unsigned char *witch__buf_steal(struct witch__buf *b, size_t *len);
 /* Release the memory; the buffer is empty again. */
 void witch__buf_free(struct witch__buf *b);
+/*
+ * Release the memory and make every later reserve or append fail with
+ * WITCH_ENOMEM until witch__buf_init(): a buffer whose first bytes were
+ * lost must never go on to hold the bytes after them.
+ */
+void witch__buf_fail(struct witch__buf *b);
 
 #endif

@@ -21,6 +21,7 @@ struct witch__counters {
 	atomic_uint_fast64_t	emfile_pauses;
 	atomic_uint_fast64_t	overloaded;
 	atomic_uint_fast64_t	protocol_errors;
+	atomic_uint_fast64_t	poll_errors;	/* failed waits for events */
 	atomic_uint_fast64_t	errors[WITCH__ERR_SLOTS];	/* by -code */
 	atomic_uint_fast64_t	latency[WITCH__LAT_BUCKETS];
 	atomic_uint		clients;

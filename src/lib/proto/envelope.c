@@ -11,10 +11,13 @@
 
 #include <witch/error.h>
 
+#include "core/alloc.h"
 #include "proto/envelope.h"
 #include "proto/scan.h"
 
 #define ENDPOINT_MAX	63	/* longest endpoint name, in bytes */
+/* Invalid JSON up to this size is parsed by jansson for its message. */
+#define SLOW_PARSE_MAX	65536
 
 static void __attribute__((format(printf, 3, 4)))
 set_msg(char *msg, size_t msglen, const char *fmt, ...)
@@ -272,6 +275,112 @@ int_value(const char *p, size_t n)
 	return (int64_t)v;
 }
 
+/*
+ * The id a scanned value (a span witch__json_scan() accepted) stands for,
+ * as witch__id_format() writes it, into buf (WITCH__ID_MAX + 1 bytes).
+ * Integers and strings without escapes are copied from the text; only a
+ * string with escapes is decoded with jansson (one small allocation:
+ * at most WITCH__ID_MAX + 2 bytes of text).  Returns 0,
+ * WITCH_EINVALID_REQUEST (not an integer or string, or too long) or
+ * WITCH_ENOMEM.  Pure; any thread.
+ */
+int
+witch__id_format_span(const struct witch__jspan *v, char *buf, size_t buflen)
+{
+	json_t *j;
+	int rc;
+
+	if (v->type == WITCH__J_INT && v->len < 21 && v->len < buflen) {
+		int_text(v->p, v->len, buf);
+		return 0;
+	}
+	if (v->type != WITCH__J_STRING || v->len > WITCH__ID_MAX + 2)
+		return WITCH_EINVALID_REQUEST;
+	if (!v->escaped) {
+		if (v->len >= buflen || v->len > WITCH__ID_MAX)
+			return WITCH_EINVALID_REQUEST;
+		memcpy(buf, v->p, v->len);
+		buf[v->len] = '\0';
+		return 0;
+	}
+	if ((j = json_loadb(v->p, v->len, JSON_DECODE_ANY | JSON_ALLOW_NUL,
+	    NULL)) == NULL)
+		return WITCH_ENOMEM;	/* it was validated */
+	rc = witch__id_format(j, buf, buflen);
+	json_decref(j);
+	return rc;
+}
+
+/*
+ * The DOM path for what the fast path would not take, without letting
+ * jansson see more than the envelope: the verdicts and messages are those
+ * of witch__request_parse(), at a cost linear in the payload.
+ *   - a valid object: a reduced request of the envelope members m (id,
+ *     endpoint, data, oneway, deadline_ms) is parsed instead, an array or
+ *     object among them replaced by an empty one (only its type matters
+ *     to the verdict), and data stays text (data_raw), as on the fast path;
+ *   - valid JSON that is not an object: the verdict, nothing parsed;
+ *   - invalid JSON: jansson's message up to SLOW_PARSE_MAX bytes, the
+ *     scanner's verdict beyond.
+ */
+static int
+parse_bounded(const char *payload, size_t len, int scanned,
+    enum witch__jtype top, const struct witch__jmember *m,
+    struct witch__request_env *env, char *msg, size_t msglen)
+{
+	const struct witch__jspan *v;
+	char *r;
+	size_t i, n = 1;
+	int rc;
+
+	if (scanned != 0 && len <= SLOW_PARSE_MAX)
+		return witch__request_parse(payload, len, env, msg, msglen);
+	env_reset(env);
+	if (msg != NULL && msglen > 0)
+		msg[0] = '\0';
+	if (scanned != 0) {
+		set_msg(msg, msglen, "payload is not valid JSON (%zu bytes)",
+		    len);
+		return scanned;
+	}
+	if (top != WITCH__J_OBJECT) {
+		set_msg(msg, msglen, "request must be a JSON object");
+		return WITCH_EINVALID_REQUEST;
+	}
+	if ((r = witch__malloc(len + 96)) == NULL)
+		return WITCH_ENOMEM;
+	r[0] = '{';
+	for (i = 0; i < 5; i++) {
+		v = m[i].span;
+		if (v->type == WITCH__J_NONE || i == 2)	/* data: text */
+			continue;
+		n += (size_t)snprintf(r + n, len + 96 - n, "%s\"%s\":",
+		    n > 1 ? "," : "", m[i].name);
+		if (v->type == WITCH__J_ARRAY || v->type == WITCH__J_OBJECT) {
+			r[n++] = v->type == WITCH__J_ARRAY ? '[' : '{';
+			r[n++] = v->type == WITCH__J_ARRAY ? ']' : '}';
+		} else {
+			memcpy(r + n, v->p, v->len);
+			n += v->len;
+		}
+	}
+	r[n++] = '}';
+	rc = witch__request_parse(r, n, env, msg, msglen);
+	witch__free(r);
+	if (rc != 0)
+		return rc;
+	/* The fast path's shape: no tree, the endpoint copied, data text. */
+	strlcpy(env->endpoint_buf, env->endpoint, sizeof(env->endpoint_buf));
+	env->endpoint = env->endpoint_buf;
+	json_decref(env->root);
+	env->root = NULL;
+	if (m[2].span->type != WITCH__J_NONE) {
+		env->data_raw = m[2].span->p;
+		env->data_len = m[2].span->len;
+	}
+	return 0;
+}
+
 int
 witch__request_scan(const char *payload, size_t len,
     struct witch__request_env *env, char *msg, size_t msglen)
@@ -283,9 +392,10 @@ witch__request_scan(const char *payload, size_t len,
 	};
 	enum witch__jtype top;
 	bool kesc;
+	int rc;
 
-	if (witch__json_scan(payload, len, &top, m, 5, &kesc) != 0 ||
-	    top != WITCH__J_OBJECT || kesc)
+	if ((rc = witch__json_scan(payload, len, &top, m, 5, &kesc)) != 0 ||
+	    top != WITCH__J_OBJECT)
 		goto slow;
 	env_reset(env);
 	if (msg != NULL && msglen > 0)
@@ -322,5 +432,5 @@ witch__request_scan(const char *payload, size_t len,
 	}
 	return 0;
 slow:
-	return witch__request_parse(payload, len, env, msg, msglen);
+	return parse_bounded(payload, len, rc, top, m, env, msg, msglen);
 }

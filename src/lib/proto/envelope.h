@@ -117,5 +117,13 @@ int witch__reply_event(struct witch__buf *out, const char *event,
 /* Compact JSON text of an id value (integer or string) into buf; 0 or
  * WITCH_EINVALID_REQUEST (wrong type or too long). */
 int witch__id_format(const json_t *id, char *buf, size_t buflen);
+struct witch__jspan;
+/*
+ * The same from a value witch__json_scan() accepted, without a DOM (a
+ * string with escapes excepted: one small allocation).  0,
+ * WITCH_EINVALID_REQUEST or WITCH_ENOMEM.
+ */
+int witch__id_format_span(const struct witch__jspan *v, char *buf,
+    size_t buflen);
 
 #endif

@@ -31,6 +31,8 @@ struct scan {
 };
 
 static int value(struct scan *, struct witch__jspan *);
+static struct witch__jspan *escaped_slot(const unsigned char *,
+    const unsigned char *, struct witch__jmember *, size_t);
 
 static void
 ws(struct scan *s)
@@ -368,8 +370,9 @@ object(struct scan *s, struct witch__jmember *m, size_t nm, bool *kesc)
 		slot = NULL;
 		if (esc && kesc != NULL)
 			*kesc = true;
-		else if (!esc && nm > 0)
-			slot = member_slot(k, (size_t)(s->p - 1 - k), m, nm);
+		if (nm > 0)
+			slot = esc ? escaped_slot(k - 1, s->p, m, nm) :
+			    member_slot(k, (size_t)(s->p - 1 - k), m, nm);
 		ws(s);
 		if (s->p >= s->end || *s->p++ != ':')
 			return fail(s, WITCH_EPARSE);
@@ -475,4 +478,127 @@ witch__json_scan(const char *buf, size_t len, enum witch__jtype *top,
 	if (rc != 0 || s.err != 0)
 		return s.err != 0 ? s.err : WITCH_EPARSE;
 	return 0;
+}
+
+bool
+witch__json_array_next(const struct witch__jspan *arr, size_t *pos,
+    struct witch__jspan *el)
+{
+	struct scan s;
+
+	if (arr->type != WITCH__J_ARRAY || *pos >= arr->len)
+		return false;
+	s.p = (const unsigned char *)arr->p + *pos;
+	s.end = (const unsigned char *)arr->p + arr->len;
+	s.depth = 0;
+	s.err = 0;
+	if (*pos == 0)
+		s.p++;			/* '[' */
+	ws(&s);
+	if (s.p < s.end && *s.p == ',')
+		s.p++;
+	ws(&s);
+	if (s.p >= s.end || *s.p == ']' || value(&s, el) != 0) {
+		*pos = arr->len;
+		return false;
+	}
+	*pos = (size_t)((const char *)s.p - arr->p);
+	return true;
+}
+
+/* UTF-8 of code point u into b (room for 4); its length. */
+static size_t
+put_utf8(unsigned u, char *b)
+{
+	if (u < 0x80) {
+		b[0] = (char)u;
+		return 1;
+	}
+	if (u < 0x800) {
+		b[0] = (char)(0xc0 | u >> 6);
+		b[1] = (char)(0x80 | (u & 0x3f));
+		return 2;
+	}
+	if (u < 0x10000) {
+		b[0] = (char)(0xe0 | u >> 12);
+		b[1] = (char)(0x80 | (u >> 6 & 0x3f));
+		b[2] = (char)(0x80 | (u & 0x3f));
+		return 3;
+	}
+	b[0] = (char)(0xf0 | u >> 18);
+	b[1] = (char)(0x80 | (u >> 12 & 0x3f));
+	b[2] = (char)(0x80 | (u >> 6 & 0x3f));
+	b[3] = (char)(0x80 | (u & 0x3f));
+	return 4;
+}
+
+size_t
+witch__json_string_copy(const struct witch__jspan *str, char *buf,
+    size_t size)
+{
+	struct scan s;
+	char tmp[4];
+	size_t n = 0, k, i;
+	unsigned u, lo;
+	int c;
+
+	s.p = (const unsigned char *)str->p + 1;
+	s.end = (const unsigned char *)str->p + str->len - 1;	/* '"' */
+	while (s.p < s.end) {
+		c = *s.p++;
+		k = 1;
+		tmp[0] = (char)c;
+		if (c == '\\') {
+			c = *s.p++;
+			switch (c) {
+			case 'b': tmp[0] = '\b'; break;
+			case 'f': tmp[0] = '\f'; break;
+			case 'n': tmp[0] = '\n'; break;
+			case 'r': tmp[0] = '\r'; break;
+			case 't': tmp[0] = '\t'; break;
+			case 'u':
+				(void)hex4(&s, &u);
+				if (u >= 0xd800 && u <= 0xdbff) {
+					s.p += 2;	/* its "\\u" */
+					(void)hex4(&s, &lo);
+					u = 0x10000 + ((u - 0xd800) << 10) +
+					    (lo - 0xdc00);
+				}
+				if (u == 0)
+					goto done;
+				k = put_utf8(u, tmp);
+				break;
+			default:
+				tmp[0] = (char)c;	/* " \\ / */
+				break;
+			}
+		}
+		for (i = 0; i < k; i++, n++)
+			if (n + 1 < size)
+				buf[n] = tmp[i];
+	}
+done:
+	if (size > 0)
+		buf[n < size ? n : size - 1] = '\0';
+	return n;
+}
+
+/* An escaped key [q, e) (with its quotes) matched after decoding. */
+static struct witch__jspan *
+escaped_slot(const unsigned char *q, const unsigned char *e,
+    struct witch__jmember *m, size_t nm)
+{
+	struct witch__jspan key;
+	char name[32];
+	size_t n;
+
+	key.p = (const char *)q;
+	key.len = (size_t)(e - q);
+	key.type = WITCH__J_STRING;
+	key.escaped = true;
+	if (key.len > 6 * sizeof(name) ||
+	    (n = witch__json_string_copy(&key, name, sizeof(name))) >=
+	    sizeof(name) || n == 0)
+		return NULL;
+	return member_slot((const unsigned char *)name, n, m, nm);
 }

@@ -52,11 +52,29 @@ struct witch__jmember {
  * WITCH_EINVALID_REQUEST for valid JSON that jansson cannot hold (a NUL
  * in an object key).  *top gets the type of the top-level value.  When it
  * is an object, each member whose key equals members[i].name gets its
- * value's span (the last one wins, as in jansson); *key_escaped is set if
- * any top-level key used a backslash escape (such a key is never matched,
- * so the caller must not trust an absent member then).  Pure; any thread.
+ * value's span (the last one wins, as in jansson); a key with backslash
+ * escapes is matched after decoding, and sets *key_escaped.  Pure; any
+ * thread.
  */
 int witch__json_scan(const char *buf, size_t len, enum witch__jtype *top,
     struct witch__jmember *members, size_t nmembers, bool *key_escaped);
+
+/*
+ * The elements of an array span that witch__json_scan() accepted, one
+ * per call: *pos starts at 0; each call stores the next element's span in
+ * *el and returns true, or returns false after the last.  Every byte is
+ * looked at once over the whole walk; no allocation.  Pure; any thread.
+ */
+bool witch__json_array_next(const struct witch__jspan *arr, size_t *pos,
+    struct witch__jspan *el);
+
+/*
+ * The value of a string span that witch__json_scan() accepted, escapes
+ * decoded, into buf (size bytes, NUL-terminated, cut short to fit).
+ * Returns the decoded length (as strlcpy: >= size means it was cut).  A
+ * \u0000 ends the copy.  No allocation.  Pure; any thread.
+ */
+size_t witch__json_string_copy(const struct witch__jspan *str, char *buf,
+    size_t size);
 
 #endif

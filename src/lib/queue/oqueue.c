@@ -48,7 +48,12 @@
 #include "core/buf.h"
 #include "queue/oqueue.h"
 
-/* A buffer whose first bytes are the header of the message to be. */
+/*
+ * A buffer whose first bytes are the header of the message to be.  When
+ * the header cannot be allocated the failure is sticky: every append
+ * fails too, so no frame is ever built where the header should be (the
+ * message would lose the frame's first bytes), and from_buf sees none.
+ */
 void
 witch__omsg_buf_init(struct witch__buf *b)
 {
@@ -56,7 +61,7 @@ witch__omsg_buf_init(struct witch__buf *b)
 
 	witch__buf_init(b, 0);
 	if (witch__buf_append(b, &zero, sizeof(zero)) != 0)
-		witch__buf_free(b);	/* from_buf then sees no frame */
+		witch__buf_fail(b);
 }
 
 /* The buffer's bytes as one message (header in front).  Any thread. */

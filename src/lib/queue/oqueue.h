@@ -56,7 +56,9 @@ struct witch__buf;
  * header in front, append the frame after it, then turn the buffer into
  * a message with witch__omsg_from_buf() (which takes its bytes; the
  * buffer is empty afterwards).  from_buf returns NULL for an empty or
- * failed buffer, which it frees.
+ * failed buffer, which it frees.  If the header cannot be allocated,
+ * every append to the buffer fails too (WITCH_ENOMEM), so a frame is
+ * never built without its header.
  */
 void witch__omsg_buf_init(struct witch__buf *b);
 struct witch__omsg *witch__omsg_from_buf(struct witch__buf *b);

@@ -8,12 +8,14 @@
  * connection state (ping, echo, info, ...) are in server/builtins.c.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include <witch/version.h>
 
 #include "core/alloc.h"
+#include "proto/scan.h"
 #include "reactor/reactor.h"
 
 /* JSON array of the server's protocol names (NULL: no memory). */
@@ -42,55 +44,101 @@ inline_reply(struct witch__buf *out, const char *id, json_t *result)
 	return rc;
 }
 
+/*
+ * A reactor-side built-in's data, looked at without a tree (protocol.md,
+ * doc/internals/reactor.md).  The envelope leaves it as text (data_raw);
+ * that text must be at most max bytes, checked before anything looks
+ * inside, then one scan gives the type of the data (*top, WITCH__J_NONE
+ * without data) and the spans of the members m of a data object.  True:
+ * refused, the invalid_request reply naming the limit is in out and *rc
+ * is its result.
+ */
+static bool
+bi_data_refused(struct witch__request_env *env, struct witch__buf *out,
+    const char *name, size_t max, struct witch__jmember *m, size_t nm,
+    enum witch__jtype *top, int *rc)
+{
+	char msg[128];
+	size_t i;
+	bool kesc;
+	int err;
+
+	*top = WITCH__J_NONE;
+	for (i = 0; i < nm; i++)
+		memset(m[i].span, 0, sizeof(*m[i].span));
+	if (env->data_raw == NULL)
+		return false;
+	if (env->data_len > max) {
+		snprintf(msg, sizeof(msg), "%s: data larger than %zu bytes",
+		    name, max);
+		*rc = witch__reply_error(out, env->id, WITCH_EINVALID_REQUEST,
+		    msg);
+		return true;
+	}
+	if ((err = witch__json_scan(env->data_raw, env->data_len, top, m, nm,
+	    &kesc)) != 0) {		/* validated with the request */
+		*rc = witch__reply_error(out, env->id, err, NULL);
+		return true;
+	}
+	return false;
+}
+
 /* Index of the first of the client's protocols the server speaks. */
 static int
-pick_protocol(const struct witch__reactor *r, json_t *list)
+pick_protocol(const struct witch__reactor *r, const struct witch__jspan *list)
 {
-	json_t *v;
-	size_t i, p;
+	struct witch__jspan v;
+	char name[64];
+	size_t pos = 0, p;
 
-	json_array_foreach(list, i, v) {
-		if (!json_is_string(v))
+	while (witch__json_array_next(list, &pos, &v)) {
+		if (v.type != WITCH__J_STRING ||
+		    witch__json_string_copy(&v, name, sizeof(name)) >=
+		    sizeof(name))
 			continue;
 		for (p = 0; p < r->opt.nprotocols; p++)
-			if (strcmp(json_string_value(v),
-			    r->opt.protocols[p]) == 0)
+			if (strcmp(name, r->opt.protocols[p]) == 0)
 				return (int)p;
 	}
 	return -1;
 }
 
+/* At most WITCH__BUILTIN_DATA_MAX bytes of data, scanned, no tree. */
 static int
 builtin_hello(struct witch__conn *c, struct witch__request_env *env,
     struct witch__buf *out)
 {
 	struct witch__reactor *r = c->r;
-	json_t *d = witch__request_env_data(env), *protos, *hash, *name;
-	char msg[256];
-	int p;
+	struct witch__jspan protos, hash, name;
+	struct witch__jmember m[] = { { "protocols", 9, &protos },
+	    { "source_hash", 11, &hash }, { "name", 4, &name } };
+	enum witch__jtype top;
+	char msg[256], h[WITCH__ID_MAX];
+	int p, rc;
 
-	if (d != NULL && !json_is_null(d) && !json_is_object(d))
+	if (bi_data_refused(env, out, "hello", WITCH__BUILTIN_DATA_MAX, m, 3,
+	    &top, &rc))
+		return rc;
+	if (top != WITCH__J_NONE && top != WITCH__J_NULL &&
+	    top != WITCH__J_OBJECT)
 		return witch__reply_error(out, env->id, WITCH_EINVALID_REQUEST,
 		    "hello: data must be an object");
-	protos = d ? json_object_get(d, "protocols") : NULL;
-	hash = d ? json_object_get(d, "source_hash") : NULL;
-	name = d ? json_object_get(d, "name") : NULL;
-	if ((protos != NULL && !json_is_array(protos)) ||
-	    (hash != NULL && !json_is_string(hash)) ||
-	    (name != NULL && !json_is_string(name)))
+	if ((protos.type != WITCH__J_NONE && protos.type != WITCH__J_ARRAY) ||
+	    (hash.type != WITCH__J_NONE && hash.type != WITCH__J_STRING) ||
+	    (name.type != WITCH__J_NONE && name.type != WITCH__J_STRING))
 		return witch__reply_error(out, env->id, WITCH_EINVALID_REQUEST,
 		    "hello: protocols must be an array of strings, "
 		    "source_hash and name strings");
-	if (hash != NULL &&
-	    strcmp(json_string_value(hash), r->opt.source_hash) != 0) {
+	if (hash.type == WITCH__J_STRING &&
+	    (witch__json_string_copy(&hash, h, sizeof(h)) >= sizeof(h) ||
+	    strcmp(h, r->opt.source_hash) != 0)) {
 		snprintf(msg, sizeof(msg), "source hash mismatch: client "
-		    "expects %.40s, server has %s", json_string_value(hash),
-		    r->opt.source_hash);
+		    "expects %.40s, server has %s", h, r->opt.source_hash);
 		return witch__reply_error(out, env->id, WITCH_EINCOMPATIBLE,
 		    msg);
 	}
-	if (protos != NULL) {
-		if ((p = pick_protocol(r, protos)) < 0) {
+	if (protos.type == WITCH__J_ARRAY) {
+		if ((p = pick_protocol(r, &protos)) < 0) {
 			snprintf(msg, sizeof(msg), "no protocol in common; "
 			    "this server speaks %s%s", r->opt.protocols[0],
 			    r->opt.nprotocols > 1 ? " and others (see info)" :
@@ -100,30 +148,56 @@ builtin_hello(struct witch__conn *c, struct witch__request_env *env,
 		}
 		c->proto = p;
 	}
-	if (name != NULL)
-		strlcpy(c->client_name, json_string_value(name),
+	if (name.type == WITCH__J_STRING)
+		(void)witch__json_string_copy(&name, c->client_name,
 		    sizeof(c->client_name));
 	return inline_reply(out, env->id, json_pack(
-	    "{s:s, s:s, s:s, s:s, s:o, s:s, s:s, s:I}",
+	    "{s:s, s:s, s:s, s:s, s:o, s:s, s:s, s:I, s:I}",
 	    "name", r->opt.name, "server_id", r->opt.server_id,
 	    "version", witch_version(), "protocol", r->opt.protocols[c->proto],
 	    "protocols", witch__protocols_json(r),
 	    "source_hash", r->opt.source_hash,
-	    "project_id", r->opt.project_id, "client_id", (json_int_t)c->id));
+	    "project_id", r->opt.project_id, "client_id", (json_int_t)c->id,
+	    "max_frame", (json_int_t)r->opt.max_frame));
 }
 
-struct cancel_match {
-	const struct witch__conn	*conn;
-	const char			*id;
+/* The ids of one cancel, sorted, for one walk of the pool's queue. */
+struct cancel_id {
+	char	id[WITCH__ID_MAX + 1];
+	bool	matched;
 };
 
+struct cancel_set {
+	const struct witch__conn	*conn;
+	struct cancel_id		*ids;
+	size_t				 n;
+};
+
+static int
+cancel_id_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct cancel_id *)a)->id,
+	    ((const struct cancel_id *)b)->id);
+}
+
+/* A job of this connection whose id is in the set (marked matched). */
 static bool
 match_job(const struct witch__job *job, void *arg)
 {
 	const struct witch__reqjob *rj = (const struct witch__reqjob *)job;
-	const struct cancel_match *m = arg;
+	struct cancel_set *set = arg;
+	struct cancel_id *hit, *e;
 
-	return rj->conn == m->conn && strcmp(rj->id, m->id) == 0;
+	if (rj->conn != set->conn || (hit = bsearch(rj->id, set->ids, set->n,
+	    sizeof(*set->ids), cancel_id_cmp)) == NULL)
+		return false;
+	/* The same id may be listed more than once. */
+	for (e = hit; e >= set->ids && strcmp(e->id, rj->id) == 0; e--)
+		e->matched = true;
+	for (e = hit + 1; e < set->ids + set->n && strcmp(e->id, rj->id) == 0;
+	    e++)
+		e->matched = true;
+	return true;
 }
 
 /* Remember id so that the request, if it comes later, is cancelled. */
@@ -154,39 +228,66 @@ precancel_add(struct witch__conn *c, const char *id, uint64_t now)
 	    (uint64_t)WITCH__PRECANCEL_MS * 1000000u;
 }
 
+/*
+ * At most WITCH__CANCEL_IDS_MAX ids in WITCH__CANCEL_DATA_MAX bytes: the
+ * ids are scanned from the text, sorted, and matched in one walk of the
+ * pool's queue under one lock.
+ */
 static int
 builtin_cancel(struct witch__conn *c, struct witch__request_env *env,
     struct witch__buf *out)
 {
-	struct cancel_match m;
-	char id[WITCH__ID_MAX + 1];
-	json_t *ids, *v;
-	size_t i, matched = 0, remembered = 0;
+	struct witch__jspan ids, v;
+	struct witch__jmember m[] = { { "ids", 3, &ids } };
+	struct cancel_set set = { c, NULL, 0 };
+	enum witch__jtype top;
+	size_t i, pos, n = 0, matched = 0;
+	char msg[96];
+	int rc;
 
-	ids = json_object_get(witch__request_env_data(env), "ids");
-	if (!json_is_array(ids))
+	if (bi_data_refused(env, out, "cancel", WITCH__CANCEL_DATA_MAX, m, 1,
+	    &top, &rc))
+		return rc;
+	if (top != WITCH__J_OBJECT || ids.type != WITCH__J_ARRAY)
 		return witch__reply_error(out, env->id, WITCH_EINVALID_REQUEST,
 		    "cancel: data must be {\"ids\": [...]}");
-	json_array_foreach(ids, i, v) {
-		if (witch__id_format(v, id, sizeof(id)) != 0)
-			return witch__reply_error(out, env->id,
-			    WITCH_EINVALID_REQUEST,
-			    "cancel: ids must be integers or strings");
-	}
-	m.conn = c;
-	json_array_foreach(ids, i, v) {
-		witch__id_format(v, id, sizeof(id));
-		m.id = id;
-		if (witch__pool_cancel(c->r->pool, match_job, &m) > 0)
-			matched++;
-		else {
-			precancel_add(c, id, c->r->now_ns);
-			remembered++;
+	for (pos = 0; witch__json_array_next(&ids, &pos, &v); n++)
+		if (n == WITCH__CANCEL_IDS_MAX) {
+			snprintf(msg, sizeof(msg), "cancel: at most %d ids "
+			    "per request", WITCH__CANCEL_IDS_MAX);
+			rc = witch__reply_error(out, env->id,
+			    WITCH_EINVALID_REQUEST, msg);
+			goto done;
 		}
+	if (n > 0 && (set.ids = witch__calloc(n, sizeof(*set.ids))) == NULL) {
+		rc = witch__reply_error(out, env->id, WITCH_ENOMEM,
+		    "out of memory");
+		goto done;
 	}
-	return inline_reply(out, env->id, json_pack("{s:I, s:I}",
+	for (pos = 0; witch__json_array_next(&ids, &pos, &v); set.n++)
+		if ((rc = witch__id_format_span(&v, set.ids[set.n].id,
+		    sizeof(set.ids[set.n].id))) != 0) {
+			rc = witch__reply_error(out, env->id, rc,
+			    rc == WITCH_ENOMEM ? "out of memory" :
+			    "cancel: ids must be integers or strings");
+			goto done;
+		}
+	if (set.n > 0) {
+		qsort(set.ids, set.n, sizeof(*set.ids), cancel_id_cmp);
+		(void)witch__pool_cancel(c->r->pool, match_job, &set);
+	}
+	for (i = 0; i < set.n; i++) {
+		if (set.ids[i].matched)
+			matched++;
+		else
+			precancel_add(c, set.ids[i].id, c->r->now_ns);
+	}
+	rc = inline_reply(out, env->id, json_pack("{s:I, s:I}",
 	    "matched", (json_int_t)matched,
-	    "remembered", (json_int_t)remembered));
+	    "remembered", (json_int_t)(set.n - matched)));
+done:
+	witch__free(set.ids);
+	return rc;
 }
 
 /* unauthorized unless c is on the control socket or loopback. */
@@ -228,10 +329,15 @@ builtin_clients(struct witch__conn *c, struct witch__request_env *env,
     struct witch__buf *out)
 {
 	const struct witch__conn *it;
+	enum witch__jtype top;
 	json_t *list;
+	int rc;
 
 	if (refuse_untrusted(c, env, out))
 		return 0;
+	if (bi_data_refused(env, out, "clients", WITCH__BUILTIN_DATA_MAX,
+	    NULL, 0, &top, &rc))
+		return rc;
 	if ((list = json_array()) == NULL)
 		return inline_reply(out, env->id, NULL);
 	for (it = c->r->conns; it != NULL; it = it->next)
@@ -246,16 +352,25 @@ builtin_kill_client(struct witch__conn *c, struct witch__request_env *env,
     struct witch__buf *out)
 {
 	struct witch__conn *it;
-	json_t *idv;
+	struct witch__jspan idv;
+	struct witch__jmember m[] = { { "id", 2, &idv } };
+	enum witch__jtype top;
+	char num[24];
 	json_int_t id;
+	int rc;
 
 	if (refuse_untrusted(c, env, out))
 		return 0;
-	idv = json_object_get(witch__request_env_data(env), "id");
-	if (!json_is_integer(idv))
+	if (bi_data_refused(env, out, "kill_client", WITCH__BUILTIN_DATA_MAX,
+	    m, 1, &top, &rc))
+		return rc;
+	if (top != WITCH__J_OBJECT || idv.type != WITCH__J_INT ||
+	    idv.len >= sizeof(num))
 		return witch__reply_error(out, env->id, WITCH_EINVALID_REQUEST,
 		    "kill_client: data must be {\"id\": <client id>}");
-	id = json_integer_value(idv);
+	memcpy(num, idv.p, idv.len);	/* validated: fits int64_t */
+	num[idv.len] = '\0';
+	id = strtoll(num, NULL, 10);
 	for (it = c->r->conns; it != NULL; it = it->next)
 		if (it->counted && (json_int_t)it->id == id)
 			break;
@@ -276,8 +391,14 @@ static int
 builtin_monitor(struct witch__conn *c, struct witch__request_env *env,
     struct witch__buf *out)
 {
+	enum witch__jtype top;
+	int rc;
+
 	if (refuse_untrusted(c, env, out))
 		return 0;
+	if (bi_data_refused(env, out, "monitor", WITCH__BUILTIN_DATA_MAX,
+	    NULL, 0, &top, &rc))
+		return rc;
 	if (!c->monitor) {
 		c->monitor = true;
 		c->r->nmonitors++;
@@ -293,14 +414,23 @@ witch__monitor_feed(struct witch__conn *c, struct witch__request_env *env)
 	struct witch__conn *m;
 	struct witch__buf b;
 	struct timespec ts;
-	json_t *d;
+	json_t *d, *big = NULL;
+	char note[64];
 
+	/* Data beyond the built-ins' limit is not parsed here: its size. */
+	if (env->data_raw != NULL && env->data_len > WITCH__BUILTIN_DATA_MAX) {
+		snprintf(note, sizeof(note), "(%zu bytes, not shown)",
+		    env->data_len);
+		big = json_string(note);
+	}
 	clock_gettime(CLOCK_REALTIME, &ts);
 	d = json_pack("{s:f, s:I, s:s, s:s, s:o, s:O?, s:b}",
 	    "time", ts.tv_sec + ts.tv_nsec / 1e9, "client", (json_int_t)c->id,
 	    "addr", c->peer, "endpoint", env->endpoint,
 	    "id", json_loads(env->id, JSON_DECODE_ANY, NULL),
-	    "data", witch__request_env_data(env), "oneway", env->oneway);
+	    "data", big != NULL ? big : witch__request_env_data(env),
+	    "oneway", env->oneway);
+	json_decref(big);
 	if (d == NULL)
 		return;
 	for (m = r->conns; m != NULL; m = m->next) {
@@ -309,8 +439,10 @@ witch__monitor_feed(struct witch__conn *c, struct witch__request_env *env)
 		witch__omsg_buf_init(&b);
 		if (witch__reply_event(&b, "monitor", d) == 0)
 			witch__conn_reply_buf(m, &b);
-		else
+		else {
 			witch__buf_free(&b);
+			witch__conn_reply_lost(m);	/* a gap: close */
+		}
 	}
 	json_decref(d);
 }

@@ -63,6 +63,7 @@ witch__conn_new(struct witch__reactor *r, int fd, const char *peer)
 	atomic_init(&c->closed, false);
 	atomic_init(&c->scheduled, false);
 	atomic_init(&c->inflight, 0);
+	atomic_init(&c->reply_lost, false);
 	witch__oqueue_init(&c->oq);
 	witch__buf_init(&c->obuf, 0);
 	c->fd = fd;
@@ -118,10 +119,19 @@ witch__conn_send_buf(struct witch__conn *c, struct witch__buf *b)
 		witch__buf_free(b);
 		return;
 	}
-	if ((m = witch__omsg_from_buf(b)) == NULL)
-		return;		/* counted by the caller as a failure */
+	if ((m = witch__omsg_from_buf(b)) == NULL) {
+		witch__conn_reply_lost(c);
+		return;
+	}
 	witch__oqueue_push(&c->oq, m);
 	witch__conn_schedule(c);
+}
+
+void
+witch__conn_reply_lost(struct witch__conn *c)
+{
+	atomic_store_explicit(&c->reply_lost, true, memory_order_relaxed);
+	witch__conn_schedule(c);	/* its release orders the store */
 }
 
 void
@@ -134,6 +144,7 @@ witch__conn_send_error(struct witch__conn *c, const char *id, int code,
 	witch__omsg_buf_init(&b);
 	if (witch__reply_error(&b, id, code, msg) != 0) {
 		witch__buf_free(&b);
+		witch__conn_reply_lost(c);
 		return;
 	}
 	witch__conn_send_buf(c, &b);
@@ -196,6 +207,8 @@ witch__conn_reply_buf(struct witch__conn *c, struct witch__buf *b)
 	if (b->len > hdr && witch__obuf_ready(c) &&
 	    witch__buf_append(&c->obuf, b->data + hdr, b->len - hdr) == 0)
 		witch__turn_add(c);
+	else
+		witch__conn_reply_lost(c);
 	witch__buf_free(b);
 }
 
@@ -211,6 +224,8 @@ witch__conn_reply_error(struct witch__conn *c, const char *id, int code,
 	if (witch__obuf_ready(c) &&
 	    witch__reply_error(&c->obuf, id, code, msg) == 0)
 		witch__turn_add(c);
+	else
+		witch__conn_reply_lost(c);
 }
 
 /* ---- I/O and the close sequence --------------------------------------- */
@@ -493,6 +508,13 @@ witch__conn_settle(struct witch__conn *c)
 
 	if (c->fd < 0)
 		return;
+	if (c->state == WITCH__CONN_OPEN &&
+	    atomic_load_explicit(&c->reply_lost, memory_order_relaxed)) {
+		witch__rlog(r, WITCH_LOG_WARNING, "client %llu (%s) closed: "
+		    "no memory for a reply it is owed",
+		    (unsigned long long)c->id, c->peer);
+		witch__conn_close(c, 0, "out_of_memory", 1000);
+	}
 	out = witch__oqueue_bytes(&c->oq);
 	if (c->state == WITCH__CONN_OPEN) {
 		if (!c->read_paused && out > witch__out_soft(r)) {

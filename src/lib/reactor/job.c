@@ -86,8 +86,11 @@ job_run(struct witch__job *job)
 	witch__omsg_buf_init(&b);
 	if (witch__job_reply(rj, &req, rc, &b))
 		witch__conn_send_buf(rj->conn, &b);
-	else
+	else {
 		witch__buf_free(&b);
+		if (!rj->oneway)
+			witch__conn_reply_lost(rj->conn);
+	}
 	json_decref(req.result);
 	witch__request_raw_free(&req);
 	witch__job_done(rj->conn);

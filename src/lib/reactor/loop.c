@@ -21,8 +21,11 @@
  * doc/internals/reactor.md and doc/internals/architecture.md.
  */
 #include <errno.h>
+#include <limits.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/alloc.h"
@@ -253,12 +256,88 @@ phase_step(struct witch__reactor *r)
 	return true;
 }
 
+/* ---- waiting for events ---------------------------------------------- */
+
+/* Longest pause after failed waits in a row (doubling from 1 ms). */
+#define POLL_BACKOFF_MAX_MS 1024
+
+/* Test hook (witch__reactor_fail_waits): waits left to fail, and how. */
+static atomic_long poll_fail_left;
+static atomic_int poll_fail_errno;
+
+/*
+ * Test hook: the next n waits of every reactor fail as if the poller had
+ * returned an error with errno err (0 disables).  Returns the countdown
+ * it replaces (waits that were still to fail).  Any thread.
+ */
+long
+witch__reactor_fail_waits(long n, int err)
+{
+	atomic_store(&poll_fail_errno, err);
+	return atomic_exchange(&poll_fail_left, n < 0 ? 0 : n);
+}
+
+static bool
+poll_fail_injected(void)
+{
+	long v = atomic_load_explicit(&poll_fail_left, memory_order_relaxed);
+
+	while (v > 0)
+		if (atomic_compare_exchange_weak_explicit(&poll_fail_left, &v,
+		    v - 1, memory_order_relaxed, memory_order_relaxed)) {
+			errno = atomic_load(&poll_fail_errno);
+			return true;
+		}
+	return false;
+}
+
+/*
+ * Wait for events.  A failed wait (the backend already turns EINTR into
+ * 0 events) is never a busy loop: it is counted (poll_errors), logged at
+ * the 1st, 2nd, 4th, 8th... failure in a row, and the reactor pauses 1
+ * ms, doubling with each failure in a row up to POLL_BACKOFF_MAX_MS, then
+ * goes on with its turn (replies from workers, timers, shutdown) as if no
+ * event had come.  *fails counts the failures in a row.  Returns the
+ * events stored in ev.
+ */
+static int
+poll_wait(struct witch__reactor *r, struct witch__poll_event *ev,
+    int timeout, unsigned *fails)
+{
+	struct timespec ts;
+	unsigned ms;
+	int n;
+
+	if (poll_fail_injected())
+		n = WITCH_ESYSTEM;
+	else
+		n = witch__poller_wait(r->poller, ev, MAX_EVENTS, timeout);
+	if (n >= 0) {
+		*fails = 0;
+		return n;
+	}
+	atomic_fetch_add(&r->ctr.poll_errors, 1);
+	ms = *fails >= 10 ? POLL_BACKOFF_MAX_MS : 1u << *fails;
+	if ((*fails & (*fails + 1)) == 0)
+		witch__rlog(r, WITCH_LOG_ERR, "reactor: waiting for events "
+		    "failed (%u in a row): %s; pausing %u ms", *fails + 1,
+		    strerror(errno), ms);
+	if (*fails < UINT_MAX)
+		(*fails)++;
+	ts.tv_sec = ms / 1000;
+	ts.tv_nsec = (long)(ms % 1000) * 1000000L;
+	while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
+		;
+	return 0;
+}
+
 void *
 witch__reactor_main(void *arg)
 {
 	struct witch__reactor *r = arg;
 	struct witch__poll_event ev[MAX_EVENTS];
 	struct witch__conn *c;
+	unsigned poll_fails = 0;
 	int i, n, timeout;
 
 	r->now_ns = witch__now_ns();
@@ -273,7 +352,7 @@ witch__reactor_main(void *arg)
 		else
 			timeout = (int)((r->next_tick_ns - r->now_ns) /
 			    1000000u) + 1;
-		n = witch__poller_wait(r->poller, ev, MAX_EVENTS, timeout);
+		n = poll_wait(r, ev, timeout, &poll_fails);
 		r->now_ns = witch__now_ns();
 		for (i = 0; i < n; i++)
 			handle_event(r, &ev[i]);

@@ -64,6 +64,16 @@
 #define WITCH__TICK_MS 100		/* housekeeping period */
 #define WITCH__PRECANCEL_MAX 64		/* remembered early cancels */
 #define WITCH__PRECANCEL_MS 5000	/* ...and for how long */
+/*
+ * What the built-ins the reactor answers itself accept (protocol.md):
+ * data of at most WITCH__BUILTIN_DATA_MAX bytes of JSON text, and for
+ * cancel at most WITCH__CANCEL_IDS_MAX ids in at most
+ * WITCH__CANCEL_DATA_MAX bytes.  Beyond them: invalid_request, without
+ * looking inside the data.
+ */
+#define WITCH__BUILTIN_DATA_MAX 4096
+#define WITCH__CANCEL_IDS_MAX 1024
+#define WITCH__CANCEL_DATA_MAX (WITCH__CANCEL_IDS_MAX * (WITCH__ID_MAX + 8))
 #define WITCH__CLOSE_WAIT_MS 5000	/* replies owed before a close */
 #define WITCH__JOB_DATA_SMALL 256	/* job data kept in the job cache */
 #define WITCH__JOB_CACHE 1024		/* most cached jobs per server */
@@ -126,6 +136,8 @@ struct witch__conn {
 	atomic_bool		 scheduled;		/* [A] on the ready list */
 	atomic_uint		 inflight;		/* [A] jobs queued/running */
 	atomic_bool		 want_done;		/* [A] notify when a job ends */
+	atomic_bool		 reply_lost;		/* [A] no memory for a
+							 * reply: close c */
 	int			 proto;			/* [R] index, set on hello */
 	struct witch__conn	*ready_next;		/* ready list link: written
 							 * by the thread that set
@@ -405,6 +417,11 @@ int witch__reactor_prepare(struct witch__reactor *r, char *why,
 void witch__reactor_teardown(struct witch__reactor *r);
 /* The reactor thread (pthread start routine; arg: the reactor). */
 void *witch__reactor_main(void *arg);
+/*
+ * Test hook: the next n waits for events fail with errno err (0
+ * disables); returns the waits that were still to fail.  Any thread.
+ */
+long witch__reactor_fail_waits(long n, int err);
 
 /* ---- reactor/mail.c: events from other threads to one connection ---- */
 
@@ -445,6 +462,12 @@ void witch__conn_unref(struct witch__conn *c);
  * witch__omsg_buf_init) for the client; b is emptied.
  */
 void witch__conn_send_buf(struct witch__conn *c, struct witch__buf *b);
+/*
+ * Any thread: a reply owed to c could not be built (no memory).  The
+ * client would wait for it forever, so the reactor closes c (closing
+ * event "out_of_memory") once the replies before it are written.
+ */
+void witch__conn_reply_lost(struct witch__conn *c);
 /* Any thread: send an error reply with the given id. */
 void witch__conn_send_error(struct witch__conn *c, const char *id, int code,
     const char *msg);

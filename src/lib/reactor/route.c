@@ -225,12 +225,15 @@ run_inline(struct witch__conn *c, struct witch__request_env *env,
 		witch__count_call(c->r, ep, false, rj.t0_ns);
 		witch__stats_error(&c->r->ctr, WITCH_ENOMEM);
 		json_decref(rj.root);
+		witch__conn_reply_lost(c);
 		return;
 	}
 	rc = witch__handler_call(&rj, &req);
 	/* Straight into this turn's output: no allocation per reply. */
 	if (witch__job_reply(&rj, &req, rc, &c->obuf))
 		witch__turn_add(c);
+	else if (!rj.oneway)
+		witch__conn_reply_lost(c);
 	json_decref(req.result);
 	witch__request_raw_free(&req);
 	json_decref(rj.root);

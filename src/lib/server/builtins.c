@@ -83,22 +83,19 @@ bi_info(witch_request_t *req, void *ud)
 	return witch_request_reply(req, o);
 }
 
-static int
-bi_status(witch_request_t *req, void *ud)
+/*
+ * What status and stats both report: uptime, clients, the pool's queue
+ * and the request and connection counters.  NULL: no memory.
+ */
+static json_t *
+counters_json(const struct witch_server *srv)
 {
-	struct witch_server *srv = witch_request_server(req);
 	const struct witch__counters *c = &srv->r.ctr;
-	double up = (witch__now_ns() - srv->r.start_ns) / 1e9;
-	json_t *o, *peers = NULL;
 
-	if (witch__peers_snapshot(srv->peers, &peers) != 0)
-		return WITCH_ENOMEM;
-	o = json_pack("{s:f, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
-	    "s:I, s:I, s:I, s:o, s:o}",
-	    "uptime", up,
+	return json_pack("{s:f, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
+	    "s:I, s:I}",
+	    "uptime", (witch__now_ns() - srv->r.start_ns) / 1e9,
 	    "clients", (json_int_t)atomic_load(&c->clients),
-	    "max_clients", (json_int_t)atomic_load(&srv->r.live.max_clients),
-	    "workers", (json_int_t)srv->nworkers,
 	    "queue_depth", (json_int_t)witch__pool_depth(srv->r.pool),
 	    "running", (json_int_t)witch__pool_running(srv->r.pool),
 	    "requests_served", (json_int_t)atomic_load(&c->requests_served),
@@ -108,10 +105,39 @@ bi_status(witch_request_t *req, void *ud)
 	    "output_limit_drops", (json_int_t)atomic_load(&c->output_drops),
 	    "emfile_pauses", (json_int_t)atomic_load(&c->emfile_pauses),
 	    "overloaded", (json_int_t)atomic_load(&c->overloaded),
-	    "peers", peers, "peer_counts", witch__peers_counts(srv->peers));
-	if (o == NULL)
+	    "poll_errors", (json_int_t)atomic_load(&c->poll_errors));
+}
+
+/* Reply with the counters and the members of extra (taken; NULL: ENOMEM). */
+static int
+reply_counters(witch_request_t *req, const struct witch_server *srv,
+    json_t *extra)
+{
+	json_t *o = counters_json(srv);
+
+	if (o == NULL || extra == NULL || json_object_update(o, extra) != 0) {
+		json_decref(o);
+		json_decref(extra);
 		return WITCH_ENOMEM;
+	}
+	json_decref(extra);
 	return witch_request_reply(req, o);
+}
+
+/* The counters, with the settings and parts of the server's own. */
+static int
+bi_status(witch_request_t *req, void *ud)
+{
+	struct witch_server *srv = witch_request_server(req);
+	json_t *peers = NULL;
+
+	if (witch__peers_snapshot(srv->peers, &peers) != 0)
+		return WITCH_ENOMEM;
+	return reply_counters(req, srv, json_pack("{s:I, s:I, s:b, s:o, s:o}",
+	    "max_clients", (json_int_t)atomic_load(&srv->r.live.max_clients),
+	    "workers", (json_int_t)srv->nworkers,
+	    "peering", witch__peers_enabled(srv->peers), "peers", peers,
+	    "peer_counts", witch__peers_counts(srv->peers)));
 }
 
 /* Upper bound (us) of latency bucket i: 2^(i/4). */
@@ -154,7 +180,7 @@ bi_stats(witch_request_t *req, void *ud)
 {
 	struct witch_server *srv = witch_request_server(req);
 	const struct witch__counters *c = &srv->r.ctr;
-	json_t *eps = json_object(), *errs = json_object(), *o;
+	json_t *eps = json_object(), *errs = json_object();
 	uint64_t n;
 	size_t i;
 
@@ -171,24 +197,9 @@ bi_stats(witch_request_t *req, void *ud)
 			json_object_set_new(errs, witch_err_name(-(int)i),
 			    json_integer((json_int_t)n));
 	}
-	o = json_pack("{s:f, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
-	    "s:I, s:I, s:o, s:o, s:o}",
-	    "uptime", (witch__now_ns() - srv->r.start_ns) / 1e9,
-	    "clients", (json_int_t)atomic_load(&c->clients),
-	    "connections_accepted", (json_int_t)atomic_load(&c->conns_accepted),
-	    "connections_rejected", (json_int_t)atomic_load(&c->conns_rejected),
-	    "requests_served", (json_int_t)atomic_load(&c->requests_served),
-	    "requests_failed", (json_int_t)atomic_load(&c->requests_failed),
+	return reply_counters(req, srv, json_pack("{s:I, s:o, s:o, s:o}",
 	    "protocol_errors", (json_int_t)atomic_load(&c->protocol_errors),
-	    "output_limit_drops", (json_int_t)atomic_load(&c->output_drops),
-	    "emfile_pauses", (json_int_t)atomic_load(&c->emfile_pauses),
-	    "overloaded", (json_int_t)atomic_load(&c->overloaded),
-	    "queue_depth", (json_int_t)witch__pool_depth(srv->r.pool),
-	    "running", (json_int_t)witch__pool_running(srv->r.pool),
-	    "endpoints", eps, "errors", errs, "latency", latency_json(srv));
-	if (o == NULL)
-		return WITCH_ENOMEM;
-	return witch_request_reply(req, o);
+	    "endpoints", eps, "errors", errs, "latency", latency_json(srv)));
 }
 
 static int

@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,7 @@
 #include <unistd.h>
 
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
@@ -372,6 +374,40 @@ witch_server_start(witch_server_t *srv, witch_error_t *err)
 	return rc;
 }
 
+/* Log "listening on ADDR port N" (or "on unix socket PATH") for fd. */
+static void
+log_listener(struct witch_server *srv, int fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	char host[INET6_ADDRSTRLEN] = "?";
+	const struct sockaddr_in *s4 = (const void *)&ss;
+	const struct sockaddr_in6 *s6 = (const void *)&ss;
+	const struct sockaddr_un *su = (const void *)&ss;
+
+	memset(&ss, 0, sizeof(ss));
+	if (getsockname(fd, (struct sockaddr *)&ss, &len) == -1)
+		return;
+	if (ss.ss_family == AF_INET) {
+		inet_ntop(AF_INET, &s4->sin_addr, host, sizeof(host));
+		witch__log(srv, WITCH_LOG_NOTICE, "listening on %s port %u",
+		    host, ntohs(s4->sin_port));
+	} else if (ss.ss_family == AF_INET6) {
+		inet_ntop(AF_INET6, &s6->sin6_addr, host, sizeof(host));
+		witch__log(srv, WITCH_LOG_NOTICE, "listening on %s port %u",
+		    host, ntohs(s6->sin6_port));
+	} else if (ss.ss_family == AF_UNIX) {
+		if (len <= offsetof(struct sockaddr_un, sun_path) ||
+		    su->sun_path[0] == '\0')
+			witch__log(srv, WITCH_LOG_NOTICE, "listening on an "
+			    "unnamed unix socket");
+		else
+			witch__log(srv, WITCH_LOG_NOTICE, "listening on unix "
+			    "socket %.*s", (int)(len - offsetof(struct
+			    sockaddr_un, sun_path)), su->sun_path);
+	}
+}
+
 /* witch_server_start() with stop_mtx held (start and stop serialised). */
 static int
 start_locked(struct witch_server *srv, witch_error_t *err)
@@ -379,6 +415,7 @@ start_locked(struct witch_server *srv, witch_error_t *err)
 	struct timespec ts;
 	sigset_t all, old;
 	char why[WITCH_ERROR_TEXT_MAX];
+	size_t i;
 	int rc;
 
 	if (atomic_load(&srv->r.phase) != WITCH__PHASE_NEW)
@@ -424,11 +461,11 @@ start_locked(struct witch_server *srv, witch_error_t *err)
 	srv->reactor_started = true;
 	start_announcer(srv);
 	start_peers(srv);
-	witch__log(srv, WITCH_LOG_NOTICE, "listening: %zu socket%s, TCP "
-	    "port %u%s%s (%u workers, poller %s, source hash %s)", srv->r.nacc,
-	    srv->r.nacc == 1 ? "" : "s", srv->port,
-	    srv->cfg.unix_path[0] ? ", unix " : "", srv->cfg.unix_path,
-	    srv->nworkers, witch__poller_backend(), srv->source_hash);
+	for (i = 0; i < srv->r.nacc; i++)
+		log_listener(srv, srv->r.acc[i].fd);
+	witch__log(srv, WITCH_LOG_NOTICE, "serving with %u worker%s, poller "
+	    "%s, source hash %s", srv->nworkers, srv->nworkers == 1 ? "" :
+	    "s", witch__poller_backend(), srv->source_hash);
 	return 0;
 fail:
 	teardown(srv);
