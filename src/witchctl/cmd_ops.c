@@ -10,9 +10,11 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <getopt.h>
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +25,7 @@
 #include <witch/witch.h>
 
 #include "output.h"
+#include "prom.h"
 #include "witchctl.h"
 
 /* Human monitor lines show at most this much of a request's data. */
@@ -81,14 +84,71 @@ run_kill_client(struct ctl *ctl, const struct ctl_cmd *cmd, int argc,
 	return CTL_EXIT_OK;
 }
 
+/*
+ * stats --prometheus: info, status and stats on one connection, then the
+ * metrics; nothing is printed unless all three answered.
+ */
+static int
+stats_prometheus(struct ctl *ctl)
+{
+	static const char *const eps[] = { "info", "status", "stats" };
+	json_t *res[3] = { NULL, NULL, NULL };
+	witch_client_t *c;
+	witch_error_t err;
+	int rc, status;
+	size_t i;
+
+	if ((status = ctl_connect(ctl, 0, &c)) != CTL_EXIT_OK)
+		return status;
+	for (i = 0; i < 3 && status == CTL_EXIT_OK; i++) {
+		memset(&err, 0, sizeof(err));
+		rc = witch_client_call(c, eps[i], NULL, ctl->timeout_ms,
+		    &res[i], &err);
+		if (rc != 0)
+			status = ctl_request_failed(ctl, eps[i], rc, &err);
+	}
+	witch_client_free(c);
+	if (status == CTL_EXIT_OK)
+		prom_write(stdout, res[0], res[1], res[2]);
+	for (i = 0; i < 3; i++)
+		json_decref(res[i]);
+	return status;
+}
+
 static int
 run_stats(struct ctl *ctl, const struct ctl_cmd *cmd, int argc, char *argv[])
 {
+	static const struct option longopts[] = {
+		{ "prometheus", no_argument, NULL, 'P' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 }
+	};
 	json_t *res = NULL;
-	int status;
+	bool prometheus = false;
+	int ch, status;
 
-	if ((status = ctl_plain_args(cmd, argc, argv, 0, 0)) >= 0)
-		return status;
+	optind = 0;	/* glibc: start over on the command's argv */
+	opterr = 0;
+	while ((ch = getopt_long(argc, argv, "+:h", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'P':
+			prometheus = true;
+			break;
+		case 'h':
+			ctl_cmd_help(cmd);
+			return CTL_EXIT_OK;
+		default:
+			return ctl_bad_option(cmd, ch, argv);
+		}
+	}
+	if (optind != argc)
+		return ctl_usage_error(cmd, "stats: unexpected argument '%s' "
+		    "(usage: witchctl %s)", argv[optind], cmd->synopsis);
+	if (prometheus && ctl->json)
+		return ctl_usage_error(cmd, "stats: --prometheus and --json "
+		    "are exclusive (choose one output format)");
+	if (prometheus)
+		return stats_prometheus(ctl);
 	if ((status = ctl_request(ctl, "stats", NULL, &res)) != CTL_EXIT_OK)
 		return status;
 	if (ctl->json)
@@ -351,13 +411,18 @@ const struct ctl_cmd ctl_cmd_kill_client = {
 };
 
 const struct ctl_cmd ctl_cmd_stats = {
-	"stats", "stats",
+	"stats", "stats [--prometheus]",
 	"show request counters, errors and latency",
-	"",
+	"      --prometheus           print every counter and gauge in the\n"
+	"                             Prometheus text format\n",
 	"Prints the counters of the stats endpoint as \"key: value\" lines,\n"
 	"the latency percentiles p50, p90, p99 and p99.9 in milliseconds, and\n"
 	"tables of calls and errors per endpoint and of error replies by\n"
-	"code; with --json the result of the stats endpoint.\n",
+	"code; with --json the result of the stats endpoint.  With\n"
+	"--prometheus, the counters and gauges of the info, status and stats\n"
+	"endpoints as Prometheus metrics named witch_* (HELP and TYPE lines,\n"
+	"seconds, _total counters), for node_exporter's textfile collector;\n"
+	"nothing is printed unless all three answered.\n",
 	run_stats
 };
 
