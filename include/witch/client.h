@@ -244,7 +244,10 @@ WITCH_EXTERN int witch_client_notify(witch_client_t *c, const char *endpoint,
 
 /* ---- driving ------------------------------------------------------------ */
 
-/* Start the library's I/O thread (idempotent).  0 or WITCH_ESYSTEM. */
+/*
+ * Start the library's I/O thread (idempotent).  0 or WITCH_ESYSTEM;
+ * WITCH_ESTATE from a callback run by witch_client_free().
+ */
 WITCH_EXTERN int witch_client_start_thread(witch_client_t *c);
 /* Descriptor to poll for readability (stable for the client's life). */
 WITCH_EXTERN int witch_client_fd(witch_client_t *c);

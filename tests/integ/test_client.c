@@ -749,6 +749,46 @@ test_callback_reentry(void **state)
 	}
 }
 
+struct restart {
+	atomic_int	calls;
+	atomic_int	rc;
+};
+
+static void
+restart_on_close(witch_client_t *c, enum witch_client_state old_state,
+    enum witch_client_state new_state, void *ud)
+{
+	struct restart *r = ud;
+
+	if (new_state != WITCH_CLIENT_CLOSED)
+		return;
+	atomic_store(&r->rc, witch_client_start_thread(c));
+	atomic_fetch_add(&r->calls, 1);
+}
+
+/*
+ * witch_client_free() runs the last callbacks (the state change to
+ * CLOSED) on its own thread: one that starts the I/O thread there gets
+ * WITCH_ESTATE, not a thread that free would never join and that would
+ * go on using the freed client.
+ */
+static void
+test_start_thread_during_free(void **state)
+{
+	witch_client_config_t *cfg = ccfg(witch_server_port(srv));
+	struct restart r;
+	witch_client_t *c;
+
+	memset(&r, 0, sizeof(r));
+	assert_int_equal(witch_client_config_set_state_callback(cfg,
+	    restart_on_close, &r), 0);
+	c = connected_client(cfg);
+	witch_client_config_free(cfg);
+	witch_client_free(c);
+	assert_int_equal(atomic_load(&r.calls), 1);
+	assert_int_equal(atomic_load(&r.rc), WITCH_ESTATE);
+}
+
 int
 main(void)
 {
@@ -768,6 +808,7 @@ main(void)
 		cmocka_unit_test(test_threads_io_thread),
 		cmocka_unit_test(test_config),
 		cmocka_unit_test(test_callback_reentry),
+		cmocka_unit_test(test_start_thread_during_free),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -499,7 +499,11 @@ io_thread(void *arg)
 	return NULL;
 }
 
-/* Start the I/O thread (idempotent).  0 or WITCH_ESYSTEM.  Any thread. */
+/*
+ * Start the I/O thread (idempotent).  0, WITCH_ESYSTEM, or WITCH_ESTATE
+ * from a callback that witch_client_free() runs (free has joined the
+ * thread already and would never join a new one).  Any thread.
+ */
 int
 witch_client_start_thread(witch_client_t *c)
 {
@@ -508,7 +512,9 @@ witch_client_start_thread(witch_client_t *c)
 	if (c == NULL)
 		return WITCH_EINVAL;
 	pthread_mutex_lock(&c->mu);
-	if (!c->thread_on) {
+	if (c->freeing)
+		rc = WITCH_ESTATE;
+	else if (!c->thread_on) {
 		c->thread_stop = false;
 		if (pthread_create(&c->thread, NULL, io_thread, c) != 0)
 			rc = WITCH_ESYSTEM;
