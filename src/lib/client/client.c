@@ -462,8 +462,8 @@ witch_client_state(witch_client_t *c)
 }
 
 /*
- * The last hello reply (borrowed; valid until the next successful hello
- * or witch_client_free()).  Any thread.
+ * The last hello reply: a new reference the caller must json_decref()
+ * (NULL unless connected).  Any thread.
  */
 json_t *
 witch_client_server_info(witch_client_t *c)
