@@ -853,6 +853,52 @@ test_churn(void **state)
 	seen_free(&sa);
 }
 
+/* A status callback that tries to stop (and free) its own server. */
+static atomic_int stop_rc = 1;
+
+static void
+on_status_stop(witch_server_t *srv, const witch_peer_info_t *pi,
+    enum witch_peer_status old, void *ud)
+{
+	if (atomic_load(&stop_rc) == 1) {
+		witch_server_free(srv);		/* must do nothing */
+		atomic_store(&stop_rc, witch_server_stop(srv, 0));
+	}
+}
+
+/*
+ * A peer callback cannot stop or free its server (they would join the
+ * peer thread from itself): WITCH_ESTATE, and the server goes on.
+ */
+static void
+test_stop_from_callback(void **state)
+{
+	witch_server_config_t *cfg = th_config();
+	struct seen sb;
+	witch_server_t *a, *b;
+	const char *bn[] = { "b" };
+	uint64_t t0;
+
+	witch_server_config_set_name(cfg, "a");
+	witch_server_config_set_project_id(cfg, "projA");
+	witch_server_config_set_peering(cfg, true);
+	witch_server_config_set_peer_heartbeat(cfg, HB_MS);
+	witch_server_config_set_peer_status_callback(cfg, on_status_stop,
+	    NULL);
+	a = th_server_start(cfg, reg_slow, NULL);
+	witch_server_config_free(cfg);
+	seen_init(&sb, "b");
+	b = start_peer("b", "projA", witch_server_port(a), &sb, 0);
+	t0 = th_now_ms();
+	while (atomic_load(&stop_rc) == 1 && th_now_ms() - t0 < 10000)
+		th_sleep_ms(10);
+	assert_int_equal(atomic_load(&stop_rc), WITCH_ESTATE);
+	assert_true(await_alive(a, bn, 1, 10000));
+	witch_server_free(b);
+	witch_server_free(a);
+	seen_free(&sb);
+}
+
 int
 main(void)
 {
@@ -864,6 +910,7 @@ main(void)
 		cmocka_unit_test(test_slow_reader),
 		cmocka_unit_test(test_garbage_peer),
 		cmocka_unit_test(test_churn),
+		cmocka_unit_test(test_stop_from_callback),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
