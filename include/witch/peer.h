@@ -20,7 +20,9 @@
  * the delivery of later peer messages, not the server's requests or its
  * heartbeats.  The functions may be called from any thread while the
  * server runs, callbacks and handlers included (witch_server_query_peers()
- * blocks: not from an WITCH_ENDPOINT_INLINE handler).
+ * blocks: not from an WITCH_ENDPOINT_INLINE handler).  A callback must
+ * not stop or free a server: witch_server_stop() returns WITCH_ESTATE
+ * there and witch_server_free() does nothing (they join the peer thread).
  */
 #ifndef WITCH_PEER_H
 #define WITCH_PEER_H

@@ -281,11 +281,14 @@ WITCH_EXTERN int witch_server_send_event(witch_server_t *srv,
  * queued shutting_down, flag running handlers cancelled, send every client
  * {"event":"closing","data":{"reason":"shutdown"}}, flush, close and join
  * all threads (this waits for running handlers to return).  Idempotent.
- * From a handler it returns WITCH_ESTATE and does nothing (it would wait
- * for itself).
+ * From a handler or a peer callback it returns WITCH_ESTATE and does
+ * nothing (it would wait for itself).
  */
 WITCH_EXTERN int witch_server_stop(witch_server_t *srv, int drain_ms);
-/* Stop if running, then free; NULL is a no-op; from a handler, nothing. */
+/*
+ * Stop if running, then free; NULL is a no-op; from a handler or a peer
+ * callback, nothing.
+ */
 WITCH_EXTERN void witch_server_free(witch_server_t *srv);
 
 /*

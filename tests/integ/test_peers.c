@@ -772,6 +772,133 @@ test_lies(void **state)
 	seen_free(&sa);
 }
 
+/*
+ * Churn: threads broadcast, send, list and post events to a server while
+ * peers join and leave (their links drop) and, at last, while it stops;
+ * nothing may race (TSan), crash or block, and every call after the stop
+ * is refused with WITCH_ESTATE.
+ */
+struct churn {
+	witch_server_t	*srv;
+	atomic_bool	 halt;
+	atomic_int	 after;		/* calls that saw the stop */
+	int		 k;
+};
+
+static void *
+churn_main(void *arg)
+{
+	struct churn *ch = arg;
+	json_t *msg = json_pack("{s:i}", "n", ch->k), *a;
+	int rc;
+
+	while (!atomic_load(&ch->halt)) {
+		rc = witch_server_broadcast_to_peers(ch->srv, msg);
+		assert_true(rc >= 0 || rc == WITCH_ESTATE);
+		rc = witch_server_send_to_peer(ch->srv, "b", msg);
+		assert_true(rc == 0 || rc == WITCH_ENO_PEER ||
+		    rc == WITCH_EPEER_DOWN || rc == WITCH_EOVERLOADED ||
+		    rc == WITCH_ESTATE);
+		/* An id no connection has (or had): discarded quietly. */
+		rc = witch_server_send_event(ch->srv, 1u << 20, "x", msg);
+		assert_true(rc == 0 || rc == WITCH_ESTATE ||
+		    rc == WITCH_EOVERLOADED);
+		if (rc == WITCH_ESTATE)
+			atomic_fetch_add(&ch->after, 1);
+		assert_int_equal(witch_server_peers(ch->srv, &a), 0);
+		json_decref(a);
+	}
+	json_decref(msg);
+	return NULL;
+}
+
+static void
+test_churn(void **state)
+{
+	struct seen sa, sb;
+	struct churn ch[4];
+	pthread_t thr[4];
+	witch_server_t *a, *b;
+	const char *bn[] = { "b" };
+	int i, round;
+
+	seen_init(&sa, "a");
+	a = start_peer("a", "projA", 0, &sa, 0);
+	for (i = 0; i < 4; i++) {
+		ch[i].srv = a;
+		atomic_init(&ch[i].halt, false);
+		atomic_init(&ch[i].after, 0);
+		ch[i].k = i;
+		assert_int_equal(pthread_create(&thr[i], NULL, churn_main,
+		    &ch[i]), 0);
+	}
+	for (round = 0; round < 4; round++) {
+		seen_init(&sb, "b");
+		b = start_peer("b", "projA", witch_server_port(a), &sb, 0);
+		(void)await_alive(a, bn, 1, 40 * HB_MS);
+		th_sleep_ms(2 * HB_MS);
+		witch_server_free(b);	/* a's link to it drops */
+		seen_free(&sb);
+		th_sleep_ms(round * HB_MS);
+	}
+	/* Stop under fire, then wait for each thread to see it. */
+	assert_int_equal(witch_server_stop(a, 0), 0);
+	for (i = 0; i < 4; i++) {
+		while (atomic_load(&ch[i].after) == 0)
+			th_sleep_ms(1);
+		atomic_store(&ch[i].halt, true);
+		pthread_join(thr[i], NULL);
+	}
+	witch_server_free(a);
+	seen_free(&sa);
+}
+
+/* A status callback that tries to stop (and free) its own server. */
+static atomic_int stop_rc = 1;
+
+static void
+on_status_stop(witch_server_t *srv, const witch_peer_info_t *pi,
+    enum witch_peer_status old, void *ud)
+{
+	if (atomic_load(&stop_rc) == 1) {
+		witch_server_free(srv);		/* must do nothing */
+		atomic_store(&stop_rc, witch_server_stop(srv, 0));
+	}
+}
+
+/*
+ * A peer callback cannot stop or free its server (they would join the
+ * peer thread from itself): WITCH_ESTATE, and the server goes on.
+ */
+static void
+test_stop_from_callback(void **state)
+{
+	witch_server_config_t *cfg = th_config();
+	struct seen sb;
+	witch_server_t *a, *b;
+	const char *bn[] = { "b" };
+	uint64_t t0;
+
+	witch_server_config_set_name(cfg, "a");
+	witch_server_config_set_project_id(cfg, "projA");
+	witch_server_config_set_peering(cfg, true);
+	witch_server_config_set_peer_heartbeat(cfg, HB_MS);
+	witch_server_config_set_peer_status_callback(cfg, on_status_stop,
+	    NULL);
+	a = th_server_start(cfg, reg_slow, NULL);
+	witch_server_config_free(cfg);
+	seen_init(&sb, "b");
+	b = start_peer("b", "projA", witch_server_port(a), &sb, 0);
+	t0 = th_now_ms();
+	while (atomic_load(&stop_rc) == 1 && th_now_ms() - t0 < 10000)
+		th_sleep_ms(10);
+	assert_int_equal(atomic_load(&stop_rc), WITCH_ESTATE);
+	assert_true(await_alive(a, bn, 1, 10000));
+	witch_server_free(b);
+	witch_server_free(a);
+	seen_free(&sb);
+}
+
 int
 main(void)
 {
@@ -782,6 +909,8 @@ main(void)
 		cmocka_unit_test(test_busy_not_dead),
 		cmocka_unit_test(test_slow_reader),
 		cmocka_unit_test(test_garbage_peer),
+		cmocka_unit_test(test_churn),
+		cmocka_unit_test(test_stop_from_callback),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

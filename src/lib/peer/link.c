@@ -481,14 +481,22 @@ witch__peer_seed_main(void *arg)
 	witch_error_t err;
 	unsigned port;
 	size_t i;
+	bool stop;
 	int rc;
 
 	if (period < 5000000000u)
 		period = 5000000000u;
 	pthread_mutex_lock(&p->mtx);
 	while (!p->stopping) {
+		stop = false;
 		pthread_mutex_unlock(&p->mtx);
-		for (i = 0; i < p->nseeds && !p->stopping; i++) {
+		for (i = 0; i < p->nseeds && !stop; i++) {
+			/* p->stopping is [M]: read under the lock. */
+			pthread_mutex_lock(&p->mtx);
+			stop = p->stopping;
+			pthread_mutex_unlock(&p->mtx);
+			if (stop)
+				break;
 			s = &p->seeds[i];
 			now = witch__now_ns();
 			if (now < s->next_ns)

@@ -386,6 +386,15 @@ struct outgoing {
 	struct witch__peer_msg	*m;
 };
 
+/* Set on the peer thread: its callbacks may not stop the server. */
+static _Thread_local bool on_peer_thread;
+
+bool
+witch__peers_on_own_thread(void)
+{
+	return on_peer_thread;
+}
+
 static void *
 manager(void *arg)
 {
@@ -400,6 +409,7 @@ manager(void *arg)
 	json_t *d;
 	int rc;
 
+	on_peer_thread = true;
 	pthread_mutex_lock(&p->mtx);
 	while (!p->stopping) {
 		now = witch__now_ns();

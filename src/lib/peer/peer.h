@@ -104,5 +104,10 @@ int witch__peers_query(struct witch__peers *p, const char *endpoint,
 /* {"alive": n, "suspect": n, "dead": n, ...} (NULL: no memory). */
 json_t *witch__peers_counts(struct witch__peers *p);
 bool witch__peers_enabled(const struct witch__peers *p);
+/*
+ * True on a peer thread of any server (its callbacks run there): it
+ * must not stop or free a server, which joins that very thread.
+ */
+bool witch__peers_on_own_thread(void);
 
 #endif

@@ -89,6 +89,8 @@ witch__reactor_teardown(struct witch__reactor *r)
 		close(r->reserve_fd);
 		r->reserve_fd = -1;
 	}
+	/* Before the wakeup goes: no post signals it after (mail.c). */
+	witch__mail_clear(r);
 	if (r->wakeup.rfd >= 0)
 		witch__wakeup_destroy(&r->wakeup);
 	r->wakeup.rfd = r->wakeup.wfd = -1;
@@ -99,7 +101,6 @@ witch__reactor_teardown(struct witch__reactor *r)
 	witch__free(r->batch);
 	r->batch = NULL;
 	r->nbatch = r->batch_cap = 0;
-	witch__mail_clear(r);
 	/* Workers and reactor are gone: nobody can give a job back now. */
 	witch__freelist_destroy(&r->jobs);
 }

@@ -14,8 +14,10 @@
  * connection's output limits bound the rest as for any reply.
  *
  * Memory ordering: the mutex orders the poster's writes of the frame
- * before the reactor's reads of it.  The wakeup is signalled after the
- * unlock; the reactor takes the list after every wait, so a frame posted
+ * before the reactor's reads of it.  The wakeup is signalled under the
+ * lock, which the teardown takes (witch__mail_clear()) before it
+ * destroys the wakeup, so a post racing witch_server_stop() never
+ * writes to a closed (maybe reused) descriptor; the reactor takes the list after every wait, so a frame posted
  * while the reactor is busy is seen at the latest on the next turn.
  */
 #include <pthread.h>
@@ -48,11 +50,23 @@ witch__mail_post(struct witch__reactor *r, uint64_t client_id,
 		return rc;
 	}
 	pthread_mutex_lock(&r->mail_mtx);
-	if (r->nmail >= WITCH__MAIL_MAX) {
+	/*
+	 * Again under the lock: a stop may have run since the check above.
+	 * witch__mail_clear() takes this lock after the phase is stopping
+	 * and before the wakeup is destroyed, so a post that sees a live
+	 * phase here appends and signals before that, and any later post
+	 * sees the phase and appends nothing.
+	 */
+	phase = atomic_load(&r->phase);
+	if (phase != WITCH__PHASE_RUNNING && phase != WITCH__PHASE_DRAINING)
+		rc = WITCH_ESTATE;
+	else if (r->nmail >= WITCH__MAIL_MAX)
+		rc = WITCH_EOVERLOADED;
+	if (rc != 0) {
 		pthread_mutex_unlock(&r->mail_mtx);
 		witch__buf_free(&m->b);
 		witch__free(m);
-		return WITCH_EOVERLOADED;
+		return rc;
 	}
 	if (r->mail_tail != NULL)
 		r->mail_tail->next = m;
@@ -60,8 +74,8 @@ witch__mail_post(struct witch__reactor *r, uint64_t client_id,
 		r->mail_head = m;
 	r->mail_tail = m;
 	r->nmail++;
-	pthread_mutex_unlock(&r->mail_mtx);
 	witch__wakeup_signal(&r->wakeup);
+	pthread_mutex_unlock(&r->mail_mtx);
 	return 0;
 }
 

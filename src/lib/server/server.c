@@ -512,7 +512,7 @@ witch_server_stop(witch_server_t *srv, int drain_ms)
 
 	if (srv == NULL)
 		return WITCH_EINVAL;
-	if (witch__tls_handler != NULL)
+	if (witch__tls_handler != NULL || witch__peers_on_own_thread())
 		return WITCH_ESTATE;	/* from a handler: would deadlock */
 	pthread_mutex_lock(&srv->stop_mtx);
 	if (atomic_load(&srv->r.phase) != WITCH__PHASE_RUNNING) {
@@ -555,7 +555,7 @@ witch_server_free(witch_server_t *srv)
 {
 	if (srv == NULL)
 		return;
-	if (witch__tls_handler != NULL)
+	if (witch__tls_handler != NULL || witch__peers_on_own_thread())
 		return;		/* misuse from a handler: leak, don't crash */
 	witch_server_stop(srv, -1);
 	teardown(srv);
