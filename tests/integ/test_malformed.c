@@ -445,6 +445,39 @@ test_nul_raw_first_byte(void **state)
 	bad_n(state, p, sizeof(p) - 1, "null", "parse_error");
 }
 
+/*
+ * jansson 2.14 reads a raw NUL right after a number or literal as the end
+ * of input and would answer these as if the NUL were not there; both of
+ * our paths refuse them (framing.md, "Strict JSON").
+ */
+static void
+test_nul_raw_after_number(void **state)
+{
+	static const char p[] =
+	    "{\"id\":1,\"endpoint\":\"echo\",\"data\":123\0}";
+
+	bad_n(state, p, sizeof(p) - 1, "null", "parse_error");
+}
+
+static void
+test_nul_raw_after_literal(void **state)
+{
+	static const char p[] =
+	    "{\"id\":1,\"endpoint\":\"echo\",\"data\":[true\0]}";
+
+	bad_n(state, p, sizeof(p) - 1, "null", "parse_error");
+}
+
+/* An escaped id before the NUL sends the request down the jansson path. */
+static void
+test_nul_raw_after_number_slow_path(void **state)
+{
+	static const char p[] =
+	    "{\"id\":\"\\u0041\",\"endpoint\":\"echo\",\"data\":7\0}";
+
+	bad_n(state, p, sizeof(p) - 1, "null", "parse_error");
+}
+
 /* Read exactly n bytes within TH_TIMEOUT_MS per wait; 0 or -1. */
 static int
 read_n(int fd, unsigned char *p, size_t n)
@@ -1052,6 +1085,9 @@ main(void)
 		T(test_nul_raw_in_string),
 		T(test_nul_raw_after_object),
 		T(test_nul_raw_first_byte),
+		T(test_nul_raw_after_number),
+		T(test_nul_raw_after_literal),
+		T(test_nul_raw_after_number_slow_path),
 		T(test_nul_escaped_in_data),
 		T(test_nul_escaped_in_key),
 		T(test_top_array),

@@ -84,6 +84,7 @@ load(const char *payload, size_t len, json_t **rootp, char *msg,
     size_t msglen)
 {
 	json_error_t jerr;
+	const char *nul;
 	json_t *root;
 
 	/*
@@ -93,6 +94,17 @@ load(const char *payload, size_t len, json_t **rootp, char *msg,
 	 * still rejected as control characters).  Duplicate keys are
 	 * accepted, the last one wins (RFC 8259 only says SHOULD be unique).
 	 */
+	/*
+	 * A raw NUL byte is never valid JSON (inside a string it is a
+	 * control character, outside it is no token), but jansson 2.14
+	 * takes one right after a number or literal as the end of input
+	 * ("123\0}" parses as 123): refuse it before jansson sees it.
+	 */
+	if (payload != NULL && (nul = memchr(payload, '\0', len)) != NULL) {
+		set_msg(msg, msglen, "raw NUL byte in the payload "
+		    "(at byte %zu)", (size_t)(nul - payload));
+		return WITCH_EPARSE;
+	}
 	root = json_loadb(payload != NULL ? payload : "", len,
 	    JSON_DECODE_ANY | JSON_ALLOW_NUL, &jerr);
 	if (root != NULL) {

@@ -7,10 +7,10 @@
  * reals that do not overflow, strict UTF-8, surrogate pairs in \u
  * escapes), without building a DOM.  One jansson quirk is not copied: it
  * takes a raw NUL right after a number or literal as the end of input
- * ("123\0" parses); the scanner rejects that, and callers fall back to
- * jansson whenever the scanner rejects.  The fuzz target checks on every
- * input that the scanner never accepts what jansson rejects, and that the
- * two agree on every input without a NUL byte.  While
+ * ("123\0" parses); the scanner rejects that, and so does
+ * witch__request_parse() before calling jansson (framing.md, "Strict
+ * JSON").  The fuzz target checks on every input that the scanner agrees
+ * with jansson once that rule is applied to jansson's verdict.  While
  * scanning, it reports the spans of chosen top-level object members, so
  * the request envelope can be read without parsing "data" at all.
  */
