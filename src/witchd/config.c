@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -440,27 +441,19 @@ parse_line(struct conf *c, const char *path, int lineno, char *line,
 	return 0;
 }
 
-int
-conf_load_file(struct conf *c, const char *path, conf_err_fn errfn)
+/*
+ * Read the lines of f, named path in messages, into c; see
+ * conf_load_buffer() in config.h.  Does not close f.
+ */
+static int
+load_stream(struct conf *c, FILE *f, const char *path, conf_err_fn errfn)
 {
 	int seen[C_COUNT] = { 0 };
 	char *line = NULL;
 	size_t cap = 0;
 	ssize_t len;
-	struct stat st;
-	int lineno = 0, errors = 0, saved;
-	FILE *f;
+	int lineno = 0, errors = 0;
 
-	if ((f = fopen(path, "r")) == NULL)
-		return -1;
-	if (fstat(fileno(f), &st) == -1)
-		st.st_mode = 0;
-	if (!S_ISREG(st.st_mode)) {
-		saved = S_ISDIR(st.st_mode) ? EISDIR : EINVAL;
-		fclose(f);
-		errno = saved;
-		return -1;
-	}
 	strlcpy(c->path, path, sizeof(c->path));
 	while ((len = getline(&line, &cap, f)) != -1) {
 		if (++lineno > 100000) {
@@ -488,6 +481,43 @@ conf_load_file(struct conf *c, const char *path, conf_err_fn errfn)
 		errors++;
 	}
 	free(line);
+	return errors;
+}
+
+int
+conf_load_file(struct conf *c, const char *path, conf_err_fn errfn)
+{
+	struct stat st;
+	int errors, saved;
+	FILE *f;
+
+	if ((f = fopen(path, "r")) == NULL)
+		return -1;
+	if (fstat(fileno(f), &st) == -1)
+		st.st_mode = 0;
+	if (!S_ISREG(st.st_mode)) {
+		saved = S_ISDIR(st.st_mode) ? EISDIR : EINVAL;
+		fclose(f);
+		errno = saved;
+		return -1;
+	}
+	errors = load_stream(c, f, path, errfn);
+	fclose(f);
+	return errors;
+}
+
+int
+conf_load_buffer(struct conf *c, const void *buf, size_t len,
+    const char *name, conf_err_fn errfn)
+{
+	int errors;
+	FILE *f;
+
+	if (len == 0)
+		return 0;
+	if ((f = fmemopen((void *)(uintptr_t)buf, len, "r")) == NULL)
+		return -1;
+	errors = load_stream(c, f, name, errfn);
 	fclose(f);
 	return errors;
 }

@@ -92,6 +92,14 @@ int	conf_lookup(const char *name);
  * whether a missing file is an error).
  */
 int	conf_load_file(struct conf *c, const char *path, conf_err_fn errfn);
+/*
+ * The same for the len bytes at buf (a whole file's contents, read only),
+ * named name in messages: the parser without the file, for the fuzz
+ * target.  Returns the number of errors, or -1 with errno set when no
+ * stream could be made of buf.
+ */
+int	conf_load_buffer(struct conf *c, const void *buf, size_t len,
+	    const char *name, conf_err_fn errfn);
 /* Take into dst every value of src that src->v[].src marks as SRC_FLAG. */
 void	conf_overlay_flags(struct conf *dst, const struct conf *src);
 /*
