@@ -84,6 +84,26 @@ const struct conf_opt conf_opts[C_COUNT] = {
 	    3600000, "2", false, "S", "seconds between announcements" },
 	[C_ADVERTISE] = { "advertise", 0, T_STR, 0, 0, "", false, "ADDR",
 	    "numeric address to announce (NAT; empty: none)" },
+	/* Memory budgets: witchd.conf(5), "MEMORY BUDGETS". */
+	[C_FRAME_TIMEOUT] = { "frame-timeout", 0, T_SECS, 0, 0, "30", true,
+	    "S", "close clients whose started frame is not complete by then "
+	    "(0: never)" },
+	[C_PREAUTH_MAX_FRAME] = { "preauth-max-frame", 0, T_BYTES, 0,
+	    WITCH_MAX_FRAME_CEILING, "16384", false, "BYTES",
+	    "largest frame before authentication (no key: before the first "
+	    "frame; 0: max-frame)" },
+	[C_DECODE_BUDGET] = { "decode-budget", 0, T_BYTES, 0, LLONG_MAX,
+	    "67108864", false, "BYTES", "estimated JSON tree bytes of a "
+	    "client's requests in flight (0: none)" },
+	[C_FRAME_BUDGET] = { "frame-budget", 0, T_BYTES, 0, LLONG_MAX,
+	    "134217728", false, "BYTES", "bytes held in incomplete frames, "
+	    "all clients (0: none)" },
+	[C_MAX_DEPTH] = { "max-depth", 0, T_INT, 0, WITCH_MAX_DEPTH_CEILING,
+	    XSTR(WITCH_DEFAULT_MAX_DEPTH), false, "N",
+	    "deepest JSON nesting of a request (0: 2048)" },
+	[C_MAX_CLIENTS_PER_ADDRESS] = { "max-clients-per-address", 0, T_INT,
+	    0, 1000000, XSTR(WITCH_DEFAULT_MAX_CLIENTS_PER_ADDRESS), false,
+	    "N", "connections from one remote address (0: no limit)" },
 };
 
 static const char *levels[] = { "", "", "", "error", "warning", "notice",
@@ -654,6 +674,35 @@ set_discovery(const struct conf *c, witch_server_config_t *cfg,
 	return errors;
 }
 
+/* The memory budgets of c into cfg; the number of values refused. */
+static int
+set_budgets(const struct conf *c, witch_server_config_t *cfg,
+    conf_err_fn errfn)
+{
+	const struct conf_val *v = c->v;
+	int errors = 0;
+
+	if (witch_server_config_set_frame_timeout(cfg,
+	    v[C_FRAME_TIMEOUT].num) != 0)
+		errors += refused(c, C_FRAME_TIMEOUT, "invalid", errfn);
+	if (witch_server_config_set_preauth_max_frame(cfg,
+	    v[C_PREAUTH_MAX_FRAME].num) != 0)
+		errors += refused(c, C_PREAUTH_MAX_FRAME, "invalid", errfn);
+	if (witch_server_config_set_decode_budget(cfg,
+	    v[C_DECODE_BUDGET].num) != 0)
+		errors += refused(c, C_DECODE_BUDGET, "invalid", errfn);
+	if (witch_server_config_set_frame_budget(cfg,
+	    v[C_FRAME_BUDGET].num) != 0)
+		errors += refused(c, C_FRAME_BUDGET, "invalid", errfn);
+	if (witch_server_config_set_max_depth(cfg, v[C_MAX_DEPTH].num) != 0)
+		errors += refused(c, C_MAX_DEPTH, "invalid", errfn);
+	if (witch_server_config_set_max_clients_per_address(cfg,
+	    v[C_MAX_CLIENTS_PER_ADDRESS].num) != 0)
+		errors += refused(c, C_MAX_CLIENTS_PER_ADDRESS, "invalid",
+		    errfn);
+	return errors;
+}
+
 int
 conf_to_server(const struct conf *c, witch_server_config_t **ret,
     conf_err_fn errfn)
@@ -714,6 +763,7 @@ conf_to_server(const struct conf *c, witch_server_config_t **ret,
 		    "names of 1 to 15 bytes", errfn);
 	if (witch_server_config_set_listen_tcp(cfg, v[C_TCP].num != 0) != 0)
 		errors += refused(c, C_TCP, "invalid", errfn);
+	errors += set_budgets(c, cfg, errfn);
 	errors += set_discovery(c, cfg, errfn);
 	if (errors != 0) {
 		witch_server_config_free(cfg);

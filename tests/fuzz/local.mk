@@ -11,6 +11,7 @@
 FUZZ_SECONDS = 30
 
 EXTRA_DIST += %reldir%/common.h \
+	%reldir%/corpus/config/budgets.conf \
 	%reldir%/corpus/config/errors.conf \
 	%reldir%/corpus/config/full.conf \
 	%reldir%/corpus/config/misc.conf \

@@ -146,6 +146,13 @@ group_setup(void **state)
 	witch_server_config_t *cfg = th_config();
 
 	assert_int_equal(witch_server_config_set_workers(cfg, 1), 0);
+	/*
+	 * jansson's own depth limit is what these tests probe (nesting up
+	 * to it is data, beyond it parse_error): max_depth at its ceiling.
+	 * The default of 128 is tested in test_budgets.
+	 */
+	assert_int_equal(witch_server_config_set_max_depth(cfg,
+	    WITCH_MAX_DEPTH_CEILING), 0);
 	fx.srv = th_server_start(cfg, reg, NULL);
 	witch_server_config_free(cfg);
 	*state = &fx;

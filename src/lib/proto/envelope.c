@@ -77,6 +77,8 @@ env_reset(struct witch__request_env *env)
 	env->oneway = false;
 	env->has_deadline = false;
 	env->deadline_ms = 0;
+	env->depth = 0;
+	env->decode_cost = 0;
 }
 
 static int
@@ -402,12 +404,13 @@ witch__request_scan(const char *payload, size_t len,
 		{ "id", 2, &id }, { "endpoint", 8, &ep }, { "data", 4, &data },
 		{ "oneway", 6, &ow }, { "deadline_ms", 11, &dl }
 	};
+	struct witch__jcost cost = { 0 };
 	enum witch__jtype top;
 	bool kesc;
 	int rc;
 
-	if ((rc = witch__json_scan(payload, len, &top, m, 5, &kesc)) != 0 ||
-	    top != WITCH__J_OBJECT)
+	if ((rc = witch__json_scan_cost(payload, len, &top, m, 5, &kesc,
+	    &cost)) != 0 || top != WITCH__J_OBJECT)
 		goto slow;
 	env_reset(env);
 	if (msg != NULL && msglen > 0)
@@ -442,7 +445,15 @@ witch__request_scan(const char *payload, size_t len,
 		env->data_raw = data.p;
 		env->data_len = data.len;
 	}
+	env->depth = cost.depth;
+	env->decode_cost = witch__jcost_bytes(&cost, len);
 	return 0;
 slow:
-	return parse_bounded(payload, len, rc, top, m, env, msg, msglen);
+	rc = parse_bounded(payload, len, rc, top, m, env, msg, msglen);
+	if (rc == 0) {
+		/* parse_bounded succeeds only on text the scanner accepted. */
+		env->depth = cost.depth;
+		env->decode_cost = witch__jcost_bytes(&cost, len);
+	}
+	return rc;
 }

@@ -60,6 +60,29 @@ int witch__json_scan(const char *buf, size_t len, enum witch__jtype *top,
     struct witch__jmember *members, size_t nmembers, bool *key_escaped);
 
 /*
+ * What a DOM of a scanned text would hold: the deepest value (the top
+ * level is 1, scalars count, as jansson counts them) and the number of
+ * values of each kind and of object keys.
+ */
+struct witch__jcost {
+	unsigned	 depth;
+	size_t		 nobj, narr, nstr, nnum, nlit, nkeys;
+};
+
+/*
+ * witch__json_scan(), and on success the counts in *cost (may be NULL).
+ * Pure; any thread.
+ */
+int witch__json_scan_cost(const char *buf, size_t len, enum witch__jtype *top,
+    struct witch__jmember *members, size_t nmembers, bool *key_escaped,
+    struct witch__jcost *cost);
+/*
+ * Estimated heap bytes of a jansson tree of the len-byte text counted in
+ * c (scan.c gives the per-element sizes).  Pure; any thread.
+ */
+size_t witch__jcost_bytes(const struct witch__jcost *c, size_t len);
+
+/*
  * The elements of an array span that witch__json_scan() accepted, one
  * per call: *pos starts at 0; each call stores the next element's span in
  * *el and returns true, or returns false after the last.  Every byte is
