@@ -6,11 +6,19 @@
 # `make fuzz [FUZZ_SECONDS=n]` runs each on a copy of its corpus and fails
 # on the first crash.  Targets: frame (the decoder), request (validation,
 # scanner vs jansson, replies), discovery (datagram codec and registry),
-# config (the witchd.conf parser).
+# config (the witchd.conf parser), scan (the scanner's counts for the
+# decode budget, its array walker and string decoder, against jansson).
 
 FUZZ_SECONDS = 30
 
 EXTRA_DIST += %reldir%/common.h \
+	%reldir%/corpus/scan/arrays.json \
+	%reldir%/corpus/scan/dup_keys.json \
+	%reldir%/corpus/scan/long_key.json \
+	%reldir%/corpus/scan/objects.json \
+	%reldir%/corpus/scan/scalars.json \
+	%reldir%/corpus/scan/spaces.json \
+	%reldir%/corpus/scan/strings.json \
 	%reldir%/corpus/config/budgets.conf \
 	%reldir%/corpus/config/errors.conf \
 	%reldir%/corpus/config/full.conf \
@@ -65,7 +73,7 @@ EXTRA_DIST += %reldir%/common.h \
 
 # Per-program flags are set in both branches: a variable defined in one
 # condition only would be empty, not AM_*, in the other.
-FUZZ_TARGETS_ = frame request discovery config
+FUZZ_TARGETS_ = frame request discovery config scan
 FUZZ_CONFIG_SRC_ = src/witchd/config.c src/witchd/config.h \
 	src/common/secs.c src/common/secs.h
 if ENABLE_FUZZING
@@ -77,15 +85,15 @@ FUZZ_CODEC_ = src/lib/proto/frame.c src/lib/proto/envelope.c \
 FUZZ_MAIN_ =
 FUZZ_DEF_ =
 noinst_PROGRAMS += %reldir%/fuzz_frame %reldir%/fuzz_request \
-	%reldir%/fuzz_discovery %reldir%/fuzz_config
+	%reldir%/fuzz_discovery %reldir%/fuzz_config %reldir%/fuzz_scan
 else
 FUZZ_FLAGS_ =
 FUZZ_CODEC_ =
 FUZZ_MAIN_ = %reldir%/replay.c
 check_PROGRAMS += %reldir%/fuzz_frame %reldir%/fuzz_request \
-	%reldir%/fuzz_discovery %reldir%/fuzz_config
+	%reldir%/fuzz_discovery %reldir%/fuzz_config %reldir%/fuzz_scan
 TESTS += %reldir%/fuzz_frame %reldir%/fuzz_request \
-	%reldir%/fuzz_discovery %reldir%/fuzz_config
+	%reldir%/fuzz_discovery %reldir%/fuzz_config %reldir%/fuzz_scan
 endif
 
 %canon_reldir%_fuzz_frame_SOURCES = %reldir%/fuzz_frame.c $(FUZZ_CODEC_) \
@@ -119,6 +127,13 @@ endif
 %canon_reldir%_fuzz_config_CFLAGS = $(AM_CFLAGS) $(FUZZ_FLAGS_)
 %canon_reldir%_fuzz_config_LDFLAGS = $(AM_LDFLAGS) $(FUZZ_FLAGS_)
 %canon_reldir%_fuzz_config_LDADD = libwitch_core.la $(DEPS_LIBS)
+%canon_reldir%_fuzz_scan_SOURCES = %reldir%/fuzz_scan.c $(FUZZ_CODEC_) \
+	$(FUZZ_MAIN_)
+%canon_reldir%_fuzz_scan_CPPFLAGS = $(AM_CPPFLAGS) \
+	-DWITCH_FUZZ_TARGET='"scan"'
+%canon_reldir%_fuzz_scan_CFLAGS = $(AM_CFLAGS) $(FUZZ_FLAGS_)
+%canon_reldir%_fuzz_scan_LDFLAGS = $(AM_LDFLAGS) $(FUZZ_FLAGS_)
+%canon_reldir%_fuzz_scan_LDADD = libwitch_core.la $(DEPS_LIBS)
 
 if ENABLE_FUZZING
 # Each target runs on a scratch copy of its corpus (new inputs are not
@@ -127,7 +142,8 @@ if ENABLE_FUZZING
 # some of the targets.
 FUZZ_ONLY = $(FUZZ_TARGETS_)
 fuzz: %reldir%/fuzz_frame$(EXEEXT) %reldir%/fuzz_request$(EXEEXT) \
-	%reldir%/fuzz_discovery$(EXEEXT) %reldir%/fuzz_config$(EXEEXT)
+	%reldir%/fuzz_discovery$(EXEEXT) %reldir%/fuzz_config$(EXEEXT) \
+	%reldir%/fuzz_scan$(EXEEXT)
 	@for t in $(FUZZ_ONLY); do \
 	  tmp=$$(mktemp -d) || exit 1; \
 	  cp $(top_srcdir)/%reldir%/corpus/$$t/* "$$tmp"/ || \
