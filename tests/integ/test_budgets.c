@@ -585,10 +585,44 @@ test_decode_budget(void **state)
 	witch_server_free(srv);
 }
 
+/* ---- the setters: ranges, and the defaults in status ---------------- */
+
+static void
+test_setters(void **state)
+{
+	witch_server_config_t *cfg = th_config();
+
+	(void)state;
+	assert_int_equal(witch_server_config_set_max_depth(cfg,
+	    WITCH_MAX_DEPTH_CEILING + 1), WITCH_EINVAL);
+	assert_int_equal(witch_server_config_set_max_depth(cfg,
+	    WITCH_MAX_DEPTH_CEILING), 0);
+	assert_int_equal(witch_server_config_set_preauth_max_frame(cfg,
+	    WITCH_MAX_FRAME_CEILING + 1u), WITCH_EINVAL);
+	assert_int_equal(witch_server_config_set_max_clients_per_address(cfg,
+	    1000001), WITCH_EINVAL);
+	assert_int_equal(witch_server_config_set_frame_timeout(NULL, 1),
+	    WITCH_EINVAL);
+	assert_int_equal(witch_server_config_set_decode_budget(NULL, 1),
+	    WITCH_EINVAL);
+	assert_int_equal(witch_server_config_set_frame_budget(NULL, 1),
+	    WITCH_EINVAL);
+	/* 0 turns each off. */
+	assert_int_equal(witch_server_config_set_frame_timeout(cfg, 0), 0);
+	assert_int_equal(witch_server_config_set_preauth_max_frame(cfg, 0), 0);
+	assert_int_equal(witch_server_config_set_decode_budget(cfg, 0), 0);
+	assert_int_equal(witch_server_config_set_frame_budget(cfg, 0), 0);
+	assert_int_equal(witch_server_config_set_max_depth(cfg, 0), 0);
+	assert_int_equal(witch_server_config_set_max_clients_per_address(cfg,
+	    0), 0);
+	witch_server_config_free(cfg);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_setters),
 		cmocka_unit_test(test_half_open),
 		cmocka_unit_test(test_frame_budget),
 		cmocka_unit_test(test_trickle_frame_timeout),
