@@ -7,11 +7,20 @@
 # on the first crash.  Targets: frame (the decoder), request (validation,
 # scanner vs jansson, replies), discovery (datagram codec and registry),
 # config (the witchd.conf parser), scan (the scanner's counts for the
-# decode budget, its array walker and string decoder, against jansson).
+# decode budget, its array walker and string decoder, against jansson),
+# hello (the hello built-in on a connection without a socket).
 
 FUZZ_SECONDS = 30
 
 EXTRA_DIST += %reldir%/common.h \
+	%reldir%/corpus/hello/bad_types.json \
+	%reldir%/corpus/hello/data_array.json \
+	%reldir%/corpus/hello/escaped_id.json \
+	%reldir%/corpus/hello/hash_mismatch.json \
+	%reldir%/corpus/hello/hash_ok.json \
+	%reldir%/corpus/hello/no_common.json \
+	%reldir%/corpus/hello/no_data.json \
+	%reldir%/corpus/hello/ok.json \
 	%reldir%/corpus/scan/arrays.json \
 	%reldir%/corpus/scan/dup_keys.json \
 	%reldir%/corpus/scan/long_key.json \
@@ -73,7 +82,7 @@ EXTRA_DIST += %reldir%/common.h \
 
 # Per-program flags are set in both branches: a variable defined in one
 # condition only would be empty, not AM_*, in the other.
-FUZZ_TARGETS_ = frame request discovery config scan
+FUZZ_TARGETS_ = frame request discovery config scan hello
 FUZZ_CONFIG_SRC_ = src/witchd/config.c src/witchd/config.h \
 	src/common/secs.c src/common/secs.h
 if ENABLE_FUZZING
@@ -85,15 +94,18 @@ FUZZ_CODEC_ = src/lib/proto/frame.c src/lib/proto/envelope.c \
 FUZZ_MAIN_ =
 FUZZ_DEF_ =
 noinst_PROGRAMS += %reldir%/fuzz_frame %reldir%/fuzz_request \
-	%reldir%/fuzz_discovery %reldir%/fuzz_config %reldir%/fuzz_scan
+	%reldir%/fuzz_discovery %reldir%/fuzz_config %reldir%/fuzz_scan \
+	%reldir%/fuzz_hello
 else
 FUZZ_FLAGS_ =
 FUZZ_CODEC_ =
 FUZZ_MAIN_ = %reldir%/replay.c
 check_PROGRAMS += %reldir%/fuzz_frame %reldir%/fuzz_request \
-	%reldir%/fuzz_discovery %reldir%/fuzz_config %reldir%/fuzz_scan
+	%reldir%/fuzz_discovery %reldir%/fuzz_config %reldir%/fuzz_scan \
+	%reldir%/fuzz_hello
 TESTS += %reldir%/fuzz_frame %reldir%/fuzz_request \
-	%reldir%/fuzz_discovery %reldir%/fuzz_config %reldir%/fuzz_scan
+	%reldir%/fuzz_discovery %reldir%/fuzz_config %reldir%/fuzz_scan \
+	%reldir%/fuzz_hello
 endif
 
 %canon_reldir%_fuzz_frame_SOURCES = %reldir%/fuzz_frame.c $(FUZZ_CODEC_) \
@@ -134,6 +146,16 @@ endif
 %canon_reldir%_fuzz_scan_CFLAGS = $(AM_CFLAGS) $(FUZZ_FLAGS_)
 %canon_reldir%_fuzz_scan_LDFLAGS = $(AM_LDFLAGS) $(FUZZ_FLAGS_)
 %canon_reldir%_fuzz_scan_LDADD = libwitch_core.la $(DEPS_LIBS)
+%canon_reldir%_fuzz_hello_SOURCES = %reldir%/fuzz_hello.c $(FUZZ_CODEC_) \
+	$(FUZZ_MAIN_)
+if ENABLE_FUZZING
+%canon_reldir%_fuzz_hello_SOURCES += src/lib/reactor/builtins.c
+endif
+%canon_reldir%_fuzz_hello_CPPFLAGS = $(AM_CPPFLAGS) \
+	-DWITCH_FUZZ_TARGET='"hello"'
+%canon_reldir%_fuzz_hello_CFLAGS = $(AM_CFLAGS) $(FUZZ_FLAGS_)
+%canon_reldir%_fuzz_hello_LDFLAGS = $(AM_LDFLAGS) $(FUZZ_FLAGS_)
+%canon_reldir%_fuzz_hello_LDADD = libwitch_core.la $(DEPS_LIBS)
 
 if ENABLE_FUZZING
 # Each target runs on a scratch copy of its corpus (new inputs are not
@@ -143,7 +165,7 @@ if ENABLE_FUZZING
 FUZZ_ONLY = $(FUZZ_TARGETS_)
 fuzz: %reldir%/fuzz_frame$(EXEEXT) %reldir%/fuzz_request$(EXEEXT) \
 	%reldir%/fuzz_discovery$(EXEEXT) %reldir%/fuzz_config$(EXEEXT) \
-	%reldir%/fuzz_scan$(EXEEXT)
+	%reldir%/fuzz_scan$(EXEEXT) %reldir%/fuzz_hello$(EXEEXT)
 	@for t in $(FUZZ_ONLY); do \
 	  tmp=$$(mktemp -d) || exit 1; \
 	  cp $(top_srcdir)/%reldir%/corpus/$$t/* "$$tmp"/ || \
