@@ -251,8 +251,14 @@ test_trickle_frame_timeout(void **state)
 	    (unsigned long long)(th_now_ms() - t0), sent);
 	assert_int_equal(th_wait_eof(fd, 3000), 1);
 	close(fd);
+	/* Half a header after a complete frame: the same. */
+	fd = th_connect(witch_server_port(srv));
+	th_ping_ok(fd);
+	assert_int_equal(th_send_raw(fd, "\0\0", 2), 0);
+	expect_closing(fd, "frame_timeout", 3000);
+	close(fd);
 	ctl = th_connect(witch_server_port(srv));
-	assert_int_equal(th_status_get(ctl, "frame_timeouts"), 1);
+	assert_int_equal(th_status_get(ctl, "frame_timeouts"), 2);
 	close(ctl);
 	witch_server_free(srv);
 }

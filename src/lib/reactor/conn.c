@@ -320,10 +320,16 @@ witch__conn_frame_expired(struct witch__conn *c)
 	struct witch__reactor *r = c->r;
 
 	atomic_fetch_add(&r->ctr.frame_timeouts, 1);
-	witch__rlog(r, WITCH_LOG_INFO, "client %llu (%s) closed: frame of "
-	    "%zu bytes not complete after %u ms (%zu received)",
-	    (unsigned long long)c->id, c->peer, c->dec.body_need,
-	    atomic_load(&r->live.frame_ms), c->dec.body_len);
+	if (c->dec.body != NULL)
+		witch__rlog(r, WITCH_LOG_INFO, "client %llu (%s) closed: frame "
+		    "of %zu bytes not complete after %u ms (%zu received)",
+		    (unsigned long long)c->id, c->peer, c->dec.body_need,
+		    atomic_load(&r->live.frame_ms), c->dec.body_len);
+	else
+		witch__rlog(r, WITCH_LOG_INFO, "client %llu (%s) closed: frame "
+		    "header not complete after %u ms (%zu of 4 bytes)",
+		    (unsigned long long)c->id, c->peer,
+		    atomic_load(&r->live.frame_ms), c->dec.hdr_len);
 	partial_release(c);
 	witch__conn_close(c, 0, "frame_timeout", 1000);
 }
