@@ -33,6 +33,7 @@ EXTRA_DIST += %reldir%/common.h \
 	%reldir%/corpus/config/full.conf \
 	%reldir%/corpus/config/misc.conf \
 	%reldir%/corpus/config/nul.conf \
+	%reldir%/corpus/config/peers.conf \
 	%reldir%/corpus/config/refused.conf \
 	%reldir%/corpus/discovery/advertise6.json \
 	%reldir%/corpus/discovery/array.json \
