@@ -31,6 +31,12 @@ tests_integ_test_pollfail_SOURCES = tests/integ/test_pollfail.c
 tests_integ_test_pollfail_CFLAGS = $(WITCHTEST_CFLAGS_)
 tests_integ_test_pollfail_LDADD = $(INTEG_LIBS_)
 
+check_PROGRAMS += tests/integ/test_budgets
+TESTS += tests/integ/test_budgets
+tests_integ_test_budgets_SOURCES = tests/integ/test_budgets.c
+tests_integ_test_budgets_CFLAGS = $(WITCHTEST_CFLAGS_)
+tests_integ_test_budgets_LDADD = $(INTEG_LIBS_)
+
 check_PROGRAMS += tests/integ/test_reactor_bounds
 TESTS += tests/integ/test_reactor_bounds
 tests_integ_test_reactor_bounds_SOURCES = tests/integ/test_reactor_bounds.c

@@ -54,6 +54,14 @@ typedef void (*witch_log_fn)(int level, const char *msg, void *userdata);
 #define WITCH_DEFAULT_OUTPUT_SOFT (1u << 20)
 #define WITCH_DEFAULT_OUTPUT_HARD (16u << 20)
 #define WITCH_DEFAULT_DRAIN_TIMEOUT_MS 5000
+/* Memory budgets, on by default (witchd.conf(5) lists them all). */
+#define WITCH_DEFAULT_FRAME_TIMEOUT_MS 30000
+#define WITCH_DEFAULT_PREAUTH_MAX_FRAME (16u << 10)
+#define WITCH_DEFAULT_DECODE_BUDGET (64u << 20)
+#define WITCH_DEFAULT_FRAME_BUDGET (128u << 20)
+#define WITCH_DEFAULT_MAX_DEPTH 128
+#define WITCH_MAX_DEPTH_CEILING 2048	/* jansson's own limit */
+#define WITCH_DEFAULT_MAX_CLIENTS_PER_ADDRESS 256
 
 /* ---- configuration: an opaque object with typed setters ---------------- */
 
@@ -111,6 +119,44 @@ WITCH_EXTERN int witch_server_config_set_idle_timeout(
 /* Close connections whose first frame is not complete by then (0 = never). */
 WITCH_EXTERN int witch_server_config_set_handshake_timeout(
     witch_server_config_t *cfg, unsigned ms);
+/*
+ * Close a connection whose frame, once its first byte has arrived, is not
+ * complete within ms (closing event "frame_timeout"; 0 = never).
+ */
+WITCH_EXTERN int witch_server_config_set_frame_timeout(
+    witch_server_config_t *cfg, unsigned ms);
+/*
+ * Largest frame before authentication (with a key), or before the
+ * connection's first complete frame (without one; loopback and unix
+ * socket peers are exempt then), in bytes; 0 or a value >= max_frame
+ * turns the cap off.
+ */
+WITCH_EXTERN int witch_server_config_set_preauth_max_frame(
+    witch_server_config_t *cfg, size_t bytes);
+/*
+ * Per-connection decode budget: the estimated heap bytes of the JSON
+ * trees of its requests in flight (a request over it alone is refused
+ * invalid_request; one that would pass it while others run, overloaded).
+ * 0 = none.
+ */
+WITCH_EXTERN int witch_server_config_set_decode_budget(
+    witch_server_config_t *cfg, size_t bytes);
+/*
+ * Server-wide budget for bytes held in incomplete frames: past it, the
+ * connections holding the largest are closed (closing event
+ * "frame_budget") and counted.  0 = none.
+ */
+WITCH_EXTERN int witch_server_config_set_frame_budget(
+    witch_server_config_t *cfg, size_t bytes);
+/* Deepest JSON nesting of a request (1..2048; 0 = jansson's 2048). */
+WITCH_EXTERN int witch_server_config_set_max_depth(
+    witch_server_config_t *cfg, unsigned depth);
+/*
+ * Connections at once from one remote address (loopback and the unix
+ * socket are exempt); 0 = no limit.
+ */
+WITCH_EXTERN int witch_server_config_set_max_clients_per_address(
+    witch_server_config_t *cfg, unsigned n);
 /*
  * Per-connection output limits in bytes.  Above soft, the server stops
  * reading from that client until its output drains; above hard, the client

@@ -86,6 +86,28 @@ static const struct prom_scalar scalars[] = {
 	{ SRC_STATS, "emfile_pauses", KIND_NUMBER,
 	  "witch_accept_emfile_pauses_total", "counter",
 	  "Times accepting paused for lack of file descriptors." },
+	/* The memory budgets (witchd.conf(5), MEMORY BUDGETS). */
+	{ SRC_STATS, "frame_bytes_held", KIND_NUMBER,
+	  "witch_frame_bytes_held", "gauge",
+	  "Bytes held in incomplete frames, all clients." },
+	{ SRC_STATS, "frame_timeouts", KIND_NUMBER,
+	  "witch_frame_timeouts_total", "counter",
+	  "Clients closed for a frame not complete within frame-timeout." },
+	{ SRC_STATS, "frame_budget_drops", KIND_NUMBER,
+	  "witch_frame_budget_drops_total", "counter",
+	  "Clients closed for holding the largest frames past frame-budget." },
+	{ SRC_STATS, "preauth_frame_refusals", KIND_NUMBER,
+	  "witch_preauth_frame_refusals_total", "counter",
+	  "Frames over preauth-max-frame." },
+	{ SRC_STATS, "address_refusals", KIND_NUMBER,
+	  "witch_address_refusals_total", "counter",
+	  "Connections over max-clients-per-address." },
+	{ SRC_STATS, "depth_refusals", KIND_NUMBER,
+	  "witch_depth_refusals_total", "counter",
+	  "Requests nested deeper than max-depth." },
+	{ SRC_STATS, "decode_refusals", KIND_NUMBER,
+	  "witch_decode_refusals_total", "counter",
+	  "Requests refused by the decode budget." },
 };
 
 /* Latency quantiles of the stats result: key, quantile label. */

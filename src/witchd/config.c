@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -83,6 +84,26 @@ const struct conf_opt conf_opts[C_COUNT] = {
 	    3600000, "2", false, "S", "seconds between announcements" },
 	[C_ADVERTISE] = { "advertise", 0, T_STR, 0, 0, "", false, "ADDR",
 	    "numeric address to announce (NAT; empty: none)" },
+	/* Memory budgets: witchd.conf(5), "MEMORY BUDGETS". */
+	[C_FRAME_TIMEOUT] = { "frame-timeout", 0, T_SECS, 0, 0, "30", true,
+	    "S", "close clients whose started frame is not complete by then "
+	    "(0: never)" },
+	[C_PREAUTH_MAX_FRAME] = { "preauth-max-frame", 0, T_BYTES, 0,
+	    WITCH_MAX_FRAME_CEILING, "16384", false, "BYTES",
+	    "largest frame before authentication (no key: before the first "
+	    "frame; 0: max-frame)" },
+	[C_DECODE_BUDGET] = { "decode-budget", 0, T_BYTES, 0, LLONG_MAX,
+	    "67108864", false, "BYTES", "estimated JSON tree bytes of a "
+	    "client's requests in flight (0: none)" },
+	[C_FRAME_BUDGET] = { "frame-budget", 0, T_BYTES, 0, LLONG_MAX,
+	    "134217728", false, "BYTES", "bytes held in incomplete frames, "
+	    "all clients (0: none)" },
+	[C_MAX_DEPTH] = { "max-depth", 0, T_INT, 0, WITCH_MAX_DEPTH_CEILING,
+	    XSTR(WITCH_DEFAULT_MAX_DEPTH), false, "N",
+	    "deepest JSON nesting of a request (0: 2048)" },
+	[C_MAX_CLIENTS_PER_ADDRESS] = { "max-clients-per-address", 0, T_INT,
+	    0, 1000000, XSTR(WITCH_DEFAULT_MAX_CLIENTS_PER_ADDRESS), false,
+	    "N", "connections from one remote address (0: no limit)" },
 	[C_PEER] = { "peer", 0, T_BOOL, 0, 0, "no", false, "yes|no",
 	    "link to the servers of the project (peers)" },
 	[C_PEER_SEED] = { "peer-seed", 0, T_SEEDS, 0, 0, "", false,
@@ -519,27 +540,19 @@ parse_line(struct conf *c, const char *path, int lineno, char *line,
 	return 0;
 }
 
-int
-conf_load_file(struct conf *c, const char *path, conf_err_fn errfn)
+/*
+ * Read the lines of f, named path in messages, into c; see
+ * conf_load_buffer() in config.h.  Does not close f.
+ */
+static int
+load_stream(struct conf *c, FILE *f, const char *path, conf_err_fn errfn)
 {
 	int seen[C_COUNT] = { 0 };
 	char *line = NULL;
 	size_t cap = 0;
 	ssize_t len;
-	struct stat st;
-	int lineno = 0, errors = 0, saved;
-	FILE *f;
+	int lineno = 0, errors = 0;
 
-	if ((f = fopen(path, "r")) == NULL)
-		return -1;
-	if (fstat(fileno(f), &st) == -1)
-		st.st_mode = 0;
-	if (!S_ISREG(st.st_mode)) {
-		saved = S_ISDIR(st.st_mode) ? EISDIR : EINVAL;
-		fclose(f);
-		errno = saved;
-		return -1;
-	}
 	strlcpy(c->path, path, sizeof(c->path));
 	while ((len = getline(&line, &cap, f)) != -1) {
 		if (++lineno > 100000) {
@@ -567,6 +580,43 @@ conf_load_file(struct conf *c, const char *path, conf_err_fn errfn)
 		errors++;
 	}
 	free(line);
+	return errors;
+}
+
+int
+conf_load_file(struct conf *c, const char *path, conf_err_fn errfn)
+{
+	struct stat st;
+	int errors, saved;
+	FILE *f;
+
+	if ((f = fopen(path, "r")) == NULL)
+		return -1;
+	if (fstat(fileno(f), &st) == -1)
+		st.st_mode = 0;
+	if (!S_ISREG(st.st_mode)) {
+		saved = S_ISDIR(st.st_mode) ? EISDIR : EINVAL;
+		fclose(f);
+		errno = saved;
+		return -1;
+	}
+	errors = load_stream(c, f, path, errfn);
+	fclose(f);
+	return errors;
+}
+
+int
+conf_load_buffer(struct conf *c, const void *buf, size_t len,
+    const char *name, conf_err_fn errfn)
+{
+	int errors;
+	FILE *f;
+
+	if (len == 0)
+		return 0;
+	if ((f = fmemopen((void *)(uintptr_t)buf, len, "r")) == NULL)
+		return -1;
+	errors = load_stream(c, f, name, errfn);
 	fclose(f);
 	return errors;
 }
@@ -704,6 +754,35 @@ set_discovery(const struct conf *c, witch_server_config_t *cfg,
 	return errors;
 }
 
+/* The memory budgets of c into cfg; the number of values refused. */
+static int
+set_budgets(const struct conf *c, witch_server_config_t *cfg,
+    conf_err_fn errfn)
+{
+	const struct conf_val *v = c->v;
+	int errors = 0;
+
+	if (witch_server_config_set_frame_timeout(cfg,
+	    v[C_FRAME_TIMEOUT].num) != 0)
+		errors += refused(c, C_FRAME_TIMEOUT, "invalid", errfn);
+	if (witch_server_config_set_preauth_max_frame(cfg,
+	    v[C_PREAUTH_MAX_FRAME].num) != 0)
+		errors += refused(c, C_PREAUTH_MAX_FRAME, "invalid", errfn);
+	if (witch_server_config_set_decode_budget(cfg,
+	    v[C_DECODE_BUDGET].num) != 0)
+		errors += refused(c, C_DECODE_BUDGET, "invalid", errfn);
+	if (witch_server_config_set_frame_budget(cfg,
+	    v[C_FRAME_BUDGET].num) != 0)
+		errors += refused(c, C_FRAME_BUDGET, "invalid", errfn);
+	if (witch_server_config_set_max_depth(cfg, v[C_MAX_DEPTH].num) != 0)
+		errors += refused(c, C_MAX_DEPTH, "invalid", errfn);
+	if (witch_server_config_set_max_clients_per_address(cfg,
+	    v[C_MAX_CLIENTS_PER_ADDRESS].num) != 0)
+		errors += refused(c, C_MAX_CLIENTS_PER_ADDRESS, "invalid",
+		    errfn);
+	return errors;
+}
+
 /* Peering: on/off, seeds, heartbeat.  Errors. */
 static int
 set_peering(const struct conf *c, witch_server_config_t *cfg,
@@ -790,6 +869,7 @@ conf_to_server(const struct conf *c, witch_server_config_t **ret,
 		    "names of 1 to 15 bytes", errfn);
 	if (witch_server_config_set_listen_tcp(cfg, v[C_TCP].num != 0) != 0)
 		errors += refused(c, C_TCP, "invalid", errfn);
+	errors += set_budgets(c, cfg, errfn);
 	errors += set_discovery(c, cfg, errfn);
 	errors += set_peering(c, cfg, errfn);
 	if (errors != 0) {

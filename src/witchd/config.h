@@ -25,6 +25,8 @@ enum conf_id {
 	C_OUTPUT_SOFT, C_OUTPUT_HARD, C_DRAIN_TIMEOUT, C_PROTOCOLS, C_TCP,
 	C_CONTROL_SOCKET, C_CONTROL_SOCKET_MODE, C_LOG_LEVEL, C_PORT_FILE,
 	C_DISCOVERY, C_DISCOVERY_PORT, C_DISCOVERY_INTERVAL, C_ADVERTISE,
+	C_FRAME_TIMEOUT, C_PREAUTH_MAX_FRAME, C_DECODE_BUDGET, C_FRAME_BUDGET,
+	C_MAX_DEPTH, C_MAX_CLIENTS_PER_ADDRESS,
 	C_PEER, C_PEER_SEED, C_PEER_HEARTBEAT,
 	C_COUNT
 };
@@ -95,6 +97,14 @@ int	conf_lookup(const char *name);
  * whether a missing file is an error).
  */
 int	conf_load_file(struct conf *c, const char *path, conf_err_fn errfn);
+/*
+ * The same for the len bytes at buf (a whole file's contents, read only),
+ * named name in messages: the parser without the file, for the fuzz
+ * target.  Returns the number of errors, or -1 with errno set when no
+ * stream could be made of buf.
+ */
+int	conf_load_buffer(struct conf *c, const void *buf, size_t len,
+	    const char *name, conf_err_fn errfn);
 /*
  * As conf_parse_value(), but a repeatable option (T_SEEDS) adds s to the
  * values already in cur instead of replacing them.

@@ -92,7 +92,10 @@ for f in witch_server_info witch_uptime_seconds witch_clients \
     witch_requests_overloaded_total witch_output_limit_drops_total \
     witch_accept_emfile_pauses_total witch_endpoint_requests_total \
     witch_endpoint_request_errors_total witch_error_replies_total \
-    witch_request_duration_seconds; do
+    witch_request_duration_seconds witch_frame_bytes_held \
+    witch_frame_timeouts_total witch_frame_budget_drops_total \
+    witch_preauth_frame_refusals_total witch_address_refusals_total \
+    witch_depth_refusals_total witch_decode_refusals_total; do
 	check "family $f has HELP, TYPE and a sample" sh -c "
 	    grep -q '^# HELP $f ' '$m' && grep -q '^# TYPE $f ' '$m' &&
 	    grep -q '^$f[{ ]' '$m'"

@@ -3,11 +3,46 @@
 # Without --enable-fuzzing, tests/fuzz/fuzz_<target> is the target linked
 # with replay.c and `make check` replays tests/fuzz/corpus/<target>/.
 # With --enable-fuzzing (CC=clang), they are libFuzzer binaries and
-# `make fuzz [FUZZ_SECONDS=n]` runs each on a copy of its corpus.
+# `make fuzz [FUZZ_SECONDS=n]` runs each on a copy of its corpus and fails
+# on the first crash.  Targets: frame (the decoder), request (validation,
+# scanner vs jansson, replies), discovery (datagram codec and registry),
+# config (the witchd.conf parser), scan (the scanner's counts for the
+# decode budget, its array walker and string decoder, against jansson),
+# hello (the hello built-in on a connection without a socket).
 
 FUZZ_SECONDS = 30
 
 EXTRA_DIST += %reldir%/common.h \
+	%reldir%/corpus/hello/bad_types.json \
+	%reldir%/corpus/hello/data_array.json \
+	%reldir%/corpus/hello/escaped_id.json \
+	%reldir%/corpus/hello/hash_mismatch.json \
+	%reldir%/corpus/hello/hash_ok.json \
+	%reldir%/corpus/hello/no_common.json \
+	%reldir%/corpus/hello/no_data.json \
+	%reldir%/corpus/hello/ok.json \
+	%reldir%/corpus/scan/arrays.json \
+	%reldir%/corpus/scan/dup_keys.json \
+	%reldir%/corpus/scan/long_key.json \
+	%reldir%/corpus/scan/objects.json \
+	%reldir%/corpus/scan/scalars.json \
+	%reldir%/corpus/scan/spaces.json \
+	%reldir%/corpus/scan/strings.json \
+	%reldir%/corpus/config/budgets.conf \
+	%reldir%/corpus/config/errors.conf \
+	%reldir%/corpus/config/full.conf \
+	%reldir%/corpus/config/misc.conf \
+	%reldir%/corpus/config/nul.conf \
+	%reldir%/corpus/config/peers.conf \
+	%reldir%/corpus/config/refused.conf \
+	%reldir%/corpus/discovery/advertise6.json \
+	%reldir%/corpus/discovery/array.json \
+	%reldir%/corpus/discovery/bad_fields.json \
+	%reldir%/corpus/discovery/dup_keys.json \
+	%reldir%/corpus/discovery/leaving.json \
+	%reldir%/corpus/discovery/raw_nul.json \
+	%reldir%/corpus/discovery/up.json \
+	%reldir%/corpus/discovery/version2.json \
 	%reldir%/corpus/frame/bad_utf8.bin \
 	%reldir%/corpus/frame/huge_length.bin \
 	%reldir%/corpus/frame/max_exact.bin \
@@ -48,30 +83,91 @@ EXTRA_DIST += %reldir%/common.h \
 
 # Per-program flags are set in both branches: a variable defined in one
 # condition only would be empty, not AM_*, in the other.
+FUZZ_TARGETS_ = frame request discovery config scan hello
+FUZZ_CONFIG_SRC_ = src/witchd/config.c src/witchd/config.h \
+	src/common/secs.c src/common/secs.h
 if ENABLE_FUZZING
-# Instrument the codec itself (not only the harness) for coverage feedback;
-# the rest comes from the convenience library.
+# Instrument the code under test (not only the harness) for coverage
+# feedback; the rest comes from the convenience library.
 FUZZ_FLAGS_ = -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
 FUZZ_CODEC_ = src/lib/proto/frame.c src/lib/proto/envelope.c \
-	src/lib/proto/reply.c
+	src/lib/proto/reply.c src/lib/proto/scan.c
+FUZZ_MAIN_ =
+FUZZ_DEF_ =
+noinst_PROGRAMS += %reldir%/fuzz_frame %reldir%/fuzz_request \
+	%reldir%/fuzz_discovery %reldir%/fuzz_config %reldir%/fuzz_scan \
+	%reldir%/fuzz_hello
+else
+FUZZ_FLAGS_ =
+FUZZ_CODEC_ =
+FUZZ_MAIN_ = %reldir%/replay.c
+check_PROGRAMS += %reldir%/fuzz_frame %reldir%/fuzz_request \
+	%reldir%/fuzz_discovery %reldir%/fuzz_config %reldir%/fuzz_scan \
+	%reldir%/fuzz_hello
+TESTS += %reldir%/fuzz_frame %reldir%/fuzz_request \
+	%reldir%/fuzz_discovery %reldir%/fuzz_config %reldir%/fuzz_scan \
+	%reldir%/fuzz_hello
+endif
 
-noinst_PROGRAMS += %reldir%/fuzz_frame %reldir%/fuzz_request
-%canon_reldir%_fuzz_frame_SOURCES = %reldir%/fuzz_frame.c $(FUZZ_CODEC_)
-%canon_reldir%_fuzz_frame_CPPFLAGS = $(AM_CPPFLAGS)
+%canon_reldir%_fuzz_frame_SOURCES = %reldir%/fuzz_frame.c $(FUZZ_CODEC_) \
+	$(FUZZ_MAIN_)
+%canon_reldir%_fuzz_frame_CPPFLAGS = $(AM_CPPFLAGS) \
+	-DWITCH_FUZZ_TARGET='"frame"'
 %canon_reldir%_fuzz_frame_CFLAGS = $(AM_CFLAGS) $(FUZZ_FLAGS_)
 %canon_reldir%_fuzz_frame_LDFLAGS = $(AM_LDFLAGS) $(FUZZ_FLAGS_)
 %canon_reldir%_fuzz_frame_LDADD = libwitch_core.la $(DEPS_LIBS)
-%canon_reldir%_fuzz_request_SOURCES = %reldir%/fuzz_request.c $(FUZZ_CODEC_)
-%canon_reldir%_fuzz_request_CPPFLAGS = $(AM_CPPFLAGS)
+%canon_reldir%_fuzz_request_SOURCES = %reldir%/fuzz_request.c \
+	$(FUZZ_CODEC_) $(FUZZ_MAIN_)
+%canon_reldir%_fuzz_request_CPPFLAGS = $(AM_CPPFLAGS) \
+	-DWITCH_FUZZ_TARGET='"request"'
 %canon_reldir%_fuzz_request_CFLAGS = $(AM_CFLAGS) $(FUZZ_FLAGS_)
 %canon_reldir%_fuzz_request_LDFLAGS = $(AM_LDFLAGS) $(FUZZ_FLAGS_)
 %canon_reldir%_fuzz_request_LDADD = libwitch_core.la $(DEPS_LIBS)
+%canon_reldir%_fuzz_discovery_SOURCES = %reldir%/fuzz_discovery.c \
+	$(FUZZ_MAIN_)
+if ENABLE_FUZZING
+%canon_reldir%_fuzz_discovery_SOURCES += src/lib/discovery/registry.c
+endif
+%canon_reldir%_fuzz_discovery_CPPFLAGS = $(AM_CPPFLAGS) \
+	-DWITCH_FUZZ_TARGET='"discovery"'
+%canon_reldir%_fuzz_discovery_CFLAGS = $(AM_CFLAGS) $(FUZZ_FLAGS_)
+%canon_reldir%_fuzz_discovery_LDFLAGS = $(AM_LDFLAGS) $(FUZZ_FLAGS_)
+%canon_reldir%_fuzz_discovery_LDADD = libwitch_core.la $(DEPS_LIBS)
+%canon_reldir%_fuzz_config_SOURCES = %reldir%/fuzz_config.c \
+	$(FUZZ_CONFIG_SRC_) $(FUZZ_MAIN_)
+%canon_reldir%_fuzz_config_CPPFLAGS = $(AM_CPPFLAGS) \
+	-DWITCH_FUZZ_TARGET='"config"'
+%canon_reldir%_fuzz_config_CFLAGS = $(AM_CFLAGS) $(FUZZ_FLAGS_)
+%canon_reldir%_fuzz_config_LDFLAGS = $(AM_LDFLAGS) $(FUZZ_FLAGS_)
+%canon_reldir%_fuzz_config_LDADD = libwitch_core.la $(DEPS_LIBS)
+%canon_reldir%_fuzz_scan_SOURCES = %reldir%/fuzz_scan.c $(FUZZ_CODEC_) \
+	$(FUZZ_MAIN_)
+%canon_reldir%_fuzz_scan_CPPFLAGS = $(AM_CPPFLAGS) \
+	-DWITCH_FUZZ_TARGET='"scan"'
+%canon_reldir%_fuzz_scan_CFLAGS = $(AM_CFLAGS) $(FUZZ_FLAGS_)
+%canon_reldir%_fuzz_scan_LDFLAGS = $(AM_LDFLAGS) $(FUZZ_FLAGS_)
+%canon_reldir%_fuzz_scan_LDADD = libwitch_core.la $(DEPS_LIBS)
+%canon_reldir%_fuzz_hello_SOURCES = %reldir%/fuzz_hello.c $(FUZZ_CODEC_) \
+	$(FUZZ_MAIN_)
+if ENABLE_FUZZING
+%canon_reldir%_fuzz_hello_SOURCES += src/lib/reactor/builtins.c
+endif
+%canon_reldir%_fuzz_hello_CPPFLAGS = $(AM_CPPFLAGS) \
+	-DWITCH_FUZZ_TARGET='"hello"'
+%canon_reldir%_fuzz_hello_CFLAGS = $(AM_CFLAGS) $(FUZZ_FLAGS_)
+%canon_reldir%_fuzz_hello_LDFLAGS = $(AM_LDFLAGS) $(FUZZ_FLAGS_)
+%canon_reldir%_fuzz_hello_LDADD = libwitch_core.la $(DEPS_LIBS)
 
+if ENABLE_FUZZING
 # Each target runs on a scratch copy of its corpus (new inputs are not
 # written into the source tree); crashes are kept as
-# tests/fuzz/crash-<target>-* in the build tree.
-fuzz: %reldir%/fuzz_frame$(EXEEXT) %reldir%/fuzz_request$(EXEEXT)
-	@for t in frame request; do \
+# tests/fuzz/crash-<target>-* in the build tree.  FUZZ_ONLY="a b" runs
+# some of the targets.
+FUZZ_ONLY = $(FUZZ_TARGETS_)
+fuzz: %reldir%/fuzz_frame$(EXEEXT) %reldir%/fuzz_request$(EXEEXT) \
+	%reldir%/fuzz_discovery$(EXEEXT) %reldir%/fuzz_config$(EXEEXT) \
+	%reldir%/fuzz_scan$(EXEEXT) %reldir%/fuzz_hello$(EXEEXT)
+	@for t in $(FUZZ_ONLY); do \
 	  tmp=$$(mktemp -d) || exit 1; \
 	  cp $(top_srcdir)/%reldir%/corpus/$$t/* "$$tmp"/ || \
 	    { rm -rf "$$tmp"; exit 1; }; \
@@ -83,22 +179,6 @@ fuzz: %reldir%/fuzz_frame$(EXEEXT) %reldir%/fuzz_request$(EXEEXT)
 	  rm -rf "$$tmp"; \
 	done
 else
-check_PROGRAMS += %reldir%/fuzz_frame %reldir%/fuzz_request
-TESTS += %reldir%/fuzz_frame %reldir%/fuzz_request
-%canon_reldir%_fuzz_frame_SOURCES = %reldir%/fuzz_frame.c %reldir%/replay.c
-%canon_reldir%_fuzz_frame_CPPFLAGS = $(AM_CPPFLAGS) \
-	-DWITCH_FUZZ_TARGET='"frame"'
-%canon_reldir%_fuzz_frame_CFLAGS = $(AM_CFLAGS)
-%canon_reldir%_fuzz_frame_LDFLAGS = $(AM_LDFLAGS)
-%canon_reldir%_fuzz_frame_LDADD = libwitch_core.la $(DEPS_LIBS)
-%canon_reldir%_fuzz_request_SOURCES = %reldir%/fuzz_request.c \
-	%reldir%/replay.c
-%canon_reldir%_fuzz_request_CPPFLAGS = $(AM_CPPFLAGS) \
-	-DWITCH_FUZZ_TARGET='"request"'
-%canon_reldir%_fuzz_request_CFLAGS = $(AM_CFLAGS)
-%canon_reldir%_fuzz_request_LDFLAGS = $(AM_LDFLAGS)
-%canon_reldir%_fuzz_request_LDADD = libwitch_core.la $(DEPS_LIBS)
-
 fuzz:
 	@echo "make fuzz needs a libFuzzer build:" \
 	    "configure --enable-fuzzing CC=clang" >&2; exit 1

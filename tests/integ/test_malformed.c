@@ -156,6 +156,13 @@ group_setup(void **state)
 	witch_server_config_t *cfg = th_config();
 
 	assert_int_equal(witch_server_config_set_workers(cfg, 1), 0);
+	/*
+	 * jansson's own depth limit is what these tests probe (nesting up
+	 * to it is data, beyond it parse_error): max_depth at its ceiling.
+	 * The default of 128 is tested in test_budgets.
+	 */
+	assert_int_equal(witch_server_config_set_max_depth(cfg,
+	    WITCH_MAX_DEPTH_CEILING), 0);
 	fx.srv = th_server_start(cfg, reg, NULL);
 	witch_server_config_free(cfg);
 	*state = &fx;
@@ -451,6 +458,39 @@ static void
 test_nul_raw_first_byte(void **state)
 {
 	static const char p[] = "\0{\"id\":1,\"endpoint\":\"ping\"}";
+
+	bad_n(state, p, sizeof(p) - 1, "null", "parse_error");
+}
+
+/*
+ * jansson 2.14 reads a raw NUL right after a number or literal as the end
+ * of input and would answer these as if the NUL were not there; both of
+ * our paths refuse them (framing.md, "Strict JSON").
+ */
+static void
+test_nul_raw_after_number(void **state)
+{
+	static const char p[] =
+	    "{\"id\":1,\"endpoint\":\"echo\",\"data\":123\0}";
+
+	bad_n(state, p, sizeof(p) - 1, "null", "parse_error");
+}
+
+static void
+test_nul_raw_after_literal(void **state)
+{
+	static const char p[] =
+	    "{\"id\":1,\"endpoint\":\"echo\",\"data\":[true\0]}";
+
+	bad_n(state, p, sizeof(p) - 1, "null", "parse_error");
+}
+
+/* An escaped id before the NUL sends the request down the jansson path. */
+static void
+test_nul_raw_after_number_slow_path(void **state)
+{
+	static const char p[] =
+	    "{\"id\":\"\\u0041\",\"endpoint\":\"echo\",\"data\":7\0}";
 
 	bad_n(state, p, sizeof(p) - 1, "null", "parse_error");
 }
@@ -1079,6 +1119,9 @@ main(void)
 		T(test_nul_raw_in_string),
 		T(test_nul_raw_after_object),
 		T(test_nul_raw_first_byte),
+		T(test_nul_raw_after_number),
+		T(test_nul_raw_after_literal),
+		T(test_nul_raw_after_number_slow_path),
 		T(test_nul_escaped_in_data),
 		T(test_nul_escaped_in_key),
 		T(test_top_array),

@@ -45,6 +45,12 @@ setup(void **state)
 
 	witch_server_config_set_workers(cfg, 1);
 	witch_server_config_set_queue_depth(cfg, 4096);
+	/*
+	 * These tests measure what 1 MiB pathological frames cost the
+	 * reactor on their way to echo (which never builds a tree): the
+	 * decode budget, which refuses them before (test_budgets), is off.
+	 */
+	assert_int_equal(witch_server_config_set_decode_budget(cfg, 0), 0);
 	srv = th_server_start(cfg, reg, NULL);
 	witch_server_config_free(cfg);
 	th_gate_reset();

@@ -148,6 +148,41 @@ test_raw_nul(void **state)
 	    WITCH_EPARSE);
 }
 
+/*
+ * jansson 2.14 reads a raw NUL right after a number or literal as the
+ * end of input; both paths refuse it (framing.md, "Strict JSON").
+ */
+static void
+test_raw_nul_after_scalar(void **state)
+{
+#define NUL_CASE(lit) { (lit), sizeof(lit) - 1 }
+	static const struct {
+		const char	*s;
+		size_t		 n;
+	} in[] = {
+		NUL_CASE("{\"endpoint\":\"x\",\"data\":123\0}"),
+		NUL_CASE("{\"endpoint\":\"x\",\"data\":true\0}"),
+		NUL_CASE("{\"endpoint\":\"x\",\"data\":null\0}"),
+		NUL_CASE("{\"endpoint\":\"x\",\"data\":[1\0]}"),
+		NUL_CASE("{\"endpoint\":\"x\",\"id\":7\0,\"data\":1}"),
+		NUL_CASE("123\0"),
+	};
+#undef NUL_CASE
+	struct witch__request_env env;
+	char msg[128];
+	size_t i;
+
+	for (i = 0; i < sizeof(in) / sizeof(in[0]); i++) {
+		assert_non_null(memchr(in[i].s, '\0', in[i].n));
+		assert_int_equal(witch__request_parse(in[i].s, in[i].n, &env,
+		    msg, sizeof(msg)), WITCH_EPARSE);
+		assert_non_null(strstr(msg, "NUL"));
+		assert_int_equal(witch__request_scan(in[i].s, in[i].n, &env,
+		    msg, sizeof(msg)), WITCH_EPARSE);
+		witch__request_env_clear(&env);
+	}
+}
+
 static void
 test_escaped_nul(void **state)
 {
@@ -1031,6 +1066,7 @@ main(void)
 		cmocka_unit_test(test_invalid_utf8),
 		cmocka_unit_test(test_trailing_garbage),
 		cmocka_unit_test(test_raw_nul),
+		cmocka_unit_test(test_raw_nul_after_scalar),
 		cmocka_unit_test(test_escaped_nul),
 		cmocka_unit_test(test_deep_nesting),
 		cmocka_unit_test(test_big_integer),

@@ -22,6 +22,14 @@ struct witch__counters {
 	atomic_uint_fast64_t	overloaded;
 	atomic_uint_fast64_t	protocol_errors;
 	atomic_uint_fast64_t	poll_errors;	/* failed waits for events */
+	/* Memory budgets (doc/internals/reactor.md, "Budgets"). */
+	atomic_uint_fast64_t	frame_timeouts;		/* closed mid-frame */
+	atomic_uint_fast64_t	frame_budget_drops;	/* largest holders */
+	atomic_uint_fast64_t	preauth_frame_refusals;	/* over the cap */
+	atomic_uint_fast64_t	address_refusals;	/* per-address cap */
+	atomic_uint_fast64_t	depth_refusals;		/* max_depth */
+	atomic_uint_fast64_t	decode_refusals;	/* decode budget */
+	atomic_uint_fast64_t	frame_bytes_held;	/* gauge: partials */
 	atomic_uint_fast64_t	errors[WITCH__ERR_SLOTS];	/* by -code */
 	atomic_uint_fast64_t	latency[WITCH__LAT_BUCKETS];
 	atomic_uint		clients;

@@ -246,6 +246,9 @@ witch__disc_parse(const void *buf, size_t len, struct witch__disc_msg *out,
 	if (len > WITCH_DISCOVERY_MAX_DATAGRAM)
 		return perr(errbuf, errlen, "datagram of %zu bytes (max %d)",
 		    len, WITCH_DISCOVERY_MAX_DATAGRAM);
+	/* Strict JSON (framing.md): jansson takes "1\0" for "1". */
+	if (memchr(buf, '\0', len) != NULL)
+		return perr(errbuf, errlen, "not JSON: raw NUL byte");
 	o = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
 	if (o == NULL)
 		return perr(errbuf, errlen, "not JSON: %s", jerr.text);

@@ -77,6 +77,8 @@ env_reset(struct witch__request_env *env)
 	env->oneway = false;
 	env->has_deadline = false;
 	env->deadline_ms = 0;
+	env->depth = 0;
+	env->decode_cost = 0;
 }
 
 static int
@@ -84,6 +86,7 @@ load(const char *payload, size_t len, json_t **rootp, char *msg,
     size_t msglen)
 {
 	json_error_t jerr;
+	const char *nul;
 	json_t *root;
 
 	/*
@@ -93,6 +96,17 @@ load(const char *payload, size_t len, json_t **rootp, char *msg,
 	 * still rejected as control characters).  Duplicate keys are
 	 * accepted, the last one wins (RFC 8259 only says SHOULD be unique).
 	 */
+	/*
+	 * A raw NUL byte is never valid JSON (inside a string it is a
+	 * control character, outside it is no token), but jansson 2.14
+	 * takes one right after a number or literal as the end of input
+	 * ("123\0}" parses as 123): refuse it before jansson sees it.
+	 */
+	if (payload != NULL && (nul = memchr(payload, '\0', len)) != NULL) {
+		set_msg(msg, msglen, "raw NUL byte in the payload "
+		    "(at byte %zu)", (size_t)(nul - payload));
+		return WITCH_EPARSE;
+	}
 	root = json_loadb(payload != NULL ? payload : "", len,
 	    JSON_DECODE_ANY | JSON_ALLOW_NUL, &jerr);
 	if (root != NULL) {
@@ -390,12 +404,13 @@ witch__request_scan(const char *payload, size_t len,
 		{ "id", 2, &id }, { "endpoint", 8, &ep }, { "data", 4, &data },
 		{ "oneway", 6, &ow }, { "deadline_ms", 11, &dl }
 	};
+	struct witch__jcost cost = { 0 };
 	enum witch__jtype top;
 	bool kesc;
 	int rc;
 
-	if ((rc = witch__json_scan(payload, len, &top, m, 5, &kesc)) != 0 ||
-	    top != WITCH__J_OBJECT)
+	if ((rc = witch__json_scan_cost(payload, len, &top, m, 5, &kesc,
+	    &cost)) != 0 || top != WITCH__J_OBJECT)
 		goto slow;
 	env_reset(env);
 	if (msg != NULL && msglen > 0)
@@ -430,7 +445,15 @@ witch__request_scan(const char *payload, size_t len,
 		env->data_raw = data.p;
 		env->data_len = data.len;
 	}
+	env->depth = cost.depth;
+	env->decode_cost = witch__jcost_bytes(&cost, len);
 	return 0;
 slow:
-	return parse_bounded(payload, len, rc, top, m, env, msg, msglen);
+	rc = parse_bounded(payload, len, rc, top, m, env, msg, msglen);
+	if (rc == 0) {
+		/* parse_bounded succeeds only on text the scanner accepted. */
+		env->depth = cost.depth;
+		env->decode_cost = witch__jcost_bytes(&cost, len);
+	}
+	return rc;
 }

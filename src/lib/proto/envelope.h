@@ -38,6 +38,12 @@ struct witch__request_env {
 	bool		 oneway;
 	bool		 has_deadline;
 	int64_t		 deadline_ms;	/* >= 0 when has_deadline */
+	/*
+	 * witch__request_scan() on success: the payload's nesting depth
+	 * and the estimated heap bytes of a jansson tree of it (scan.h).
+	 */
+	unsigned	 depth;
+	size_t		 decode_cost;
 };
 
 /*

@@ -96,6 +96,7 @@ start_body(struct witch__decoder *d, uint32_t len, const unsigned char *p,
 	*rc = 0;
 	if (avail >= len) {
 		d->hdr_len = 0;
+		d->frames++;
 		*rc = cb(ud, (const char *)p, len);
 		return len;
 	}
@@ -127,6 +128,7 @@ continue_body(struct witch__decoder *d, const unsigned char *p, size_t avail,
 	memcpy(d->body + d->body_len, p, take);
 	d->body_len += take;
 	if (d->body_len == d->body_need) {
+		d->frames++;
 		*rc = cb(ud, (const char *)d->body, d->body_need);
 		witch__decoder_clear(d);
 	}

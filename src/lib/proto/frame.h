@@ -40,6 +40,7 @@ struct witch__decoder {
 	size_t		 body_len;	/* bytes held in body */
 	size_t		 body_need;	/* announced length of the body */
 	int		 error;		/* sticky: once failed, always fails */
+	uint64_t	 frames;	/* frames delivered so far */
 };
 
 /* Initialise (no allocation).  max_frame: 1..WITCH_MAX_FRAME_CEILING

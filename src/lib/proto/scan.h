@@ -7,10 +7,10 @@
  * reals that do not overflow, strict UTF-8, surrogate pairs in \u
  * escapes), without building a DOM.  One jansson quirk is not copied: it
  * takes a raw NUL right after a number or literal as the end of input
- * ("123\0" parses); the scanner rejects that, and callers fall back to
- * jansson whenever the scanner rejects.  The fuzz target checks on every
- * input that the scanner never accepts what jansson rejects, and that the
- * two agree on every input without a NUL byte.  While
+ * ("123\0" parses); the scanner rejects that, and so does
+ * witch__request_parse() before calling jansson (framing.md, "Strict
+ * JSON").  The fuzz target checks on every input that the scanner agrees
+ * with jansson once that rule is applied to jansson's verdict.  While
  * scanning, it reports the spans of chosen top-level object members, so
  * the request envelope can be read without parsing "data" at all.
  */
@@ -58,6 +58,29 @@ struct witch__jmember {
  */
 int witch__json_scan(const char *buf, size_t len, enum witch__jtype *top,
     struct witch__jmember *members, size_t nmembers, bool *key_escaped);
+
+/*
+ * What a DOM of a scanned text would hold: the deepest value (the top
+ * level is 1, scalars count, as jansson counts them) and the number of
+ * values of each kind and of object keys.
+ */
+struct witch__jcost {
+	unsigned	 depth;
+	size_t		 nobj, narr, nstr, nnum, nlit, nkeys;
+};
+
+/*
+ * witch__json_scan(), and on success the counts in *cost (may be NULL).
+ * Pure; any thread.
+ */
+int witch__json_scan_cost(const char *buf, size_t len, enum witch__jtype *top,
+    struct witch__jmember *members, size_t nmembers, bool *key_escaped,
+    struct witch__jcost *cost);
+/*
+ * Estimated heap bytes of a jansson tree of the len-byte text counted in
+ * c (scan.c gives the per-element sizes).  Pure; any thread.
+ */
+size_t witch__jcost_bytes(const struct witch__jcost *c, size_t len);
 
 /*
  * The elements of an array span that witch__json_scan() accepted, one

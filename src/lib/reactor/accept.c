@@ -6,6 +6,8 @@
  */
 #include <sys/socket.h>
 
+#include <netinet/in.h>
+
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -62,6 +64,95 @@ witch__acceptors_close(struct witch__reactor *r)
 	}
 }
 
+/* ---- connections per remote address (max_clients_per_address) ------ */
+
+/* The peer's address of TCP socket fd as 16 bytes (IPv4 v4-mapped). */
+static bool
+peer_ip(int fd, unsigned char ip[16])
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+
+	if (getpeername(fd, (struct sockaddr *)&ss, &len) == -1)
+		return false;
+	if (ss.ss_family == AF_INET) {
+		memset(ip, 0, 10);
+		ip[10] = ip[11] = 0xff;
+		memcpy(ip + 12, &((struct sockaddr_in *)&ss)->sin_addr, 4);
+		return true;
+	}
+	if (ss.ss_family == AF_INET6) {
+		memcpy(ip, &((struct sockaddr_in6 *)&ss)->sin6_addr, 16);
+		return true;
+	}
+	return false;
+}
+
+static size_t
+addr_bucket(const unsigned char ip[16])
+{
+	uint32_t h = 2166136261u;	/* FNV-1a */
+	size_t i;
+
+	for (i = 0; i < 16; i++)
+		h = (h ^ ip[i]) * 16777619u;
+	return h % WITCH__ADDR_BUCKETS;
+}
+
+/*
+ * Count c against its remote address.  False when the address already
+ * has max_per_address connections (c is not counted) or on no memory
+ * (counted as refused too: the table cannot vouch for it).
+ */
+static bool
+addr_take(struct witch__conn *c)
+{
+	struct witch__reactor *r = c->r;
+	struct witch__addr_slot *s;
+	unsigned char ip[16];
+	size_t b;
+
+	if (r->opt.max_per_address == 0 || c->trusted || c->local ||
+	    !peer_ip(c->fd, ip))
+		return true;
+	b = addr_bucket(ip);
+	for (s = r->addrs[b]; s != NULL; s = s->next)
+		if (memcmp(s->ip, ip, 16) == 0)
+			break;
+	if (s == NULL) {
+		if ((s = witch__calloc(1, sizeof(*s))) == NULL)
+			return false;
+		memcpy(s->ip, ip, 16);
+		s->next = r->addrs[b];
+		r->addrs[b] = s;
+	}
+	if (s->n >= r->opt.max_per_address)
+		return false;	/* s has n >= 1: it stays */
+	s->n++;
+	c->addr = s;
+	return true;
+}
+
+void
+witch__addr_release(struct witch__conn *c)
+{
+	struct witch__reactor *r = c->r;
+	struct witch__addr_slot **pp, *s = c->addr;
+
+	if (s == NULL)
+		return;
+	c->addr = NULL;
+	if (--s->n > 0)
+		return;
+	for (pp = &r->addrs[addr_bucket(s->ip)]; *pp != NULL;
+	    pp = &(*pp)->next)
+		if (*pp == s) {
+			*pp = s->next;
+			witch__free(s);
+			return;
+		}
+}
+
 /* Who is on the other end of a new connection. */
 static void
 identify(struct witch__conn *c, const struct witch__acceptor *l)
@@ -113,6 +204,7 @@ witch__accept(struct witch__reactor *r, struct witch__acceptor *l)
 			continue;
 		}
 		identify(c, l);
+		witch__conn_frame_cap(c);
 		c->next = r->conns;
 		if (r->conns != NULL)
 			r->conns->prev = c;
@@ -124,6 +216,17 @@ witch__accept(struct witch__reactor *r, struct witch__acceptor *l)
 			witch__rlog(r, WITCH_LOG_INFO, "client %s refused: "
 			    "max_clients (%u) reached", c->peer,
 			    atomic_load(&r->live.max_clients));
+			witch__conn_close(c, WITCH_ESERVER_FULL, NULL, 1000);
+			continue;
+		}
+		if (!addr_take(c)) {
+			atomic_fetch_add(&r->ctr.conns_rejected, 1);
+			atomic_fetch_add(&r->ctr.address_refusals, 1);
+			witch__rlog(r, WITCH_LOG_INFO, "client %s refused: "
+			    "max_clients_per_address (%u) reached", c->peer,
+			    r->opt.max_per_address);
+			c->final_msg = "too many connections from this "
+			    "address (max_clients_per_address)";
 			witch__conn_close(c, WITCH_ESERVER_FULL, NULL, 1000);
 			continue;
 		}

@@ -135,6 +135,7 @@ witch__job_release(struct witch__job *job)
 	struct witch__reactor *r = rj->conn->r;	/* outlives its jobs */
 
 	json_decref(rj->root);
+	atomic_fetch_sub(&rj->conn->decode_held, rj->decode_cost);
 	witch__conn_unref(rj->conn);
 	/* Back to the reactor's cache: the job is not touched after this. */
 	if (rj->cached)

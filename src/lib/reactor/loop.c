@@ -183,6 +183,7 @@ housekeeping(struct witch__reactor *r)
 	uint64_t now = r->now_ns;
 	uint64_t hs = (uint64_t)atomic_load(&r->live.handshake_ms) * 1000000u;
 	uint64_t idle = (uint64_t)atomic_load(&r->live.idle_ms) * 1000000u;
+	uint64_t ft = (uint64_t)atomic_load(&r->live.frame_ms) * 1000000u;
 
 	r->next_tick_ns = now + (uint64_t)WITCH__TICK_MS * 1000000u;
 	if (r->pool != NULL)
@@ -194,6 +195,9 @@ housekeeping(struct witch__reactor *r)
 			if (hs && !c->got_frame && now - c->created_ns >= hs)
 				witch__conn_close(c, 0, "handshake_timeout",
 				    1000);
+			else if (ft && c->frame_since_ns != 0 &&
+			    now - c->frame_since_ns >= ft)
+				witch__conn_frame_expired(c);
 			else if (idle && now - c->active_ns >= idle &&
 			    atomic_load(&c->inflight) == 0 &&
 			    c->out_head == NULL)

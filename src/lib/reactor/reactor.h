@@ -78,6 +78,8 @@
 #define WITCH__JOB_DATA_SMALL 256	/* job data kept in the job cache */
 #define WITCH__JOB_CACHE 1024		/* most cached jobs per server */
 
+#define WITCH__ADDR_BUCKETS 256	/* per-address connection counts */
+
 #define WITCH__ACCEPTORS_MAX 8
 #define WITCH__UNIX_PATH_MAX 107
 
@@ -99,6 +101,16 @@ struct witch__acceptor {
 };
 
 struct witch__conn;
+
+/*
+ * Connections from one remote address (max_clients_per_address): a
+ * chained hash table in the reactor, [R].  A slot lives while n > 0.
+ */
+struct witch__addr_slot {
+	unsigned char		 ip[16];	/* IPv4 as v4-mapped IPv6 */
+	unsigned		 n;
+	struct witch__addr_slot	*next;
+};
 
 /*
  * Connection built-in (hello, cancel, ...): reads or changes connection
@@ -176,6 +188,23 @@ struct witch__conn {
 	bool			 final_queued;		/* [R] */
 	int			 final_code;		/* [R] close with this */
 	const char		*final_reason;		/* [R] closing event */
+	const char		*final_msg;		/* [R] error text, or
+							 * NULL: the code's */
+	/*
+	 * [R] Budgets (reactor.md, "Budgets").  authenticated: set by the
+	 * authentication exchange (witch__conn_set_authenticated); until
+	 * then, and before the first frame when the server requires no
+	 * key, frames are capped at opt.preauth_max_frame.
+	 */
+	bool			 authenticated;
+	uint64_t		 frame_since_ns;	/* partial frame began;
+							 * 0: none */
+	uint64_t		 frame_seen;		/* dec.frames then */
+	size_t			 held;			/* partial bytes counted
+							 * in frame_bytes */
+	struct witch__addr_slot	*addr;			/* [R] or NULL */
+	atomic_size_t		 decode_held;		/* [A] decode cost of
+							 * jobs in flight */
 	uint64_t		 created_ns;		/* [R] */
 	uint64_t		 active_ns;		/* [R] last frame */
 	uint64_t		 deadline_ns;		/* [R] closing/linger */
@@ -203,6 +232,8 @@ struct witch__reqjob {
 	size_t				 raw_len;
 	bool				 oneway;
 	bool				 cached;	/* from r->jobs */
+	size_t				 decode_cost;	/* in conn's
+							 * decode_held */
 	int				 proto;	/* connection's, at dispatch */
 	uint64_t			 t0_ns;	/* read by the reactor */
 	char				 id[WITCH__ID_MAX + 1];
@@ -233,6 +264,7 @@ struct witch__live {
 	atomic_uint	handshake_ms;
 	atomic_size_t	out_soft;
 	atomic_size_t	out_hard;
+	atomic_uint	frame_ms;	/* frame timeout, 0: none */
 };
 
 enum witch__phase {
@@ -255,6 +287,13 @@ struct witch__reactor_opts {
 	char		 protocols[WITCH__PROTO_MAX][WITCH__PROTO_NAME_MAX + 1];
 	size_t		 nprotocols;
 	size_t		 max_frame;
+	/* Budgets (reactor.md, "Budgets"); 0 turns one off. */
+	size_t		 preauth_max_frame;	/* before authentication */
+	size_t		 decode_budget;		/* per connection */
+	size_t		 frame_budget;		/* all partial frames */
+	unsigned	 max_depth;		/* JSON nesting */
+	unsigned	 max_per_address;	/* remote connections */
+	bool		 auth_required;		/* a key is configured */
 	witch_log_fn	 log_fn;
 	void		*log_ud;
 };
@@ -298,6 +337,9 @@ struct witch__reactor {
 	unsigned char			*scratch;
 	uint64_t			 now_ns;	/* cached per turn */
 	uint64_t			 next_tick_ns;
+	size_t				 frame_bytes;	/* held in partial
+							 * frames */
+	struct witch__addr_slot		*addrs[WITCH__ADDR_BUCKETS];
 	/*
 	 * Events posted to one connection by other threads
 	 * (witch_server_send_event): a FIFO under mail_mtx, taken whole by
@@ -451,6 +493,8 @@ void witch__acceptors_close(struct witch__reactor *r);
 /* Reactor: accept until EAGAIN on a; resume after EMFILE. */
 void witch__accept(struct witch__reactor *r, struct witch__acceptor *a);
 void witch__accept_resume(struct witch__reactor *r);
+/* Reactor: c is closing; forget it in its address's count. */
+void witch__addr_release(struct witch__conn *c);
 
 /* ---- reactor/conn.c: connections, their I/O and the close sequence -- */
 
@@ -489,6 +533,23 @@ void witch__conn_flush(struct witch__conn *c);
 void witch__conn_settle(struct witch__conn *c);
 /* Reactor: anything of c's output waiting to be written. */
 bool witch__conn_output_pending(const struct witch__conn *c);
+/*
+ * Reactor: c passed the authentication exchange; frames up to max_frame
+ * are accepted from now on (the pre-authentication cap is lifted).
+ */
+void witch__conn_set_authenticated(struct witch__conn *c);
+/* Reactor: lift c's pre-authentication frame cap if c is past it. */
+void witch__conn_frame_cap(struct witch__conn *c);
+/*
+ * Reactor, per request scanned from c: false when its nesting depth or
+ * decode cost is over the budgets (the error reply is queued and
+ * counted); inline: whether it runs on the reactor (its cost is then
+ * not held past the call).
+ */
+bool witch__conn_admit(struct witch__conn *c,
+    const struct witch__request_env *env, bool is_inline);
+/* Reactor (housekeeping): c's partial frame took too long: close it. */
+void witch__conn_frame_expired(struct witch__conn *c);
 
 /* ---- reactor/route.c: endpoints, request routing and dispatch ------- */
 

@@ -177,6 +177,8 @@ dispatch(struct witch__conn *c, struct witch__request_env *env,
 	rj->oneway = env->oneway;
 	rj->proto = c->proto;
 	rj->t0_ns = r->now_ns;
+	rj->decode_cost = env->decode_cost;	/* released with the job */
+	atomic_fetch_add(&c->decode_held, rj->decode_cost);
 	memcpy(rj->id, env->id, sizeof(rj->id));
 	if (atomic_fetch_add(&c->inflight, 1) + 1 >= WITCH__INFLIGHT_HIGH &&
 	    !c->read_paused) {
@@ -329,6 +331,8 @@ witch__route_frame(void *ud, const char *payload, size_t len)
 			    "deadline_ms is 0: no time to run");
 		goto done;
 	}
+	if (!witch__conn_admit(c, &env, ep->run_inline))
+		goto done;
 	if (ep->run_inline)
 		run_inline(c, &env, ep);
 	else

@@ -91,8 +91,9 @@ static json_t *
 counters_json(const struct witch_server *srv)
 {
 	const struct witch__counters *c = &srv->r.ctr;
+	json_t *o, *b;
 
-	return json_pack("{s:f, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
+	o = json_pack("{s:f, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
 	    "s:I, s:I}",
 	    "uptime", (witch__now_ns() - srv->r.start_ns) / 1e9,
 	    "clients", (json_int_t)atomic_load(&c->clients),
@@ -106,6 +107,23 @@ counters_json(const struct witch_server *srv)
 	    "emfile_pauses", (json_int_t)atomic_load(&c->emfile_pauses),
 	    "overloaded", (json_int_t)atomic_load(&c->overloaded),
 	    "poll_errors", (json_int_t)atomic_load(&c->poll_errors));
+	/* The memory budgets (reactor.md, "Budgets"): what each refused. */
+	b = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+	    "frame_bytes_held", (json_int_t)atomic_load(&c->frame_bytes_held),
+	    "frame_timeouts", (json_int_t)atomic_load(&c->frame_timeouts),
+	    "frame_budget_drops",
+	    (json_int_t)atomic_load(&c->frame_budget_drops),
+	    "preauth_frame_refusals",
+	    (json_int_t)atomic_load(&c->preauth_frame_refusals),
+	    "address_refusals", (json_int_t)atomic_load(&c->address_refusals),
+	    "depth_refusals", (json_int_t)atomic_load(&c->depth_refusals),
+	    "decode_refusals", (json_int_t)atomic_load(&c->decode_refusals));
+	if (o == NULL || b == NULL || json_object_update(o, b) != 0) {
+		json_decref(o);
+		o = NULL;
+	}
+	json_decref(b);
+	return o;
 }
 
 /* Reply with the counters and the members of extra (taken; NULL: ENOMEM). */

@@ -40,11 +40,20 @@ enum {
 	F_DISC_INTERVAL,
 	F_ADVERTISE,
 	F_DISC_TARGET,
+	F_FRAME_TIMEOUT,
+	F_PREAUTH_MAX_FRAME,
+	F_DECODE_BUDGET,
+	F_FRAME_BUDGET,
+	F_MAX_DEPTH,
+	F_MAX_PER_ADDRESS,
 };
 
 /* Rows of the table, for struct witch_server_config. */
 #define UINT_F(m, lo, hi) \
 	WITCH__FIELD_NUM(struct witch_server_config, WITCH__FIELD_UNSIGNED, \
+	    m, lo, hi)
+#define SIZE_F(m, lo, hi) \
+	WITCH__FIELD_NUM(struct witch_server_config, WITCH__FIELD_SIZE, \
 	    m, lo, hi)
 #define FLAG_F(m)	WITCH__FIELD_FLAG(struct witch_server_config, m)
 #define TEXT_F(m, valid, null_clears) \
@@ -71,6 +80,13 @@ static const struct witch__field fields[] = {
 	    WITCH_DISCOVERY_INTERVAL_MIN_MS, WITCH_DISCOVERY_INTERVAL_MAX_MS),
 	[F_ADVERTISE] = TEXT_F(advertise, witch__addr_is_numeric, true),
 	[F_DISC_TARGET] = TEXT_F(disc_target, witch__addr_is_numeric, true),
+	[F_FRAME_TIMEOUT] = UINT_F(frame_ms, 0, UINT_MAX),
+	[F_PREAUTH_MAX_FRAME] = SIZE_F(preauth_max_frame, 0,
+	    WITCH_MAX_FRAME_CEILING),
+	[F_DECODE_BUDGET] = SIZE_F(decode_budget, 0, SIZE_MAX),
+	[F_FRAME_BUDGET] = SIZE_F(frame_budget, 0, SIZE_MAX),
+	[F_MAX_DEPTH] = UINT_F(max_depth, 0, WITCH_MAX_DEPTH_CEILING),
+	[F_MAX_PER_ADDRESS] = UINT_F(max_per_address, 0, 1000000),
 };
 
 
@@ -93,6 +109,12 @@ config_defaults(struct witch_server_config *cfg)
 	cfg->max_frame = WITCH_DEFAULT_MAX_FRAME;
 	cfg->idle_ms = WITCH_DEFAULT_IDLE_TIMEOUT_MS;
 	cfg->handshake_ms = WITCH_DEFAULT_HANDSHAKE_TIMEOUT_MS;
+	cfg->frame_ms = WITCH_DEFAULT_FRAME_TIMEOUT_MS;
+	cfg->preauth_max_frame = WITCH_DEFAULT_PREAUTH_MAX_FRAME;
+	cfg->decode_budget = WITCH_DEFAULT_DECODE_BUDGET;
+	cfg->frame_budget = WITCH_DEFAULT_FRAME_BUDGET;
+	cfg->max_depth = WITCH_DEFAULT_MAX_DEPTH;
+	cfg->max_per_address = WITCH_DEFAULT_MAX_CLIENTS_PER_ADDRESS;
 	cfg->out_soft = WITCH_DEFAULT_OUTPUT_SOFT;
 	cfg->out_hard = WITCH_DEFAULT_OUTPUT_HARD;
 	cfg->drain_ms = WITCH_DEFAULT_DRAIN_TIMEOUT_MS;
@@ -333,6 +355,47 @@ witch_server_config_set_discovery_target(witch_server_config_t *cfg,
     const char *addr)
 {
 	return witch__set_text(cfg, &fields[F_DISC_TARGET], addr);
+}
+
+int
+witch_server_config_set_frame_timeout(witch_server_config_t *cfg, unsigned ms)
+{
+	return witch__set_num(cfg, &fields[F_FRAME_TIMEOUT], ms);
+}
+
+int
+witch_server_config_set_preauth_max_frame(witch_server_config_t *cfg,
+    size_t bytes)
+{
+	return witch__set_num(cfg, &fields[F_PREAUTH_MAX_FRAME], bytes);
+}
+
+int
+witch_server_config_set_decode_budget(witch_server_config_t *cfg,
+    size_t bytes)
+{
+	return witch__set_num(cfg, &fields[F_DECODE_BUDGET], bytes);
+}
+
+int
+witch_server_config_set_frame_budget(witch_server_config_t *cfg,
+    size_t bytes)
+{
+	return witch__set_num(cfg, &fields[F_FRAME_BUDGET], bytes);
+}
+
+int
+witch_server_config_set_max_depth(witch_server_config_t *cfg,
+    unsigned depth)
+{
+	return witch__set_num(cfg, &fields[F_MAX_DEPTH], depth);
+}
+
+int
+witch_server_config_set_max_clients_per_address(witch_server_config_t *cfg,
+    unsigned n)
+{
+	return witch__set_num(cfg, &fields[F_MAX_PER_ADDRESS], n);
 }
 
 /* ---- peering (<witch/peer.h>) ----------------------------------------- */

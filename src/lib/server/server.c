@@ -48,6 +48,7 @@ live_set(struct witch_server *srv, const struct witch_server_config *cfg)
 	atomic_store(&srv->r.live.handshake_ms, cfg->handshake_ms);
 	atomic_store(&srv->r.live.out_soft, cfg->out_soft);
 	atomic_store(&srv->r.live.out_hard, cfg->out_hard);
+	atomic_store(&srv->r.live.frame_ms, cfg->frame_ms);
 }
 
 int
@@ -78,6 +79,11 @@ witch_server_new(witch_server_t **ret, const witch_server_config_t *cfg)
 	memcpy(o->protocols, srv->cfg.protocols, sizeof(o->protocols));
 	o->nprotocols = srv->cfg.nprotocols;
 	o->max_frame = srv->cfg.max_frame;
+	o->preauth_max_frame = srv->cfg.preauth_max_frame;
+	o->decode_budget = srv->cfg.decode_budget;
+	o->frame_budget = srv->cfg.frame_budget;
+	o->max_depth = srv->cfg.max_depth;
+	o->max_per_address = srv->cfg.max_per_address;
 	o->log_fn = srv->cfg.log_fn;
 	o->log_ud = srv->cfg.log_ud;
 	live_set(srv, &srv->cfg);
@@ -246,9 +252,9 @@ witch_server_reconfigure(witch_server_t *srv,
 		return WITCH_EINVAL;
 	live_set(srv, cfg);
 	witch__log(srv, WITCH_LOG_NOTICE, "reconfigured: max_clients %u, "
-	    "idle_timeout %u ms, handshake_timeout %u ms, output %zu/%zu",
-	    cfg->max_clients, cfg->idle_ms, cfg->handshake_ms, cfg->out_soft,
-	    cfg->out_hard);
+	    "idle_timeout %u ms, handshake_timeout %u ms, frame_timeout %u ms, "
+	    "output %zu/%zu", cfg->max_clients, cfg->idle_ms,
+	    cfg->handshake_ms, cfg->frame_ms, cfg->out_soft, cfg->out_hard);
 	return 0;
 }
 

@@ -39,6 +39,12 @@ struct witch_server_config {
 	size_t		 max_frame;
 	unsigned	 idle_ms;
 	unsigned	 handshake_ms;
+	unsigned	 frame_ms;		/* frame timeout */
+	size_t		 preauth_max_frame;
+	size_t		 decode_budget;
+	size_t		 frame_budget;
+	unsigned	 max_depth;
+	unsigned	 max_per_address;
 	size_t		 out_soft;
 	size_t		 out_hard;
 	bool		 has_source_hash;
