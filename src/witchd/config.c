@@ -83,6 +83,10 @@ const struct conf_opt conf_opts[C_COUNT] = {
 	    3600000, "2", false, "S", "seconds between announcements" },
 	[C_ADVERTISE] = { "advertise", 0, T_STR, 0, 0, "", false, "ADDR",
 	    "numeric address to announce (NAT; empty: none)" },
+	[C_KEY_FILE] = { "key-file", 0, T_STR, 0, 0, "", false, "FILE",
+	    "the project's secret key: clients authenticate" },
+	[C_PROTECTED_MODE] = { "protected-mode", 0, T_BOOL, 0, 0, "yes",
+	    false, "yes|no", "no key: serve loopback and unix only" },
 };
 
 static const char *levels[] = { "", "", "", "error", "warning", "notice",
@@ -624,6 +628,29 @@ set_discovery(const struct conf *c, witch_server_config_t *cfg,
 	return errors;
 }
 
+/* The key (read from its file, which must be private) and protected mode. */
+static int
+set_auth(const struct conf *c, witch_server_config_t *cfg, conf_err_fn errfn)
+{
+	const struct conf_val *v = c->v;
+	unsigned char key[WITCH_KEY_MAX];
+	char why[CONF_STR_MAX + 160];
+	size_t len;
+	int errors = 0;
+
+	if (v[C_KEY_FILE].str[0] != '\0') {
+		if (witch_key_load(v[C_KEY_FILE].str, key, sizeof(key), &len,
+		    why, sizeof(why)) != 0 ||
+		    witch_server_config_set_key(cfg, key, len) != 0)
+			errors += refused(c, C_KEY_FILE, why, errfn);
+		explicit_bzero(key, sizeof(key));
+	}
+	if (witch_server_config_set_unprotected(cfg,
+	    v[C_PROTECTED_MODE].num == 0) != 0)
+		errors += refused(c, C_PROTECTED_MODE, "invalid", errfn);
+	return errors;
+}
+
 int
 conf_to_server(const struct conf *c, witch_server_config_t **ret,
     conf_err_fn errfn)
@@ -685,6 +712,7 @@ conf_to_server(const struct conf *c, witch_server_config_t **ret,
 	if (witch_server_config_set_listen_tcp(cfg, v[C_TCP].num != 0) != 0)
 		errors += refused(c, C_TCP, "invalid", errfn);
 	errors += set_discovery(c, cfg, errfn);
+	errors += set_auth(c, cfg, errfn);
 	if (errors != 0) {
 		witch_server_config_free(cfg);
 		return errors;

@@ -40,6 +40,7 @@ enum {
 	F_DISC_INTERVAL,
 	F_ADVERTISE,
 	F_DISC_TARGET,
+	F_UNPROTECTED,
 };
 
 /* Rows of the table, for struct witch_server_config. */
@@ -71,6 +72,7 @@ static const struct witch__field fields[] = {
 	    WITCH_DISCOVERY_INTERVAL_MIN_MS, WITCH_DISCOVERY_INTERVAL_MAX_MS),
 	[F_ADVERTISE] = TEXT_F(advertise, witch__addr_is_numeric, true),
 	[F_DISC_TARGET] = TEXT_F(disc_target, witch__addr_is_numeric, true),
+	[F_UNPROTECTED] = FLAG_F(unprotected),
 };
 
 
@@ -125,7 +127,24 @@ witch_server_config_new(witch_server_config_t **ret)
 void
 witch_server_config_free(witch_server_config_t *cfg)
 {
+	if (cfg != NULL)
+		witch__key_clear(&cfg->key);
 	witch__free(cfg);
+}
+
+int
+witch_server_config_set_key(witch_server_config_t *cfg, const void *key,
+    size_t len)
+{
+	if (cfg == NULL)
+		return WITCH_EINVAL;
+	return witch__key_set(&cfg->key, key, len);
+}
+
+int
+witch_server_config_set_unprotected(witch_server_config_t *cfg, bool on)
+{
+	return witch__set_bool(cfg, &fields[F_UNPROTECTED], on);
 }
 
 int

@@ -80,6 +80,8 @@ witch_server_new(witch_server_t **ret, const witch_server_config_t *cfg)
 	o->max_frame = srv->cfg.max_frame;
 	o->log_fn = srv->cfg.log_fn;
 	o->log_ud = srv->cfg.log_ud;
+	o->key = srv->cfg.key;
+	o->unprotected = srv->cfg.unprotected;
 	live_set(srv, &srv->cfg);
 	pthread_mutex_init(&srv->stop_mtx, NULL);
 	if (witch__builtins_register(srv) != 0 ||
@@ -316,6 +318,9 @@ start_announcer(struct witch_server *srv)
 		witch_announcer_config_set_advertise(ac, srv->cfg.advertise);
 	if (srv->cfg.disc_target[0] != '\0')
 		witch_announcer_config_set_target(ac, srv->cfg.disc_target);
+	if (witch__key_on(&srv->cfg.key))
+		witch_announcer_config_set_key(ac, srv->cfg.key.b,
+		    srv->cfg.key.len);
 	witch_announcer_config_set_logger(ac, srv->cfg.log_fn,
 	    srv->cfg.log_ud);
 	if ((rc = witch_announcer_new(&srv->announcer, ac)) != 0 ||
@@ -518,6 +523,8 @@ witch_server_free(witch_server_t *srv)
 		close(srv->adopted[--srv->nadopted]);
 	witch__free(srv->r.eps);
 	pthread_mutex_destroy(&srv->stop_mtx);
+	witch__key_clear(&srv->cfg.key);
+	witch__key_clear(&srv->r.opt.key);
 	witch__free(srv);
 }
 

@@ -19,6 +19,7 @@
 #include <witch/discovery.h>
 
 #include "core/log.h"
+#include "core/key.h"
 #include "reactor/reactor.h"
 
 struct witch_server_config {
@@ -48,6 +49,8 @@ struct witch_server_config {
 	unsigned	 disc_interval_ms;
 	char		 advertise[64];
 	char		 disc_target[64];	/* diagnostic: unicast target */
+	struct witch__key key;		/* len 0: none */
+	bool		 unprotected;	/* no key: serve remote too */
 	witch_log_fn	 log_fn;
 	void		*log_ud;
 };
