@@ -150,7 +150,7 @@ parse_data(const struct ctl_cmd *cmd, const char *arg, json_t **data)
 static int
 run_call(struct ctl *ctl, const struct ctl_cmd *cmd, int argc, char *argv[])
 {
-	json_t *data = NULL, *res = NULL;
+	json_t *data = NULL;
 	const char *endpoint;
 	int status;
 
@@ -168,16 +168,9 @@ run_call(struct ctl *ctl, const struct ctl_cmd *cmd, int argc, char *argv[])
 	if (optind < argc &&
 	    (status = parse_data(cmd, argv[optind], &data)) != 0)
 		return status;
-	status = ctl_request(ctl, endpoint, data, &res);
+	status = ctl_show(ctl, endpoint, data, out_json_pretty);
 	json_decref(data);
-	if (status != CTL_EXIT_OK)
-		return status;
-	if (ctl->json)
-		out_json(res);
-	else
-		out_json_pretty(res);
-	json_decref(res);
-	return CTL_EXIT_OK;
+	return status;
 }
 
 const struct ctl_cmd ctl_cmd_call = {
@@ -197,19 +190,11 @@ static int
 run_query(struct ctl *ctl, const struct ctl_cmd *cmd, const char *endpoint,
     void (*human)(const json_t *), int argc, char *argv[])
 {
-	json_t *res = NULL;
 	int status;
 
 	if ((status = ctl_plain_args(cmd, argc, argv, 0, 0)) >= 0)
 		return status;
-	if ((status = ctl_request(ctl, endpoint, NULL, &res)) != CTL_EXIT_OK)
-		return status;
-	if (ctl->json)
-		out_json(res);
-	else
-		human(res);
-	json_decref(res);
-	return CTL_EXIT_OK;
+	return ctl_show(ctl, endpoint, NULL, human);
 }
 
 static int

@@ -17,6 +17,7 @@
 #include <witch/witch.h>
 
 #include "../common/secs.h"
+#include "output.h"
 #include "witchctl.h"
 
 static const struct ctl_cmd *const commands[] = {
@@ -354,6 +355,23 @@ ctl_request(struct ctl *ctl, const char *endpoint, json_t *data,
 		status = ctl_request_failed(ctl, endpoint, rc, &err);
 	witch_client_free(c);
 	return status;
+}
+
+int
+ctl_show(struct ctl *ctl, const char *endpoint, json_t *data,
+    void (*human)(const json_t *))
+{
+	json_t *res = NULL;
+	int status;
+
+	if ((status = ctl_request(ctl, endpoint, data, &res)) != CTL_EXIT_OK)
+		return status;
+	if (ctl->json)
+		out_json(res);
+	else
+		human(res);
+	json_decref(res);
+	return CTL_EXIT_OK;
 }
 
 static const struct ctl_cmd *
