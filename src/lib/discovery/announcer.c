@@ -276,9 +276,16 @@ send_one(struct witch_announcer *a, const char *buf, size_t len,
 	}
 	if (from != NULL && bind(fd, from, slen) == -1)
 		goto fail;
-	if (sendto(fd, buf, len, 0, to, slen) != (ssize_t)len)
-		goto fail;
+	/*
+	 * Counted before the send: on loopback the listener may have the
+	 * datagram (and its owner may read this counter) before sendto()
+	 * returns.  Uncounted again if it fails.
+	 */
 	atomic_fetch_add(&a->sent, 1);
+	if (sendto(fd, buf, len, 0, to, slen) != (ssize_t)len) {
+		atomic_fetch_sub(&a->sent, 1);
+		goto fail;
+	}
 	rc = 0;
 fail:
 	if (rc != 0)
