@@ -38,11 +38,14 @@ static witch_server_t *
 keyed_server(const char *key)
 {
 	witch_server_config_t *cfg = th_config();
+	witch_server_t *srv;
 
 	if (key != NULL)
 		assert_int_equal(witch_server_config_set_key(cfg, key,
 		    strlen(key)), 0);
-	return th_server_start(cfg, NULL, NULL);
+	srv = th_server_start(cfg, NULL, NULL);
+	witch_server_config_free(cfg);	/* the server has its copy */
+	return srv;
 }
 
 static witch_client_t *
