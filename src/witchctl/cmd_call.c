@@ -281,9 +281,13 @@ const struct ctl_cmd ctl_cmd_peers = {
 	"peers", "peers",
 	"list the peers the server knows",
 	"",
-	"Prints a table of peers, \"no peers\", or \"no peers: peering is\n"
-	"not enabled on this server\" when the server does not peer (its\n"
-	"status has no \"peering\": true); with --json the result of the\n"
-	"peer_list endpoint.\n",
+	"Prints a table of peers: name, server id (first 8 digits), address,\n"
+	"port, status (connecting, alive, suspect, dead or incompatible),\n"
+	"when last heard and the last heartbeat's round trip; \"no peers\";\n"
+	"or \"no peers: peering is not enabled on this server\" when the\n"
+	"server does not peer (its status has no \"peering\": true).  With\n"
+	"--json the result of the peer_list endpoint: a list of objects with\n"
+	"name, server_id, address, port, status, last_seen, rtt_ms, role,\n"
+	"sent, received and dropped.\n",
 	run_peers
 };

@@ -22,9 +22,10 @@
 
 static const struct ctl_cmd *const commands[] = {
 	&ctl_cmd_ping, &ctl_cmd_echo, &ctl_cmd_call, &ctl_cmd_info,
-	&ctl_cmd_status, &ctl_cmd_peers, &ctl_cmd_clients,
-	&ctl_cmd_kill_client, &ctl_cmd_stats, &ctl_cmd_monitor,
-	&ctl_cmd_discover,
+	&ctl_cmd_status, &ctl_cmd_peers, &ctl_cmd_peer_broadcast,
+	&ctl_cmd_peer_send, &ctl_cmd_peer_query, &ctl_cmd_events,
+	&ctl_cmd_clients, &ctl_cmd_kill_client, &ctl_cmd_stats,
+	&ctl_cmd_monitor, &ctl_cmd_discover,
 };
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
 

@@ -45,7 +45,10 @@ struct ctl_cmd {
 	ctl_run_fn	 run;		/* argv[0] is the command name */
 };
 
-/* The commands (cmd_ping.c, cmd_call.c, cmd_ops.c, cmd_discover.c). */
+/*
+ * The commands (cmd_ping.c, cmd_call.c, cmd_ops.c, cmd_discover.c,
+ * cmd_peer.c).
+ */
 extern const struct ctl_cmd ctl_cmd_ping;
 extern const struct ctl_cmd ctl_cmd_echo;
 extern const struct ctl_cmd ctl_cmd_call;
@@ -57,6 +60,10 @@ extern const struct ctl_cmd ctl_cmd_kill_client;
 extern const struct ctl_cmd ctl_cmd_stats;
 extern const struct ctl_cmd ctl_cmd_monitor;
 extern const struct ctl_cmd ctl_cmd_discover;
+extern const struct ctl_cmd ctl_cmd_peer_broadcast;
+extern const struct ctl_cmd ctl_cmd_peer_send;
+extern const struct ctl_cmd ctl_cmd_peer_query;
+extern const struct ctl_cmd ctl_cmd_events;
 
 /* Print "witchctl: " and the formatted message to stderr. */
 void	ctl_warnx(const char *fmt, ...)

@@ -20,6 +20,7 @@
 
 #include "core/log.h"
 #include "core/key.h"
+#include "peer/peer.h"
 #include "reactor/reactor.h"
 
 struct witch_server_config {
@@ -53,6 +54,7 @@ struct witch_server_config {
 	bool		 unprotected;	/* no key: serve remote too */
 	witch_log_fn	 log_fn;
 	void		*log_ud;
+	struct witch__peer_opts peer;	/* peering (peer/peer.h) */
 };
 
 struct witch_server {
@@ -67,6 +69,7 @@ struct witch_server {
 	pthread_t			 reactor_thr;
 	bool				 reactor_started;
 	struct witch_announcer		*announcer;	/* or NULL */
+	struct witch__peers		*peers;		/* peer/ state */
 	int				 adopted[WITCH__ACCEPTORS_MAX];
 	size_t				 nadopted;
 };
