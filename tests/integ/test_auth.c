@@ -551,6 +551,85 @@ test_protected_mode(void **state)
 	witch_server_free(srv);
 }
 
+/* ---- peers ------------------------------------------------------------- */
+
+static char refused_log[512];
+
+static void
+peer_log(int level, const char *msg, void *ud)
+{
+	(void)level;
+	(void)ud;
+	if (getenv("WITCH_TEST_LOG") != NULL)
+		fprintf(stderr, "peer log: %s\n", msg);
+	if (strstr(msg, "refused") != NULL && refused_log[0] == '\0')
+		snprintf(refused_log, sizeof(refused_log), "%s", msg);
+}
+
+static witch_server_t *
+peer_server(const char *name, const char *key, unsigned seed_port,
+    bool log)
+{
+	witch_server_config_t *cfg = th_config();
+	witch_server_t *srv;
+	char seed[64];
+
+	witch_server_config_set_name(cfg, name);
+	witch_server_config_set_project_id(cfg, "P");
+	witch_server_config_set_key(cfg, key, strlen(key));
+	witch_server_config_set_peering(cfg, true);
+	witch_server_config_set_peer_heartbeat(cfg,
+	    WITCH_PEER_HEARTBEAT_MIN_MS);
+	if (seed_port != 0) {
+		snprintf(seed, sizeof(seed), "127.0.0.1:%u", seed_port);
+		witch_server_config_add_peer_seed(cfg, seed);
+	}
+	if (log)
+		witch_server_config_set_logger(cfg, peer_log, NULL);
+	srv = th_server_start(cfg, NULL, NULL);
+	witch_server_config_free(cfg);
+	return srv;
+}
+
+static size_t
+npeers(witch_server_t *srv)
+{
+	json_t *a;
+	size_t n;
+
+	assert_int_equal(witch_server_peers(srv, &a), 0);
+	n = json_array_size(a);
+	json_decref(a);
+	return n;
+}
+
+/* Peers with the same key link; with another key they never do. */
+static void
+test_peers_keys(void **state)
+{
+	witch_server_t *a, *b, *c;
+	uint64_t end;
+
+	(void)state;
+	refused_log[0] = '\0';
+	a = peer_server("pa", KEY, 0, false);
+	b = peer_server("pb", KEY, witch_server_port(a), false);
+	c = peer_server("pc", BADKEY, witch_server_port(a), true);
+	end = th_now_ms() + 5000;
+	while ((npeers(a) < 1 || npeers(b) < 1 || refused_log[0] == '\0') &&
+	    th_now_ms() < end)
+		th_sleep_ms(50);
+	assert_int_equal(npeers(b), 1);		/* pb lists pa */
+	assert_non_null(strstr(refused_log, "same key-file"));
+	/* Ten heartbeats later pc still lists nobody, and pa only pb. */
+	th_sleep_ms(10 * WITCH_PEER_HEARTBEAT_MIN_MS);
+	assert_int_equal(npeers(c), 0);
+	assert_int_equal(npeers(a), 1);
+	witch_server_free(c);
+	witch_server_free(b);
+	witch_server_free(a);
+}
+
 int
 main(void)
 {
@@ -565,6 +644,7 @@ main(void)
 		cmocka_unit_test(test_replay),
 		cmocka_unit_test(test_flood),
 		cmocka_unit_test(test_protected_mode),
+		cmocka_unit_test(test_peers_keys),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -357,11 +357,18 @@ start_peers(struct witch_server *srv)
 	self.disc_port = srv->cfg.disc_port;
 	self.log_fn = srv->cfg.log_fn;
 	self.log_ud = srv->cfg.log_ud;
+	self.key = srv->cfg.key;
+	if (!witch__key_on(&self.key) && !srv->cfg.unprotected)
+		witch__log(srv, WITCH_LOG_NOTICE, "peers: no key and protected "
+		    "mode: only peers on this host can link; give every "
+		    "server of the project the same key (key-file), or run "
+		    "unprotected");
 	if (srv->port == 0)
 		witch__log(srv, WITCH_LOG_WARNING, "peers: no TCP port: "
 		    "peering off");
 	else
 		(void)witch__peers_start(srv->peers, &self);
+	witch__key_clear(&self.key);
 }
 
 static int start_locked(struct witch_server *, witch_error_t *);
