@@ -95,13 +95,15 @@ test_right_key_passes(void **state)
 	witch_server_t *srv = keyed_server(KEY);
 	witch_client_t *c = client(witch_server_port(srv), KEY);
 	witch_error_t err;
-	json_t *res = NULL;
+	json_t *res = NULL, *data;
 
 	(void)state;
 	assert_int_equal(witch_client_connect(c, &err), 0);
 	assert_int_equal(witch_client_state(c), WITCH_CLIENT_CONNECTED);
-	assert_int_equal(witch_client_call(c, "echo", json_string("hi"), 0,
-	    &res, &err), 0);
+	data = json_string("hi");	/* borrowed by the call */
+	assert_int_equal(witch_client_call(c, "echo", data, 0, &res, &err),
+	    0);
+	json_decref(data);
 	assert_string_equal(json_string_value(json_object_get(res, "echo")),
 	    "hi");
 	json_decref(res);
@@ -159,15 +161,17 @@ test_no_key_client(void **state)
 	witch_server_t *srv = keyed_server(KEY);
 	witch_client_t *c = client(witch_server_port(srv), NULL);
 	witch_error_t err;
-	json_t *res = NULL;
+	json_t *res = NULL, *data;
 
 	(void)state;
 	assert_int_equal(witch_client_connect(c, &err), 0);
 	assert_int_equal(witch_client_call(c, "ping", NULL, 0, &res, &err), 0);
 	json_decref(res);
 	res = NULL;
-	assert_int_not_equal(witch_client_call(c, "echo", json_string("x"), 0,
-	    &res, &err), 0);
+	data = json_string("x");
+	assert_int_not_equal(witch_client_call(c, "echo", data, 0, &res,
+	    &err), 0);
+	json_decref(data);
 	assert_int_equal(err.remote, WITCH_EUNAUTHORIZED);
 	assert_non_null(strstr(err.text, "authentication required"));
 	assert_int_not_equal(witch_client_call(c, "info", NULL, 0, &res,
@@ -411,7 +415,7 @@ test_flood(void **state)
 	unsigned port = witch_server_port(srv);
 	witch_client_t *good = client(port, KEY), *late;
 	witch_error_t err;
-	json_t *res = NULL, *r;
+	json_t *res = NULL, *r, *data;
 	uint8_t ns[32], nc[32];
 	int i, fd, limited = 0;
 	uint64_t t0, start;
@@ -434,9 +438,11 @@ test_flood(void **state)
 		expect_closed(fd);
 		/* The authenticated client is still served, promptly. */
 		t0 = th_now_ms();
-		assert_int_equal(witch_client_call(good, "echo",
-		    json_integer(i), 0, &res, &err), 0);
+		data = json_integer(i);
+		assert_int_equal(witch_client_call(good, "echo", data, 0, &res,
+		    &err), 0);
 		assert_true(th_now_ms() - t0 < 1000);
+		json_decref(data);
 		json_decref(res);
 		res = NULL;
 	}
