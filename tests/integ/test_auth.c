@@ -21,6 +21,7 @@
 #include <net/if.h>
 #include <netinet/in.h>
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -559,7 +560,21 @@ test_protected_mode(void **state)
 
 /* ---- peers ------------------------------------------------------------- */
 
-static char refused_log[512];
+static char refused_log[512];		/* under log_mu */
+static pthread_mutex_t log_mu = PTHREAD_MUTEX_INITIALIZER;
+
+/* Whether a peer's log said "refused", and the line (any thread). */
+static bool
+refused_said(const char *what)
+{
+	bool yes;
+
+	pthread_mutex_lock(&log_mu);
+	yes = refused_log[0] != '\0' && (what == NULL ||
+	    strstr(refused_log, what) != NULL);
+	pthread_mutex_unlock(&log_mu);
+	return yes;
+}
 
 static void
 peer_log(int level, const char *msg, void *ud)
@@ -568,8 +583,10 @@ peer_log(int level, const char *msg, void *ud)
 	(void)ud;
 	if (getenv("WITCH_TEST_LOG") != NULL)
 		fprintf(stderr, "peer log: %s\n", msg);
+	pthread_mutex_lock(&log_mu);
 	if (strstr(msg, "refused") != NULL && refused_log[0] == '\0')
 		snprintf(refused_log, sizeof(refused_log), "%s", msg);
+	pthread_mutex_unlock(&log_mu);
 }
 
 static witch_server_t *
@@ -617,16 +634,18 @@ test_peers_keys(void **state)
 	uint64_t end;
 
 	(void)state;
+	pthread_mutex_lock(&log_mu);
 	refused_log[0] = '\0';
+	pthread_mutex_unlock(&log_mu);
 	a = peer_server("pa", KEY, 0, false);
 	b = peer_server("pb", KEY, witch_server_port(a), false);
 	c = peer_server("pc", BADKEY, witch_server_port(a), true);
 	end = th_now_ms() + 5000;
-	while ((npeers(a) < 1 || npeers(b) < 1 || refused_log[0] == '\0') &&
+	while ((npeers(a) < 1 || npeers(b) < 1 || !refused_said(NULL)) &&
 	    th_now_ms() < end)
 		th_sleep_ms(50);
 	assert_int_equal(npeers(b), 1);		/* pb lists pa */
-	assert_non_null(strstr(refused_log, "same key-file"));
+	assert_true(refused_said("same key-file"));
 	/* Ten heartbeats later pc still lists nobody, and pa only pb. */
 	th_sleep_ms(10 * WITCH_PEER_HEARTBEAT_MIN_MS);
 	assert_int_equal(npeers(c), 0);
