@@ -5,4 +5,5 @@ witchinclude_HEADERS += \
 	%reldir%/witch/server.h \
 	%reldir%/witch/client.h \
 	%reldir%/witch/discovery.h \
-	%reldir%/witch/peer.h
+	%reldir%/witch/peer.h \
+	%reldir%/witch/key.h

@@ -179,10 +179,18 @@ tests_unit_test_client_cxx_LDADD = libwitch.la $(JANSSON_LIBS)
 # Install into a scratch DESTDIR and build a consumer with pkg-config.
 TESTS += tests/daemon/test_install.sh
 EXTRA_DIST += tests/daemon/test_install.sh
+TESTS += tests/daemon/test_auth.sh
+EXTRA_DIST += tests/daemon/test_auth.sh
 
 # Discovery: codec/registry/limits unit test, loopback integration test,
 # the disc_tool driver and the network-namespace LAN test (root only).
 if HAVE_CMOCKA
+check_PROGRAMS += tests/integ/test_auth
+TESTS += tests/integ/test_auth
+tests_integ_test_auth_SOURCES = tests/integ/test_auth.c
+tests_integ_test_auth_CFLAGS = $(WITCHTEST_CFLAGS_)
+tests_integ_test_auth_LDADD = $(INTEG_LIBS_)
+
 check_PROGRAMS += tests/unit/test_discovery tests/integ/test_discovery_lo
 TESTS += tests/unit/test_discovery tests/integ/test_discovery_lo
 tests_unit_test_discovery_SOURCES = tests/unit/test_discovery.c

@@ -23,7 +23,7 @@ _witchctl()
 {
 	local cur prev cmd i word
 	local global_opts="-H --host -p --port -U --unix -t --timeout -j --json
-	    -h --help -V --version"
+	    -k --key-file -h --help -V --version"
 	local commands="ping echo call info status peers peer-broadcast
 	    peer-send peer-query events stats clients kill-client monitor
 	    discover"
@@ -43,12 +43,13 @@ _witchctl()
 	while [ "$i" -lt "$COMP_CWORD" ]; do
 		word=${COMP_WORDS[i]}
 		case $word in
-		-H | --host | -p | --port | -U | --unix)
+		-H | --host | -p | --port | -U | --unix | -k | --key-file)
 			conn+=("$word" "${COMP_WORDS[i + 1]}")
 			i=$((i + 1)) ;;
 		-t | --timeout)
 			i=$((i + 1)) ;;
-		--host=* | --port=* | --unix=* | -H?* | -p?* | -U?*)
+		--host=* | --port=* | --unix=* | --key-file=* | -H?* | -p?* | \
+		    -U?* | -k?*)
 			conn+=("$word") ;;
 		-*) ;;
 		*)
@@ -63,7 +64,7 @@ _witchctl()
 		-H | --host)
 			COMPREPLY=($(compgen -A hostname -- "$cur"))
 			return ;;
-		-U | --unix)
+		-U | --unix | -k | --key-file)
 			COMPREPLY=($(compgen -f -- "$cur"))
 			compopt -o filenames 2>/dev/null
 			return ;;

@@ -176,6 +176,17 @@ WITCH_EXTERN int witch_client_config_set_protocols(
 WITCH_EXTERN int witch_client_config_set_max_frame(
     witch_client_config_t *cfg, size_t max_frame);
 /* State-change callback (NULL: none). */
+/*
+ * The project's shared secret key (WITCH_KEY_MIN..WITCH_KEY_MAX bytes,
+ * copied; NULL: none; see witch_key_load()).  With a key the client
+ * authenticates after hello and checks the server's proof before it
+ * calls itself connected; a wrong key, or a server that offers no
+ * authentication, fails the connection with WITCH_EUNAUTHORIZED (no
+ * reconnect).  Without a key, a server that requires one answers
+ * unauthorized to all but hello and ping.
+ */
+WITCH_EXTERN int witch_client_config_set_key(witch_client_config_t *cfg,
+    const void *key, size_t len);
 WITCH_EXTERN int witch_client_config_set_state_callback(
     witch_client_config_t *cfg, witch_client_state_fn fn, void *userdata);
 /* Event callback (NULL: none, events are then ignored); see above. */

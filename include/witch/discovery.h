@@ -107,6 +107,13 @@ WITCH_EXTERN int witch_announcer_config_set_advertise(
 WITCH_EXTERN int witch_announcer_config_set_target(
     witch_announcer_config_t *cfg, const char *addr);
 /* Logger (NULL: silent); called on the announcer's thread. */
+/*
+ * Sign announcements with the project's key (len WITCH_KEY_MIN..
+ * WITCH_KEY_MAX bytes, copied; NULL: unsigned): each carries its wall
+ * clock time and an HMAC-SHA256 over its bytes (witch-protocol(7)).
+ */
+WITCH_EXTERN int witch_announcer_config_set_key(
+    witch_announcer_config_t *cfg, const void *key, size_t len);
 WITCH_EXTERN int witch_announcer_config_set_logger(
     witch_announcer_config_t *cfg, witch_log_fn fn, void *userdata);
 
@@ -196,6 +203,15 @@ WITCH_EXTERN int witch_listener_config_set_ipv6(
 WITCH_EXTERN int witch_listener_config_set_callback(
     witch_listener_config_t *cfg, witch_discovery_fn fn, void *userdata);
 /* Logger (NULL: silent). */
+/*
+ * Accept only announcements signed with this key (copied; NULL: accept
+ * unsigned ones, the default).  Unsigned, badly signed, replayed (a
+ * sequence number not above the last one seen) and stale (time more
+ * than 30 s from ours) announcements are dropped and counted
+ * (witch_listener_auth_counters()).
+ */
+WITCH_EXTERN int witch_listener_config_set_key(witch_listener_config_t *cfg,
+    const void *key, size_t len);
 WITCH_EXTERN int witch_listener_config_set_logger(
     witch_listener_config_t *cfg, witch_log_fn fn, void *userdata);
 
@@ -234,6 +250,13 @@ WITCH_EXTERN int witch_listener_snapshot(witch_listener_t *l,
 WITCH_EXTERN void witch_listener_counters(const witch_listener_t *l,
     uint64_t *received, uint64_t *accepted, uint64_t *malformed,
     uint64_t *rate_limited);
+/*
+ * Counters of a listener with a key (a snapshot): announcements dropped
+ * as unsigned, badly signed, replayed and stale.  Any pointer may be NULL.
+ */
+WITCH_EXTERN void witch_listener_auth_counters(const witch_listener_t *l,
+    uint64_t *unsigned_, uint64_t *bad_signature, uint64_t *replayed,
+    uint64_t *stale);
 /* Name of an event ("found"...) or verify state ("ok"...); never NULL. */
 WITCH_EXTERN const char *witch_discovery_event_name(
     enum witch_discovery_event ev);

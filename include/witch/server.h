@@ -209,6 +209,23 @@ WITCH_EXTERN int witch_server_config_set_advertise(
  */
 WITCH_EXTERN int witch_server_config_set_discovery_target(
     witch_server_config_t *cfg, const char *addr);
+/*
+ * The project's shared secret key (len WITCH_KEY_MIN..WITCH_KEY_MAX
+ * bytes, copied; NULL: none; see witch_key_load()).  With a key, a TCP
+ * client must authenticate (hello, then auth: witch-protocol(7)) before
+ * anything but hello, ping and auth is served; clients of the unix
+ * socket are trusted by its file mode.  Announcements are signed.
+ */
+WITCH_EXTERN int witch_server_config_set_key(witch_server_config_t *cfg,
+    const void *key, size_t len);
+/*
+ * Protected mode (the default): without a key, serve only loopback and
+ * unix socket clients; remote clients get unauthorized for anything but
+ * hello and ping.  true turns protected mode off (any client is served
+ * without authentication).  Ignored with a key.
+ */
+WITCH_EXTERN int witch_server_config_set_unprotected(
+    witch_server_config_t *cfg, bool on);
 /* Logger for this server (NULL: libwitch stays silent). */
 WITCH_EXTERN int witch_server_config_set_logger(witch_server_config_t *cfg,
     witch_log_fn fn, void *userdata);

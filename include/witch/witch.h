@@ -7,6 +7,7 @@
 #include <witch/export.h>
 #include <witch/version.h>
 #include <witch/error.h>
+#include <witch/key.h>
 #include <witch/server.h>
 #include <witch/client.h>
 #include <witch/discovery.h>

@@ -41,6 +41,7 @@
 #define DISCOVER_HASH_SHOWN	12	/* hex digits of the source hash */
 
 struct discover {
+	const struct ctl *ctl;		/* --key-file */
 	unsigned	 timeout_ms;
 	unsigned	 port;
 	bool		 verify;
@@ -320,6 +321,8 @@ start_listener(struct discover *dc, witch_listener_t **ret)
 	    DISCOVER_VERIFY_MS)) != 0 ||
 	    (dc->watch && (rc = witch_listener_config_set_callback(cfg,
 	    on_event, dc)) != 0) ||
+	    (dc->ctl->key_len > 0 && (rc = witch_listener_config_set_key(cfg,
+	    dc->ctl->key, dc->ctl->key_len)) != 0) ||
 	    (rc = witch_listener_new(&l, cfg)) != 0)
 		goto fail;
 	witch_listener_config_free(cfg);
@@ -334,6 +337,22 @@ fail:
 	witch_listener_free(l);
 	witch_listener_config_free(cfg);
 	return CTL_EXIT_CONN;
+}
+
+/* With a key: say on stderr what was dropped, and why (if anything). */
+static void
+report_dropped(const struct ctl *ctl, const witch_listener_t *l)
+{
+	uint64_t u, b, r, s;
+
+	if (ctl->key_len == 0)
+		return;
+	witch_listener_auth_counters(l, &u, &b, &r, &s);
+	if (u + b + r + s > 0)
+		ctl_warnx("discover: dropped %llu unsigned, %llu badly "
+		    "signed, %llu replayed and %llu stale announcements",
+		    (unsigned long long)u, (unsigned long long)b,
+		    (unsigned long long)r, (unsigned long long)s);
 }
 
 /* One-shot: wait, let verifications end (bounded), print the registry. */
@@ -360,6 +379,7 @@ discover_once(struct ctl *ctl, struct discover *dc, witch_listener_t *l,
 	else
 		print_table(list);
 	json_decref(list);
+	report_dropped(ctl, l);
 	return CTL_EXIT_OK;
 }
 
@@ -387,6 +407,7 @@ run_discover(struct ctl *ctl, const struct ctl_cmd *cmd, int argc,
 		{ NULL, 0, NULL, 0 }
 	};
 	struct discover dc = {
+		.ctl = ctl,
 		.timeout_ms = DISCOVER_TIMEOUT_MS,
 		.port = WITCH_DISCOVERY_DEFAULT_PORT,
 	};
@@ -482,6 +503,9 @@ const struct ctl_cmd ctl_cmd_discover = {
 	"state.  With --watch it prints one line per event,\n"
 	"{\"event\":\"found\"|\"changed\"|\"verified\"|\"lost\",\n"
 	"\"server\":{...}}, until SIGINT or SIGTERM.  Exit status 0 (also\n"
-	"when nothing was found), 2 usage, 3 the port could not be bound.\n",
+	"when nothing was found), 2 usage, 3 the port could not be bound.\n"
+	"With the global --key-file, only announcements signed with that\n"
+	"key are listed, verification authenticates, and a count of the\n"
+	"dropped announcements goes to standard error.\n",
 	run_discover
 };

@@ -51,6 +51,8 @@ usage(FILE *f)
 "  -t, --timeout S            connect and request timeout in seconds\n"
 "                             (default 5; fractions allowed)\n"
 "  -j, --json                 print results as JSON, one object a line\n"
+"  -k, --key-file FILE        the project's secret key: authenticate to\n"
+"                             the server (and to discovered ones)\n"
 "  -h, --help                 show this help and exit\n"
 "  -V, --version              show the version and exit\n"
 "\n"
@@ -226,7 +228,9 @@ connect_client(struct ctl *ctl, unsigned reconnect_max_ms,
 	    reconnect_max_ms > 0)) != 0 ||
 	    (rc = witch_client_config_set_max_reconnect_attempts(cfg, 0)) != 0 ||
 	    (rc = witch_client_config_set_event_callback(cfg, evfn,
-	    evud)) != 0)
+	    evud)) != 0 ||
+	    (ctl->key_len > 0 && (rc = witch_client_config_set_key(cfg,
+	    ctl->key, ctl->key_len)) != 0))
 		goto fail;
 	if (reconnect_max_ms > 0) {
 		if (reconnect_max_ms < WITCH_CLIENT_DEFAULT_RECONNECT_DELAY_MS)
@@ -406,6 +410,7 @@ main(int argc, char *argv[])
 		{ "unix", required_argument, NULL, 'U' },
 		{ "timeout", required_argument, NULL, 't' },
 		{ "json", no_argument, NULL, 'j' },
+		{ "key-file", required_argument, NULL, 'k' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 }
@@ -417,11 +422,12 @@ main(int argc, char *argv[])
 	};
 	const struct ctl_cmd *cmd;
 	const char *errstr;
+	char why[600];
 	int ch, status;
 
 	/* "+": stop at the command; its options are its own. */
 	opterr = 0;
-	while ((ch = getopt_long(argc, argv, "+:H:p:U:t:jhV", longopts,
+	while ((ch = getopt_long(argc, argv, "+:H:p:U:t:jk:hV", longopts,
 	    NULL)) != -1) {
 		switch (ch) {
 		case 'H':
@@ -458,6 +464,13 @@ main(int argc, char *argv[])
 		case 'j':
 			ctl.json = true;
 			break;
+		case 'k':
+			if (witch_key_load(optarg, ctl.key, sizeof(ctl.key),
+			    &ctl.key_len, why, sizeof(why)) != 0) {
+				ctl_warnx("--key-file: %s", why);
+				return CTL_EXIT_USAGE;
+			}
+			break;
 		case 'h':
 			usage(stdout);
 			return CTL_EXIT_OK;
@@ -481,6 +494,7 @@ main(int argc, char *argv[])
 	set_where(&ctl);
 	current = &ctl;
 	status = cmd->run(&ctl, cmd, argc - optind, argv + optind);
+	explicit_bzero(ctl.key, sizeof(ctl.key));
 	if (fflush(stdout) == EOF || ferror(stdout)) {
 		ctl_warnx("standard output: %s", strerror(errno));
 		if (status == CTL_EXIT_OK)

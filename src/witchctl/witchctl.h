@@ -26,6 +26,8 @@ struct ctl {
 	unsigned	 timeout_ms;	/* --timeout, connect and request */
 	bool		 timeout_set;	/* --timeout was given */
 	bool		 json;		/* --json */
+	size_t		 key_len;	/* --key-file; 0: none */
+	unsigned char	 key[WITCH_KEY_MAX];
 	char		 where[320];	/* "host:port" or the unix path */
 };
 

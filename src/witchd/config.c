@@ -104,6 +104,10 @@ const struct conf_opt conf_opts[C_COUNT] = {
 	[C_MAX_CLIENTS_PER_ADDRESS] = { "max-clients-per-address", 0, T_INT,
 	    0, 1000000, XSTR(WITCH_DEFAULT_MAX_CLIENTS_PER_ADDRESS), false,
 	    "N", "connections from one remote address (0: no limit)" },
+	[C_KEY_FILE] = { "key-file", 0, T_STR, 0, 0, "", false, "FILE",
+	    "the project's secret key: clients authenticate" },
+	[C_PROTECTED_MODE] = { "protected-mode", 0, T_BOOL, 0, 0, "yes",
+	    false, "yes|no", "no key: serve loopback and unix only" },
 	[C_PEER] = { "peer", 0, T_BOOL, 0, 0, "no", false, "yes|no",
 	    "link to the servers of the project (peers)" },
 	[C_PEER_SEED] = { "peer-seed", 0, T_SEEDS, 0, 0, "", false,
@@ -783,6 +787,29 @@ set_budgets(const struct conf *c, witch_server_config_t *cfg,
 	return errors;
 }
 
+/* The key (read from its file, which must be private) and protected mode. */
+static int
+set_auth(const struct conf *c, witch_server_config_t *cfg, conf_err_fn errfn)
+{
+	const struct conf_val *v = c->v;
+	unsigned char key[WITCH_KEY_MAX];
+	char why[CONF_STR_MAX + 160];
+	size_t len;
+	int errors = 0;
+
+	if (v[C_KEY_FILE].str[0] != '\0') {
+		if (witch_key_load(v[C_KEY_FILE].str, key, sizeof(key), &len,
+		    why, sizeof(why)) != 0 ||
+		    witch_server_config_set_key(cfg, key, len) != 0)
+			errors += refused(c, C_KEY_FILE, why, errfn);
+		explicit_bzero(key, sizeof(key));
+	}
+	if (witch_server_config_set_unprotected(cfg,
+	    v[C_PROTECTED_MODE].num == 0) != 0)
+		errors += refused(c, C_PROTECTED_MODE, "invalid", errfn);
+	return errors;
+}
+
 /* Peering: on/off, seeds, heartbeat.  Errors. */
 static int
 set_peering(const struct conf *c, witch_server_config_t *cfg,
@@ -871,6 +898,7 @@ conf_to_server(const struct conf *c, witch_server_config_t **ret,
 		errors += refused(c, C_TCP, "invalid", errfn);
 	errors += set_budgets(c, cfg, errfn);
 	errors += set_discovery(c, cfg, errfn);
+	errors += set_auth(c, cfg, errfn);
 	errors += set_peering(c, cfg, errfn);
 	if (errors != 0) {
 		witch_server_config_free(cfg);

@@ -52,6 +52,7 @@ enum {
 	OPT_CONFIG = 'c', OPT_CHECK = 't', OPT_VERBOSE = 'v', OPT_QUIET = 'q',
 	OPT_HELP = 'h', OPT_VERSION = 'V',
 	OPT_NO_CONTROL = 1000, OPT_NO_TCP, OPT_UNIX, OPT_NO_DISCOVERY,
+	OPT_UNPROTECTED,
 	OPT_TABLE = 2000		/* + conf_id */
 };
 
@@ -86,6 +87,7 @@ usage(FILE *f)
 "      --no-control-socket          same as --control-socket none\n"
 "      --no-tcp                     same as --tcp no\n"
 "      --no-discovery               same as --discovery no\n"
+"      --unprotected                same as --protected-mode no\n"
 "  -c, --config FILE                configuration file (default %s)\n"
 "  -t, --check-config               check the configuration and exit\n"
 "  -v, --verbose                    same as --log-level debug\n"
@@ -165,6 +167,7 @@ build_getopt(struct option *lo, char *so, size_t solen)
 		{ "no-control-socket", no_argument, NULL, OPT_NO_CONTROL },
 		{ "no-tcp", no_argument, NULL, OPT_NO_TCP },
 		{ "no-discovery", no_argument, NULL, OPT_NO_DISCOVERY },
+		{ "unprotected", no_argument, NULL, OPT_UNPROTECTED },
 		{ "config", required_argument, NULL, OPT_CONFIG },
 		{ "check-config", no_argument, NULL, OPT_CHECK },
 		{ "verbose", no_argument, NULL, OPT_VERBOSE },
@@ -240,6 +243,9 @@ parse_args(struct witchd *w, int argc, char *argv[])
 			break;
 		case OPT_NO_DISCOVERY:
 			flag(w, C_DISCOVERY, "no", spelled);
+			break;
+		case OPT_UNPROTECTED:
+			flag(w, C_PROTECTED_MODE, "no", spelled);
 			break;
 		case OPT_CONFIG:
 			w->conf_path = optarg;
@@ -471,6 +477,18 @@ start(struct witchd *w)
 		    w->cur.v[C_DISCOVERY_INTERVAL].num / 1000.0,
 		    w->cur.v[C_ADVERTISE].str[0] != '\0' ?
 		    ", advertising " : "", w->cur.v[C_ADVERTISE].str);
+	if (w->cur.v[C_KEY_FILE].str[0] != '\0')
+		log_info("authentication: clients must prove the key of %s",
+		    w->cur.v[C_KEY_FILE].str);
+	else if (w->cur.v[C_PROTECTED_MODE].num == 0)
+		log_warnx("protected mode is OFF and there is no key: any "
+		    "client that reaches %s is served unauthenticated; set "
+		    "key-file",
+		    w->cur.v[C_BIND].str);
+	else if (!is_loopback(w->cur.v[C_BIND].str))
+		log_notice("protected mode: no key, so only loopback and the "
+		    "control socket are served; remote clients get "
+		    "unauthorized (set key-file, or --unprotected)");
 	if (pf[0] != '\0') {
 		if ((f = fopen(pf, "w")) == NULL ||
 		    fprintf(f, "%u\n", witch_server_port(w->srv)) < 0 ||

@@ -89,17 +89,25 @@ ip netns exec r$sfx sysctl -qw net.ipv4.ip_forward=1
 ip -n s2$sfx route add default via 10.252.2.254
 ip -n s3$sfx route add default via 10.252.3.254
 
-# start NAME NS ADDR PORT PROJECT [ARGS...]: witchd in NS.
+# start NAME NS ADDR PORT PROJECT [ARGS...]: witchd in NS, with the
+# project's key (one per project: peers authenticate with it, servers of
+# another project have another key and never link; without a key,
+# protected mode would refuse the other hosts).
 start() {
 	local name=$1 ns=$2 addr=$3 port=$4 proj=$5
 	shift 5
+	if [ ! -f "$dir/key.$proj" ]; then
+		(umask 077; od -An -tx1 -N32 /dev/urandom | tr -d ' \n' \
+		    >"$dir/key.$proj")
+	fi
 	ip netns exec "$ns" "$witchd" -b 0.0.0.0 -p "$port" -n "$name" \
 	    -U none --project-id "$proj" --peer yes --peer-heartbeat $HB \
+	    --key-file "$dir/key.$proj" \
 	    --discovery-interval 0.25 "$@" >>"$dir/$name.log" 2>&1 &
 	PIDS="$PIDS $!"
 	eval "pid_$name=$!"
 	eval "ns_$name=$ns"
-	eval "at_$name='-H $addr -p $port'"
+	eval "at_$name='-H $addr -p $port -k $dir/key.$proj'"
 }
 # ctl NAME ARGS...: witchctl against server NAME, from its namespace.
 ctl() {

@@ -482,6 +482,7 @@ echo_frame(int fd, size_t n, int id)
 static void
 test_preauth_frame_cap(void **state)
 {
+	witch_server_config_t *cfg;
 	witch_server_t *srv;
 	char addr[INET_ADDRSTRLEN];
 	json_t *r;
@@ -492,7 +493,14 @@ test_preauth_frame_cap(void **state)
 		print_message("skip: no non-loopback IPv4 address here\n");
 		skip();
 	}
-	srv = start(th_config(), "0.0.0.0");
+	/*
+	 * No key and protected mode off, so a remote client is served at all
+	 * (protected mode would answer its echo "unauthorized"): the cap on a
+	 * keyless server's remote first frame is what this test is about.
+	 */
+	cfg = th_config();
+	assert_int_equal(witch_server_config_set_unprotected(cfg, true), 0);
+	srv = start(cfg, "0.0.0.0");
 	/* A remote client's first frame: at most 16 KiB. */
 	assert_true((fd = connect_to(addr, witch_server_port(srv))) >= 0);
 	echo_frame(fd, WITCH_DEFAULT_PREAUTH_MAX_FRAME + 1, 1);

@@ -8,6 +8,10 @@
  * rate limited; stop gives LOST at once (leaving); silence gives LOST
  * after the expiry; a wrong port or another server's id fails
  * verification; a loopback-bound announcer sends nothing and says so.
+ * Signed discovery: with a key, the real server is found and verified
+ * (verification authenticates); unsigned, badly signed, replayed and
+ * stale announcements are dropped and counted, leaving ones included;
+ * the largest announcement fits 1,200 bytes signed.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -29,6 +33,8 @@
 #include <witch/witch.h>
 
 #include "integ/harness.h"
+#include "discovery/discovery_int.h"
+#include "proto/auth.h"
 
 #define MAXEV 256
 
@@ -482,6 +488,214 @@ test_server_option(void **state)
 	witch_listener_free(l);
 }
 
+
+static const char DKEY[] = "discovery-test-key-0123456789abcdef";
+
+static witch_listener_t *
+keyed_listener(const char *key, bool verify)
+{
+	witch_listener_config_t *cfg;
+	witch_listener_t *l;
+	witch_error_t err;
+
+	assert_int_equal(witch_listener_config_new(&cfg), 0);
+	assert_int_equal(witch_listener_config_set_port(cfg, 0), 0);
+	assert_int_equal(witch_listener_config_set_expiry(cfg, 30000), 0);
+	assert_int_equal(witch_listener_config_set_verify(cfg, verify), 0);
+	assert_int_equal(witch_listener_config_set_ipv6(cfg, false), 0);
+	assert_int_equal(witch_listener_config_set_callback(cfg, on_event,
+	    NULL), 0);
+	if (key != NULL)
+		assert_int_equal(witch_listener_config_set_key(cfg, key,
+		    strlen(key)), 0);
+	assert_int_equal(witch_listener_new(&l, cfg), 0);
+	witch_listener_config_free(cfg);
+	if (witch_listener_start(l, &err) != 0)
+		fail_msg("listener: %s", err.text);
+	return l;
+}
+
+/* A forged announcement for id, signed with key (NULL: unsigned). */
+static void
+send_forged(unsigned port, const char *key, const char *id, uint64_t seq,
+    uint64_t time_ms, bool leaving)
+{
+	struct witch__disc_msg m;
+	struct witch__key k;
+	char buf[WITCH_DISCOVERY_MAX_DATAGRAM + 1];
+	size_t len;
+
+	memset(&m, 0, sizeof(m));
+	snprintf(m.name, sizeof(m.name), "forged");
+	snprintf(m.server_id, sizeof(m.server_id), "%s", id);
+	m.port = 9;
+	snprintf(m.protocols[0], sizeof(m.protocols[0]), "v1");
+	m.nprotocols = 1;
+	m.seq = seq;
+	m.time_ms = time_ms;
+	m.leaving = leaving;
+	memset(&k, 0, sizeof(k));
+	if (key != NULL)
+		witch__key_set(&k, key, strlen(key));
+	assert_int_equal(witch__disc_encode_signed(&m, &k, buf, sizeof(buf),
+	    &len), 0);
+	send_dgram(port, buf, len);
+}
+
+/* Wait until the auth counters reach at least the given values. */
+static void
+await_drops(witch_listener_t *l, uint64_t u, uint64_t b, uint64_t r,
+    uint64_t st)
+{
+	uint64_t cu, cb, cr, cs, end = now_ms() + 5000;
+
+	do {
+		witch_listener_auth_counters(l, &cu, &cb, &cr, &cs);
+		if (cu >= u && cb >= b && cr >= r && cs >= st)
+			break;
+		msleep(10);
+	} while (now_ms() < end);
+	assert_int_equal(cu, u);
+	assert_int_equal(cb, b);
+	assert_int_equal(cr, r);
+	assert_int_equal(cs, st);
+}
+
+static void
+test_signed(void **state)
+{
+	witch_server_config_t *cfg = th_config();
+	witch_announcer_config_t *acfg;
+	witch_server_t *srv;
+	witch_listener_t *l, *plain;
+	witch_announcer_t *a;
+	unsigned lp;
+	uint64_t now = witch__disc_wall_ms(), t0;
+	const char *id;
+	int k;
+
+	(void)state;
+	reset_ev();
+	assert_int_equal(witch_server_config_set_key(cfg, DKEY,
+	    strlen(DKEY)), 0);
+	srv = th_server_start(cfg, NULL, NULL);
+	witch_server_config_free(cfg);
+	id = witch_server_id(srv);
+	l = keyed_listener(DKEY, true);
+	lp = witch_listener_port(l);
+	/* The real server, signing: found, verified with the key. */
+	assert_int_equal(witch_announcer_config_new(&acfg), 0);
+	witch_announcer_config_set_name(acfg, "signed");
+	witch_announcer_config_set_server_id(acfg, id);
+	witch_announcer_config_set_port(acfg, witch_server_port(srv));
+	witch_announcer_config_set_discovery_port(acfg, lp);
+	witch_announcer_config_set_interval(acfg, 200);
+	witch_announcer_config_set_bind(acfg, "127.0.0.1");
+	witch_announcer_config_set_target(acfg, "127.0.0.1");
+	assert_int_equal(witch_announcer_config_set_key(acfg, DKEY,
+	    strlen(DKEY)), 0);
+	assert_int_equal(witch_announcer_new(&a, acfg), 0);
+	witch_announcer_config_free(acfg);
+	assert_int_equal(witch_announcer_start(a), 0);
+	assert_true(await_ev(WITCH_DISCOVERY_FOUND, id, 5000) >= 0);
+	k = await_ev(WITCH_DISCOVERY_VERIFIED, id, 10000);
+	assert_true(k >= 0);
+	assert_int_equal(evs[k].verify, WITCH_VERIFY_OK);
+	await_drops(l, 0, 0, 0, 0);
+
+	/* Forged: unsigned, a wrong key, stale, from the future. */
+	send_forged(lp, NULL, "forged-1", 10, now, false);
+	send_forged(lp, "another-key-0123456789abcdef0123", "forged-2", 10,
+	    now, false);
+	send_forged(lp, DKEY, "forged-3", 10, now - 60000, false);
+	send_forged(lp, DKEY, "forged-4", 10, now + 60000, false);
+	send_forged(lp, DKEY, "forged-5", 10, 0, false);	/* no time */
+	await_drops(l, 1, 1, 0, 3);
+	/* An unsigned leaving for the real server: no LOST. */
+	send_forged(lp, NULL, id, UINT64_C(1) << 60, now, true);
+	await_drops(l, 2, 1, 0, 3);
+	assert_int_equal(count_ev(WITCH_DISCOVERY_LOST, id), 0);
+	assert_int_equal(count_ev(WITCH_DISCOVERY_FOUND, "forged-1"), 0);
+	assert_int_equal(count_ev(WITCH_DISCOVERY_FOUND, "forged-2"), 0);
+	assert_int_equal(count_ev(WITCH_DISCOVERY_FOUND, "forged-3"), 0);
+
+	/* Signed and fresh: accepted; replayed (same or lower seq): not. */
+	send_forged(lp, DKEY, "signed-x", 100, now, false);
+	assert_true(await_ev(WITCH_DISCOVERY_FOUND, "signed-x", 5000) >= 0);
+	send_forged(lp, DKEY, "signed-x", 100, now, false);
+	send_forged(lp, DKEY, "signed-x", 99, now, false);
+	await_drops(l, 2, 1, 2, 3);
+	/* A leaving, then that leaving replayed after a new up. */
+	send_forged(lp, DKEY, "signed-x", 101, now, true);
+	assert_true(await_ev(WITCH_DISCOVERY_LOST, "signed-x", 5000) >= 0);
+	send_forged(lp, DKEY, "signed-x", 102, now, false);
+	t0 = now_ms();
+	while (count_ev(WITCH_DISCOVERY_FOUND, "signed-x") < 2 &&
+	    now_ms() - t0 < 5000)
+		msleep(10);
+	assert_int_equal(count_ev(WITCH_DISCOVERY_FOUND, "signed-x"), 2);
+	send_forged(lp, DKEY, "signed-x", 101, now, true);
+	await_drops(l, 2, 1, 3, 3);
+	msleep(200);
+	assert_int_equal(count_ev(WITCH_DISCOVERY_LOST, "signed-x"), 1);
+
+	/* A listener without a key takes signed announcements as they are. */
+	plain = keyed_listener(NULL, false);
+	send_forged(witch_listener_port(plain), DKEY, "signed-y", 5, now,
+	    false);
+	assert_true(await_ev(WITCH_DISCOVERY_FOUND, "signed-y", 5000) >= 0);
+	witch_listener_free(plain);
+
+	/* The real server's signed leaving: LOST at once. */
+	witch_announcer_stop(a);
+	k = await_ev(WITCH_DISCOVERY_LOST, id, 5000);
+	assert_true(k >= 0);
+	assert_true(evs[k].leaving);
+	witch_announcer_free(a);
+	witch_listener_free(l);
+	witch_server_free(srv);
+}
+
+/* The largest announcement there can be, signed, fits one datagram. */
+static void
+test_signed_size(void **state)
+{
+	struct witch__disc_msg m, back;
+	struct witch__key k;
+	char buf[WITCH_DISCOVERY_MAX_DATAGRAM + 1], err[128];
+	size_t len, i;
+
+	(void)state;
+	memset(&m, 0, sizeof(m));
+	memset(m.name, 'n', 63);
+	memset(m.server_id, 's', 63);
+	memset(m.project_id, 'p', 63);
+	memset(m.source_hash, 'a', 32);
+	for (i = 0; i < WITCH__DISC_MAX_PROTOS; i++)
+		memset(m.protocols[i], (int)('a' + i), 15);
+	m.nprotocols = WITCH__DISC_MAX_PROTOS;
+	snprintf(m.advertise, sizeof(m.advertise),
+	    "ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255");
+	m.port = 65535;
+	m.seq = UINT64_C(9223372036854775807);
+	m.time_ms = UINT64_C(9999999999999);
+	m.leaving = 1;
+	witch__key_set(&k, DKEY, strlen(DKEY));
+	assert_int_equal(witch__disc_encode_signed(&m, &k, buf, sizeof(buf),
+	    &len), 0);
+	assert_true(len <= WITCH_DISCOVERY_MAX_DATAGRAM);
+	assert_int_equal(witch__disc_check(&k, buf, len, m.time_ms, &back,
+	    err, sizeof(err)), WITCH__DISC_OK);
+	assert_string_equal(back.server_id, m.server_id);
+	/* One byte changed anywhere before the hmac: bad signature. */
+	for (i = 0; i + WITCH__SIG_TAIL_LEN < len; i += 7) {
+		buf[i] ^= 1;
+		assert_int_equal(witch__disc_check(&k, buf, len, m.time_ms,
+		    &back, err, sizeof(err)), WITCH__DISC_BADSIG);
+		buf[i] ^= 1;
+	}
+}
+
 int
 main(void)
 {
@@ -492,6 +706,8 @@ main(void)
 		cmocka_unit_test(test_flood),
 		cmocka_unit_test(test_loopback_bind_silent),
 		cmocka_unit_test(test_server_option),
+		cmocka_unit_test(test_signed),
+		cmocka_unit_test(test_signed_size),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

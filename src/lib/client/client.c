@@ -444,6 +444,7 @@ witch_client_free(witch_client_t *c)
 	witch__free(c->heap);
 	pthread_cond_destroy(&c->cv);
 	pthread_mutex_destroy(&c->mu);
+	witch__key_clear(&c->cfg.key);
 	witch__free(c);
 }
 

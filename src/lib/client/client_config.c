@@ -54,7 +54,19 @@ witch_client_config_new(witch_client_config_t **ret)
 void
 witch_client_config_free(witch_client_config_t *cfg)
 {
+	if (cfg != NULL)
+		witch__key_clear(&cfg->key);
 	witch__free(cfg);
+}
+
+/* The project's key: authenticate to the server (NULL: none). */
+int
+witch_client_config_set_key(witch_client_config_t *cfg, const void *key,
+    size_t len)
+{
+	if (cfg == NULL)
+		return WITCH_EINVAL;
+	return witch__key_set(&cfg->key, key, len);
 }
 
 /*

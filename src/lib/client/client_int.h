@@ -26,7 +26,9 @@
 #include <jansson.h>
 #include <witch/client.h>
 
+#include "core/key.h"
 #include "poll/wakeup.h"
+#include "proto/auth.h"
 #include "proto/frame.h"
 
 #define NPROTO_MAX	16
@@ -59,6 +61,7 @@ struct witch_client_config {
 	char			 protocols[NPROTO_MAX][PROTO_LEN];
 	size_t			 nprotocols;
 	size_t			 max_frame;
+	struct witch__key	 key;		/* len 0: none */
 	witch_client_state_fn	 state_fn;
 	void			*state_ud;
 	witch_client_event_fn	 event_fn;
@@ -135,6 +138,10 @@ struct witch_client {
 	bool			 io_pending;	/* budget spent: go on */
 	unsigned		 link_gen;
 	uint64_t		 hello_id;
+	uint64_t		 auth_id;	/* 0: no auth in flight */
+	uint8_t			 auth_ns[WITCH__AUTH_NONCE]; /* server's */
+	uint8_t			 auth_nc[WITCH__AUTH_NONCE]; /* ours */
+	char			 auth_proto[PROTO_LEN];
 	struct witch__decoder	 dec;
 	unsigned char		*pfr;		/* rest of an orphaned frame */
 	size_t			 pflen, pfoff;
@@ -207,6 +214,8 @@ const char *witch__client_target(const struct witch_client *c, char *buf,
 	    size_t len);
 int	witch__client_try_addrs(struct witch_client *c, witch_error_t *e);
 void	witch__client_connected(struct witch_client *c);
+int	witch__client_queue_builtin(struct witch_client *c,
+	    const char *endpoint, json_t *data, uint64_t *id);
 void	witch__client_start_attempt(struct witch_client *c);
 void	witch__client_link_lost(struct witch_client *c, int code, int remote,
 	    bool fatal, const char *why);

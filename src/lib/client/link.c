@@ -149,29 +149,25 @@ witch__client_try_addrs(struct witch_client *c, witch_error_t *e)
 	return WITCH_ECONNECTION;
 }
 
-/* Build hello and put it first in sendq (lock held).  0 or ENOMEM. */
-static int
-queue_hello(struct witch_client *c)
+/*
+ * Build a handshake request (hello, auth) with data (taken) and put it
+ * first in sendq; its id in *id (lock held).  0 or ENOMEM.
+ */
+int
+witch__client_queue_builtin(struct witch_client *c, const char *endpoint,
+    json_t *data, uint64_t *id)
 {
 	struct witch__creq *r;
-	json_t *protos, *d, *o;
+	json_t *o;
 	char *s;
-	size_t i;
 
-	if ((r = witch__calloc(1, sizeof(*r))) == NULL)
+	if (data == NULL || (r = witch__calloc(1, sizeof(*r))) == NULL) {
+		json_decref(data);
 		return WITCH_ENOMEM;
-	protos = json_array();
-	for (i = 0; protos != NULL && i < c->cfg.nprotocols; i++)
-		json_array_append_new(protos,
-		    json_string(c->cfg.protocols[i]));
-	d = json_pack("{s:o, s:s}", "protocols", protos, "name",
-	    c->cfg.name);
-	if (d != NULL && c->cfg.hash[0] != '\0')
-		json_object_set_new(d, "source_hash",
-		    json_string(c->cfg.hash));
+	}
 	r->id = atomic_fetch_add(&c->next_id, 1);
 	o = json_pack("{s:I, s:s, s:o}", "id", (json_int_t)r->id,
-	    "endpoint", "hello", "data", d);
+	    "endpoint", endpoint, "data", data);
 	s = o != NULL ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) :
 	    NULL;
 	json_decref(o);
@@ -183,12 +179,33 @@ queue_hello(struct witch_client *c)
 	r->flen = strlen(s) + 4;
 	witch__frame_put_header(r->frame, (uint32_t)(r->flen - 4));
 	memcpy(r->frame + 4, s, r->flen - 4);
+	explicit_bzero(s, r->flen - 4);
 	free(s);
 	r->kind = RQ_HELLO;
 	r->hidx = SIZE_MAX;
-	c->hello_id = r->id;
+	*id = r->id;
 	witch__client_lst_push_front(&c->sendq, r);
 	return 0;
+}
+
+/* Build hello and put it first in sendq (lock held).  0 or ENOMEM. */
+static int
+queue_hello(struct witch_client *c)
+{
+	json_t *protos, *d;
+	size_t i;
+
+	protos = json_array();
+	for (i = 0; protos != NULL && i < c->cfg.nprotocols; i++)
+		json_array_append_new(protos,
+		    json_string(c->cfg.protocols[i]));
+	d = json_pack("{s:o, s:s}", "protocols", protos, "name",
+	    c->cfg.name);
+	if (d != NULL && c->cfg.hash[0] != '\0')
+		json_object_set_new(d, "source_hash",
+		    json_string(c->cfg.hash));
+	c->auth_id = 0;
+	return witch__client_queue_builtin(c, "hello", d, &c->hello_id);
 }
 
 /* The socket connected: say hello (lock held). */
@@ -267,6 +284,8 @@ witch__client_link_lost(struct witch_client *c, int code, int remote,
 	witch__free(c->pfr);
 	c->pfr = NULL;
 	c->hello_done = false;
+	c->auth_id = 0;
+	explicit_bzero(c->auth_nc, sizeof(c->auth_nc));
 	c->link_deadline_ns = 0;
 	witch__client_seterr(&c->last_err, code, remote, "%s", text);
 	while ((r = c->sentq.head) != NULL)

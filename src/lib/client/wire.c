@@ -186,6 +186,69 @@ parse_error(json_t *eo, witch_error_t *e)
 	return true;
 }
 
+/* Hello (and auth, if any) done: the link is up. */
+static int
+link_up(struct witch_client *c)
+{
+	c->hello_done = true;
+	c->auth_id = 0;
+	c->link_deadline_ns = 0;
+	c->up_since_ns = witch__now_ns();
+	c->ever_up = true;
+	memset(&c->last_err, 0, sizeof(c->last_err));
+	witch__client_set_state(c, WITCH_CLIENT_CONNECTED);
+	return 0;
+}
+
+/*
+ * The client has a key: answer the hello reply's challenge with auth
+ * (doc/internals/auth.md).  A server that offers none cannot prove it
+ * holds the key, so it is refused: a stripped challenge must not pass.
+ */
+static int
+start_auth(struct witch_client *c, json_t *res)
+{
+	json_t *a = json_object_get(res, "auth");
+	json_t *nonce = json_object_get(a, "nonce");
+	json_t *proto = json_object_get(res, "protocol");
+	uint8_t proof[WITCH__AUTH_MAC];
+	char nh[WITCH__AUTH_HEX + 1], ph[WITCH__AUTH_HEX + 1];
+
+	if (!json_is_object(a) || !json_is_string(nonce) ||
+	    !json_is_string(json_object_get(a, "method")) ||
+	    strcmp(json_string_value(json_object_get(a, "method")),
+	    WITCH__AUTH_METHOD) != 0 ||
+	    !witch__hex_decode(json_string_value(nonce),
+	    json_string_length(nonce), c->auth_ns, sizeof(c->auth_ns))) {
+		ffail(c, WITCH_EUNAUTHORIZED, 0, true, "the server offers no "
+		    "authentication (it has no key?) but this client has a "
+		    "key: refusing to talk to a server that cannot prove it "
+		    "holds the key");
+		return WITCH_EUNAUTHORIZED;
+	}
+	if (!json_is_string(proto) || strlcpy(c->auth_proto,
+	    json_string_value(proto), sizeof(c->auth_proto)) >=
+	    sizeof(c->auth_proto)) {
+		ffail(c, WITCH_EPROTOCOL, 0, false, "malformed hello reply");
+		return WITCH_EPROTOCOL;
+	}
+	do
+		arc4random_buf(c->auth_nc, sizeof(c->auth_nc));
+	while (memcmp(c->auth_nc, c->auth_ns, sizeof(c->auth_nc)) == 0);
+	witch__auth_proof(&c->cfg.key, WITCH__AUTH_CLIENT, c->auth_proto,
+	    c->auth_ns, c->auth_nc, proof);
+	witch__hex_encode(c->auth_nc, sizeof(c->auth_nc), nh);
+	witch__hex_encode(proof, sizeof(proof), ph);
+	explicit_bzero(proof, sizeof(proof));
+	if (witch__client_queue_builtin(c, "auth", json_pack("{s:s, s:s}",
+	    "nonce", nh, "proof", ph), &c->auth_id) != 0) {
+		ffail(c, WITCH_ECONNECTION, 0, false, "out of memory "
+		    "building auth");
+		return WITCH_ECONNECTION;
+	}
+	return 0;
+}
+
 static int
 on_hello(struct witch_client *c, json_t *res, json_t *eo)
 {
@@ -195,17 +258,13 @@ on_hello(struct witch_client *c, json_t *res, json_t *eo)
 	if (res != NULL) {
 		json_decref(c->info);
 		c->info = json_deep_copy(res);
-		c->hello_done = true;
 		/* The largest request the server takes (older ones: unsaid). */
 		mf = json_integer_value(json_object_get(res, "max_frame"));
 		c->server_max_frame = mf > 0 && mf <= WITCH_MAX_FRAME_CEILING ?
 		    (size_t)mf : 0;
-		c->link_deadline_ns = 0;
-		c->up_since_ns = witch__now_ns();
-		c->ever_up = true;
-		memset(&c->last_err, 0, sizeof(c->last_err));
-		witch__client_set_state(c, WITCH_CLIENT_CONNECTED);
-		return 0;
+		if (witch__key_on(&c->cfg.key))
+			return start_auth(c, res);
+		return link_up(c);
 	}
 	if (!parse_error(eo, &e)) {
 		ffail(c, WITCH_EPROTOCOL, 0, false, "malformed hello reply");
@@ -222,6 +281,37 @@ on_hello(struct witch_client *c, json_t *res, json_t *eo)
 		break;
 	}
 	return WITCH_ECONNECTION;
+}
+
+/*
+ * The auth reply: the server's proof, checked before the link is up.
+ * Any failure is final (a wrong key does not get better by retrying).
+ */
+static int
+on_auth(struct witch_client *c, json_t *res, json_t *eo)
+{
+	json_t *p = json_object_get(res, "proof");
+	witch_error_t e;
+	bool ok;
+
+	if (res != NULL) {
+		ok = json_is_string(p) && witch__auth_client_check(&c->cfg.key,
+		    c->auth_proto, c->auth_ns, c->auth_nc, json_string_value(p),
+		    json_string_length(p));
+		explicit_bzero(c->auth_nc, sizeof(c->auth_nc));
+		if (ok)
+			return link_up(c);
+		ffail(c, WITCH_EUNAUTHORIZED, 0, true, "the server's proof "
+		    "is wrong: it does not hold this key");
+		return WITCH_EUNAUTHORIZED;
+	}
+	if (!parse_error(eo, &e)) {
+		ffail(c, WITCH_EPROTOCOL, 0, false, "malformed auth reply");
+		return WITCH_EPROTOCOL;
+	}
+	ffail(c, WITCH_EUNAUTHORIZED, 0, true, "authentication failed: %s",
+	    e.text);
+	return WITCH_EUNAUTHORIZED;
 }
 
 /*
@@ -303,6 +393,8 @@ dispatch(struct witch_client *c, json_t *o)
 	if (!c->hello_done) {
 		if ((uint64_t)v == c->hello_id)
 			return on_hello(c, res, eo);
+		if (c->auth_id != 0 && (uint64_t)v == c->auth_id)
+			return on_auth(c, res, eo);
 		ffail(c, WITCH_EPROTOCOL, 0, false, "reply before hello");
 		return WITCH_EPROTOCOL;
 	}

@@ -6,6 +6,7 @@ libwitch_core_la_SOURCES += \
 	%reldir%/clock.c %reldir%/clock.h \
 	%reldir%/error.c \
 	%reldir%/error.h \
+	%reldir%/key.c %reldir%/key.h \
 	%reldir%/log.c %reldir%/log.h \
 	%reldir%/setter.c %reldir%/setter.h \
 	%reldir%/stats.c %reldir%/stats.h \

@@ -38,6 +38,7 @@ struct witch_announcer_config {
 	unsigned		 interval_ms;
 	char			 bind[INET6_ADDRSTRLEN];
 	char			 target[INET6_ADDRSTRLEN];
+	struct witch__key	 key;		/* len 0: unsigned */
 	witch_log_fn		 log_fn;
 	void			*log_ud;
 };
@@ -119,7 +120,19 @@ witch_announcer_config_new(witch_announcer_config_t **ret)
 void
 witch_announcer_config_free(witch_announcer_config_t *cfg)
 {
+	if (cfg != NULL)
+		witch__key_clear(&cfg->key);
 	witch__free(cfg);
+}
+
+/* Sign announcements with key (NULL: unsigned). */
+int
+witch_announcer_config_set_key(witch_announcer_config_t *cfg,
+    const void *key, size_t len)
+{
+	if (cfg == NULL)
+		return WITCH_EINVAL;
+	return witch__key_set(&cfg->key, key, len);
 }
 
 /* Set the announced server name. */
@@ -263,9 +276,16 @@ send_one(struct witch_announcer *a, const char *buf, size_t len,
 	}
 	if (from != NULL && bind(fd, from, slen) == -1)
 		goto fail;
-	if (sendto(fd, buf, len, 0, to, slen) != (ssize_t)len)
-		goto fail;
+	/*
+	 * Counted before the send: on loopback the listener may have the
+	 * datagram (and its owner may read this counter) before sendto()
+	 * returns.  Uncounted again if it fails.
+	 */
 	atomic_fetch_add(&a->sent, 1);
+	if (sendto(fd, buf, len, 0, to, slen) != (ssize_t)len) {
+		atomic_fetch_sub(&a->sent, 1);
+		goto fail;
+	}
 	rc = 0;
 fail:
 	if (rc != 0)
@@ -359,7 +379,10 @@ announce(struct witch_announcer *a, int leaving)
 
 	m.leaving = leaving;
 	m.seq = ++a->seq;
-	if (witch__disc_encode(&m, buf, sizeof(buf), &len) != 0) {
+	if (witch__key_on(&a->cfg.key))
+		m.time_ms = witch__disc_wall_ms();
+	if (witch__disc_encode_signed(&m, &a->cfg.key, buf, sizeof(buf),
+	    &len) != 0) {
 		alog(a, WITCH_LOG_ERR, "discovery: announcement too large");
 		return;
 	}
@@ -530,6 +553,7 @@ witch_announcer_free(witch_announcer_t *a)
 	witch_announcer_stop(a);
 	witch__wakeup_destroy(&a->wk);
 	pthread_mutex_destroy(&a->mu);
+	witch__key_clear(&a->cfg.key);
 	witch__free(a);
 }
 

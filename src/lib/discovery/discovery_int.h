@@ -18,6 +18,7 @@
 
 #include <witch/discovery.h>
 
+#include "core/key.h"
 #include "net/ifaces.h"
 
 #define WITCH__DISC_VERSION	1
@@ -44,6 +45,7 @@ struct witch__disc_msg {
 	char		 advertise[INET6_ADDRSTRLEN];	/* "" when none */
 	int		 leaving;
 	uint64_t	 seq;
+	uint64_t	 time_ms;	/* wall clock ms; 0: not sent */
 };
 
 /*
@@ -63,6 +65,35 @@ int witch__disc_parse(const void *buf, size_t len, struct witch__disc_msg *out,
 int witch__disc_encode(const struct witch__disc_msg *m, char *buf, size_t cap,
     size_t *len);
 /* Field checks shared by the codec and the setters: 1 if valid. */
+/*
+ * Signed discovery (doc/internals/auth.md): with a key (k->len != 0)
+ * encode m with its "time" and an "hmac" member last; without, as
+ * witch__disc_encode.  0, WITCH_ENOMEM or WITCH_ETOO_LARGE.
+ */
+int witch__disc_encode_signed(const struct witch__disc_msg *m,
+    const struct witch__key *k, char *buf, size_t cap, size_t *len);
+
+/* How far a signed announcement's time may be from ours. */
+#define WITCH__DISC_WINDOW_MS	30000
+
+enum witch__disc_verdict {
+	WITCH__DISC_OK = 0,
+	WITCH__DISC_MALFORMED,
+	WITCH__DISC_UNSIGNED,		/* a key, and no hmac */
+	WITCH__DISC_BADSIG,		/* an hmac that does not match */
+	WITCH__DISC_STALE		/* time missing or outside the window */
+};
+
+/*
+ * Check and decode one datagram for a listener that holds key k (len 0:
+ * no key: parse only): signature, then content, then the time against
+ * now_ms (wall clock) within WITCH__DISC_WINDOW_MS.  Replays inside the
+ * window are caught by the registry's sequence numbers.  Pure: bytes in,
+ * verdict out (the fuzz target's entry point).
+ */
+enum witch__disc_verdict witch__disc_check(const struct witch__key *k,
+    const void *buf, size_t len, uint64_t now_ms,
+    struct witch__disc_msg *out, char *errbuf, size_t errlen);
 int witch__disc_valid_name(const char *s);
 int witch__disc_valid_id(const char *s);
 int witch__disc_valid_hash(const char *s);
@@ -152,5 +183,6 @@ int witch__disc_limiter_take(struct witch__disc_limiter *l,
 
 /* Monotonic clock in ms. */
 uint64_t witch__disc_now(void);
+uint64_t witch__disc_wall_ms(void);
 
 #endif

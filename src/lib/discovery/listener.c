@@ -53,6 +53,7 @@ struct witch_listener_config {
 	unsigned		 verify_timeout_ms;
 	bool			 verify;
 	bool			 ipv6;
+	struct witch__key	 key;		/* len 0: accept unsigned */
 	witch_discovery_fn	 cb;
 	void			*cb_ud;
 	witch_log_fn		 log_fn;
@@ -99,6 +100,8 @@ struct witch_listener {
 	uint64_t		 last_badlog;
 
 	atomic_uint_least64_t	 n_recv, n_ok, n_bad, n_rate;
+	/* With a key: dropped unsigned, badly signed, replayed, stale. */
+	atomic_uint_least64_t	 n_unsigned, n_badsig, n_replay, n_stale;
 };
 
 /* Log through the configured logger (core/log.c formats the line). */
@@ -146,7 +149,19 @@ witch_listener_config_new(witch_listener_config_t **ret)
 void
 witch_listener_config_free(witch_listener_config_t *cfg)
 {
+	if (cfg != NULL)
+		witch__key_clear(&cfg->key);
 	witch__free(cfg);
+}
+
+/* Accept only announcements signed with key (NULL: any). */
+int
+witch_listener_config_set_key(witch_listener_config_t *cfg, const void *key,
+    size_t len)
+{
+	if (cfg == NULL)
+		return WITCH_EINVAL;
+	return witch__key_set(&cfg->key, key, len);
 }
 
 /* Set the UDP port (0: any free one). */
@@ -289,6 +304,8 @@ verify_one(struct witch_listener *l, const struct vjob *j)
 	    (j->msg.source_hash[0] != '\0' &&
 	    witch_client_config_set_expected_source_hash(cc,
 	    j->msg.source_hash) != 0) ||
+	    (witch__key_on(&l->cfg.key) && witch_client_config_set_key(cc,
+	    l->cfg.key.b, l->cfg.key.len) != 0) ||
 	    witch_client_new(&c, cc) != 0)
 		goto out;
 	if (witch_client_connect(c, &err) != 0) {
@@ -396,8 +413,22 @@ handle(struct witch_listener *l, const char *buf, size_t n,
 		return;
 	}
 	witch__addr_str(src, addr, sizeof(addr));
-	if (witch__disc_parse(buf, n, &m, err, sizeof(err)) != 0) {
+	switch (witch__disc_check(&l->cfg.key, buf, n, witch__disc_wall_ms(),
+	    &m, err, sizeof(err))) {
+	case WITCH__DISC_OK:
+		break;
+	case WITCH__DISC_UNSIGNED:
+		atomic_fetch_add(&l->n_unsigned, 1);
+		goto dropped;
+	case WITCH__DISC_BADSIG:
+		atomic_fetch_add(&l->n_badsig, 1);
+		goto dropped;
+	case WITCH__DISC_STALE:
+		atomic_fetch_add(&l->n_stale, 1);
+		goto dropped;
+	default:
 		atomic_fetch_add(&l->n_bad, 1);
+	dropped:
 		if (now - l->last_badlog >= 1000 || l->last_badlog == 0) {
 			l->last_badlog = now;
 			llog(l, WITCH_LOG_DEBUG, "discovery: bad datagram "
@@ -405,10 +436,22 @@ handle(struct witch_listener *l, const char *buf, size_t n,
 		}
 		return;
 	}
-	atomic_fetch_add(&l->n_ok, 1);
 	if (m.advertise[0] != '\0')
 		strlcpy(addr, m.advertise, sizeof(addr));
 	pthread_mutex_lock(&l->mu);
+	/* Signed: a sequence number not above the last one is a replay. */
+	if (witch__key_on(&l->cfg.key) && (e = witch__disc_reg_find(&l->reg,
+	    m.server_id, addr)) != NULL && m.seq <= e->msg.seq) {
+		pthread_mutex_unlock(&l->mu);
+		atomic_fetch_add(&l->n_replay, 1);
+		if (now - l->last_badlog >= 1000 || l->last_badlog == 0) {
+			l->last_badlog = now;
+			llog(l, WITCH_LOG_DEBUG, "discovery: replayed "
+			    "announcement from %s dropped", addr);
+		}
+		return;
+	}
+	atomic_fetch_add(&l->n_ok, 1);
 	k = witch__disc_reg_update(&l->reg, &m, addr, now, &ev);
 	e = witch__disc_reg_find(&l->reg, m.server_id, addr);
 	if (e != NULL && l->cfg.verify && !m.leaving) {
@@ -562,6 +605,10 @@ witch_listener_new(witch_listener_t **ret, const witch_listener_config_t *cfg)
 	atomic_init(&l->n_ok, 0);
 	atomic_init(&l->n_bad, 0);
 	atomic_init(&l->n_rate, 0);
+	atomic_init(&l->n_unsigned, 0);
+	atomic_init(&l->n_badsig, 0);
+	atomic_init(&l->n_replay, 0);
+	atomic_init(&l->n_stale, 0);
 	witch__disc_reg_init(&l->reg, l->cfg.expiry_ms, l->cfg.verify);
 	if (pthread_mutex_init(&l->mu, NULL) != 0)
 		goto fail;
@@ -733,6 +780,7 @@ witch_listener_free(witch_listener_t *l)
 	witch__disc_reg_free(&l->reg);
 	pthread_cond_destroy(&l->vcv);
 	pthread_mutex_destroy(&l->mu);
+	witch__key_clear(&l->cfg.key);
 	witch__free(l);
 }
 
@@ -777,4 +825,21 @@ witch_listener_counters(const witch_listener_t *cl, uint64_t *received,
 		*malformed = l ? atomic_load(&l->n_bad) : 0;
 	if (rate_limited != NULL)
 		*rate_limited = l ? atomic_load(&l->n_rate) : 0;
+}
+
+/* Counters of signed discovery. */
+void
+witch_listener_auth_counters(const witch_listener_t *cl, uint64_t *unsigned_,
+    uint64_t *bad_signature, uint64_t *replayed, uint64_t *stale)
+{
+	struct witch_listener *l = (struct witch_listener *)cl;
+
+	if (unsigned_ != NULL)
+		*unsigned_ = l ? atomic_load(&l->n_unsigned) : 0;
+	if (bad_signature != NULL)
+		*bad_signature = l ? atomic_load(&l->n_badsig) : 0;
+	if (replayed != NULL)
+		*replayed = l ? atomic_load(&l->n_replay) : 0;
+	if (stale != NULL)
+		*stale = l ? atomic_load(&l->n_stale) : 0;
 }

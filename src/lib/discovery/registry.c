@@ -20,6 +20,7 @@
 #include "core/alloc.h"
 #include "discovery/discovery_int.h"
 #include "net/sock.h"
+#include "proto/auth.h"
 
 /* Monotonic ms.  Any thread. */
 uint64_t
@@ -28,6 +29,16 @@ witch__disc_now(void)
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Wall clock ms (signed announcements' time).  Any thread. */
+uint64_t
+witch__disc_wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
@@ -215,6 +226,13 @@ parse_fields(json_t *o, struct witch__disc_msg *m, char *errbuf, size_t errlen)
 	    (rc = get_int(o, "seq", 0, INT64_MAX, &iv, errbuf, errlen)) != 0)
 		return rc;
 	m->seq = (uint64_t)iv;
+	m->time_ms = 0;
+	if ((st = json_object_get(o, "time")) != NULL) {
+		if (!json_is_integer(st) || json_integer_value(st) <= 0)
+			return perr(errbuf, errlen, "\"time\" is not a "
+			    "positive integer");
+		m->time_ms = (uint64_t)json_integer_value(st);
+	}
 	st = json_object_get(o, "state");
 	if (st == NULL)
 		return perr(errbuf, errlen, "missing \"state\"");
@@ -291,6 +309,9 @@ witch__disc_encode(const struct witch__disc_msg *m, char *buf, size_t cap,
 	if (m->advertise[0] != '\0' &&
 	    json_object_set_new(o, "advertise", json_string(m->advertise)) != 0)
 		goto fail;
+	if (m->time_ms != 0 && json_object_set_new(o, "time",
+	    json_integer((json_int_t)m->time_ms)) != 0)
+		goto fail;
 	if ((s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER)) == NULL)
 		goto fail;
 	n = strlen(s);
@@ -305,6 +326,60 @@ fail:
 	json_decref(o);
 	json_decref(protos);
 	return rc;
+}
+
+int
+witch__disc_encode_signed(const struct witch__disc_msg *m,
+    const struct witch__key *k, char *buf, size_t cap, size_t *len)
+{
+	char mac[WITCH__AUTH_HEX + 1];
+	size_t n;
+	int rc;
+
+	if ((rc = witch__disc_encode(m, buf, cap, &n)) != 0)
+		return rc;
+	if (witch__key_on(k)) {
+		/* Drop the closing brace, sign, append the hmac member. */
+		n--;
+		if (n + WITCH__SIG_TAIL_LEN > WITCH_DISCOVERY_MAX_DATAGRAM ||
+		    n + WITCH__SIG_TAIL_LEN >= cap)
+			return WITCH_ETOO_LARGE;
+		witch__disc_sign(k, buf, n, mac);
+		n += (size_t)snprintf(buf + n, cap - n, "%s%s\"}",
+		    WITCH__SIG_MEMBER, mac);
+	}
+	*len = n;
+	return 0;
+}
+
+enum witch__disc_verdict
+witch__disc_check(const struct witch__key *k, const void *buf, size_t len,
+    uint64_t now_ms, struct witch__disc_msg *out, char *errbuf,
+    size_t errlen)
+{
+	enum witch__sig_verdict v;
+
+	if (witch__key_on(k) && len <= WITCH_DISCOVERY_MAX_DATAGRAM) {
+		v = witch__disc_verify(k, buf, len);
+		if (v == WITCH__SIG_UNSIGNED) {
+			perr(errbuf, errlen, "unsigned");
+			return WITCH__DISC_UNSIGNED;
+		}
+		if (v == WITCH__SIG_BAD) {
+			perr(errbuf, errlen, "bad signature");
+			return WITCH__DISC_BADSIG;
+		}
+	}
+	if (witch__disc_parse(buf, len, out, errbuf, errlen) != 0)
+		return WITCH__DISC_MALFORMED;
+	if (witch__key_on(k) && (out->time_ms == 0 ||
+	    out->time_ms + WITCH__DISC_WINDOW_MS < now_ms ||
+	    out->time_ms > now_ms + WITCH__DISC_WINDOW_MS)) {
+		perr(errbuf, errlen, "time outside the %d s window",
+		    WITCH__DISC_WINDOW_MS / 1000);
+		return WITCH__DISC_STALE;
+	}
+	return WITCH__DISC_OK;
 }
 
 /* ---- registry -------------------------------------------------------- */

@@ -165,6 +165,10 @@ new_client(struct witch__peers *p, const char *host, unsigned port,
 	witch_client_config_set_request_timeout(cc, timeout_ms);
 	witch_client_config_set_auto_reconnect(cc, false);
 	witch_client_config_set_name(cc, p->self.name);
+	/* Links authenticate both ways with the project key (auth.md). */
+	if (witch__key_on(&p->self.key))
+		witch_client_config_set_key(cc, p->self.key.b,
+		    p->self.key.len);
 	if (l != NULL)
 		witch_client_config_set_event_callback(cc, on_event, l);
 	rc = witch_client_new(c, cc);
@@ -270,6 +274,15 @@ witch__peer_link_main(void *arg)
 				/* Another project after all: never listed. */
 				witch__plog(p, WITCH_LOG_WARNING, "peer %.8s "
 				    "refused us: %s", id, err.text);
+				l->removed = true;
+				break;
+			}
+			if (err.code == WITCH_EUNAUTHORIZED) {
+				/* Keys differ, or one side has none. */
+				witch__plog(p, WITCH_LOG_WARNING, "peer %.8s "
+				    "at %s:%u refused: %s (peers link only "
+				    "with the same key-file on both sides)",
+				    id, host, port, err.text);
 				l->removed = true;
 				break;
 			}
@@ -517,12 +530,16 @@ witch__peer_seed_main(void *arg)
 			} else {
 				if (s->reached || !s->tried)
 					witch__plog(p, WITCH_LOG_WARNING,
-					    "peer seed %s:%u: %s: %s; "
+					    "peer seed %s:%u: %s: %s%s; "
 					    "retrying with backoff", s->host,
-					    s->port, rc == WITCH_EREMOTE ?
+					    s->port, rc == WITCH_EREMOTE ||
+					    rc == WITCH_EUNAUTHORIZED ?
 					    "refused" : "unreachable",
 					    err.text[0] ? err.text :
-					    witch_strerror(rc));
+					    witch_strerror(rc),
+					    rc == WITCH_EUNAUTHORIZED ? " (peers "
+					    "link only with the same key-file "
+					    "on both sides)" : "");
 				s->next_ns = witch__now_ns() + backoff_ms(
 				    p->o.hb_ms, s->fails++) * 1000000u;
 			}

@@ -592,6 +592,9 @@ start_listener(struct witch__peers *p)
 		return rc;
 	witch_listener_config_set_port(lc, p->self.disc_port);
 	witch_listener_config_set_callback(lc, on_discovery, p);
+	if (witch__key_on(&p->self.key))	/* signed announcements only */
+		witch_listener_config_set_key(lc, p->self.key.b,
+		    p->self.key.len);
 	witch_listener_config_set_logger(lc, p->self.log_fn, p->self.log_ud);
 	rc = witch_listener_new(&p->lis, lc);
 	witch_listener_config_free(lc);
@@ -705,5 +708,6 @@ witch__peers_free(struct witch__peers *p)
 	witch__peers_stop(p);
 	pthread_cond_destroy(&p->cv);
 	pthread_mutex_destroy(&p->mtx);
+	witch__key_clear(&p->self.key);
 	witch__free(p);
 }

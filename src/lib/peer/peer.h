@@ -33,6 +33,8 @@
 #include <witch/peer.h>
 #include <witch/server.h>
 
+#include "core/key.h"
+
 #define WITCH__PEER_ID_MAX 32
 #define WITCH__PEER_NAME_MAX 63
 #define WITCH__PEER_HOST_MAX 255
@@ -65,6 +67,7 @@ struct witch__peer_self {
 	unsigned	 port;
 	bool		 discovery;		/* listen for announcements */
 	unsigned	 disc_port;
+	struct witch__key key;		/* the project's; len 0: none */
 	witch_log_fn	 log_fn;
 	void		*log_ud;
 };

@@ -188,6 +188,7 @@ struct ask {
 	json_t		*data;		/* shared, read only: a deep copy */
 	unsigned	 timeout_ms;
 	const char	*self_name;
+	const struct witch__key *key;	/* the peers', alive as they are */
 	int		 rc;
 	json_t		*result;
 	witch_error_t	 err;
@@ -207,6 +208,9 @@ ask_main(void *arg)
 		witch_client_config_set_connect_timeout(cc, a->timeout_ms);
 		witch_client_config_set_auto_reconnect(cc, false);
 		witch_client_config_set_name(cc, a->self_name);
+		if (witch__key_on(a->key))
+			witch_client_config_set_key(cc, a->key->b,
+			    a->key->len);
 		a->rc = witch_client_new(&c, cc);
 		witch_client_config_free(cc);
 	}
@@ -264,6 +268,7 @@ witch__peers_query(struct witch__peers *p, const char *endpoint,
 		asks[i].data = copy;
 		asks[i].timeout_ms = timeout_ms;
 		asks[i].self_name = p->self.name;
+		asks[i].key = &p->self.key;
 		asks[i].started = pthread_create(&asks[i].thr, NULL, ask_main,
 		    &asks[i]) == 0;
 		if (!asks[i].started) {

@@ -1,6 +1,7 @@
 # proto: frame codec and request/reply envelope (pure: no sockets, fuzzable).
 # See doc/internals/framing.md.
 libwitch_core_la_SOURCES += \
+	%reldir%/auth.c %reldir%/auth.h \
 	%reldir%/frame.c %reldir%/frame.h \
 	%reldir%/envelope.c %reldir%/envelope.h \
 	%reldir%/reply.c \

@@ -166,6 +166,12 @@ identify(struct witch__conn *c, const struct witch__acceptor *l)
 		c->trusted = true;
 	} else
 		c->trusted = witch__sock_peer_is_loopback(c->fd);
+	/* With a key only the unix socket; without, protected mode. */
+	c->authed = witch__key_on(&c->r->opt.key) ? l->local :
+	    c->trusted || c->r->opt.unprotected;
+	/* The unix socket needs no exchange: no pre-auth frame cap either. */
+	if (witch__key_on(&c->r->opt.key) && l->local)
+		c->authenticated = true;
 }
 
 void

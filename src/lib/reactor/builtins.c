@@ -1,6 +1,6 @@
 /*
  * reactor/builtins.c: the connection built-ins (protocol.md): hello,
- * cancel, clients, kill_client and monitor read or change connection
+ * auth, cancel, clients, kill_client and monitor read or change connection
  * state, which the reactor owns, so the reactor answers them, in order
  * with the frames around them.  clients, kill_client and monitor reveal
  * or act on other clients: they are served only to trusted connections
@@ -113,7 +113,8 @@ builtin_hello(struct witch__conn *c, struct witch__request_env *env,
 	struct witch__jmember m[] = { { "protocols", 9, &protos },
 	    { "source_hash", 11, &hash }, { "name", 4, &name } };
 	enum witch__jtype top;
-	char msg[256], h[WITCH__ID_MAX];
+	char msg[256], h[WITCH__ID_MAX], nhex[WITCH__AUTH_HEX + 1];
+	json_t *res;
 	int p, rc;
 
 	if (bi_data_refused(env, out, "hello", WITCH__BUILTIN_DATA_MAX, m, 3,
@@ -151,14 +152,120 @@ builtin_hello(struct witch__conn *c, struct witch__request_env *env,
 	if (name.type == WITCH__J_STRING)
 		(void)witch__json_string_copy(&name, c->client_name,
 		    sizeof(c->client_name));
-	return inline_reply(out, env->id, json_pack(
-	    "{s:s, s:s, s:s, s:s, s:o, s:s, s:s, s:I, s:I}",
+	res = json_pack("{s:s, s:s, s:s, s:s, s:o, s:s, s:s, s:I, s:I}",
 	    "name", r->opt.name, "server_id", r->opt.server_id,
 	    "version", witch_version(), "protocol", r->opt.protocols[c->proto],
 	    "protocols", witch__protocols_json(r),
 	    "source_hash", r->opt.source_hash,
 	    "project_id", r->opt.project_id, "client_id", (json_int_t)c->id,
-	    "max_frame", (json_int_t)r->opt.max_frame));
+	    "max_frame", (json_int_t)r->opt.max_frame);
+	/* A key: a fresh challenge per hello; the previous one is void. */
+	if (res != NULL && witch__key_on(&r->opt.key)) {
+		arc4random_buf(c->auth_nonce, sizeof(c->auth_nonce));
+		c->auth_pending = true;
+		witch__hex_encode(c->auth_nonce, sizeof(c->auth_nonce), nhex);
+		json_object_set_new(res, "auth", json_pack("{s:s, s:s, s:b}",
+		    "method", WITCH__AUTH_METHOD, "nonce", nhex,
+		    "authenticated", c->authed));
+	}
+	return inline_reply(out, env->id, res);
+}
+
+/* The source address of c without its port (the limiter's key). */
+static void
+peer_addr(const struct witch__conn *c, char *buf, size_t len)
+{
+	char *colon;
+
+	strlcpy(buf, c->peer, len);
+	if ((colon = strrchr(buf, ':')) != NULL && !c->local)
+		*colon = '\0';
+}
+
+/*
+ * auth: the client's nonce and proof for the nonce of the last hello
+ * (witch-protocol(7), doc/internals/auth.md).  Success: c is
+ * authenticated and the reply carries the server's proof.  Failure: an
+ * unauthorized reply, the connection closed, the failure logged and
+ * counted against the source address; past its budget a source is
+ * refused without a check.  No allocation beyond the reply.
+ */
+static int
+builtin_auth(struct witch__conn *c, struct witch__request_env *env,
+    struct witch__buf *out)
+{
+	struct witch__reactor *r = c->r;
+	char proof[WITCH__AUTH_HEX + 1], msg[160], addr[64];
+	int rc;
+
+	peer_addr(c, addr, sizeof(addr));
+	if (!witch__auth_limit_allow(&r->auth_limit, addr, r->now_ns)) {
+		atomic_fetch_add(&r->auth_failed, 1);
+		witch__stats_error(&r->ctr, WITCH_EUNAUTHORIZED);
+		rc = witch__reply_error(out, env->id, WITCH_EUNAUTHORIZED,
+		    "too many failed authentication attempts from this "
+		    "address; retry later");
+		witch__conn_close(c, 0, "auth_rate_limited", 1000);
+		return rc;
+	}
+	if (env->data_raw != NULL && env->data_len > WITCH__BUILTIN_DATA_MAX)
+		rc = WITCH_EINVALID_REQUEST;
+	else
+		rc = witch__auth_server_check(&r->opt.key,
+		    r->opt.protocols[c->proto],
+		    c->auth_pending ? c->auth_nonce : NULL, env->data_raw,
+		    env->data_raw != NULL ? env->data_len : 0, proof, msg,
+		    sizeof(msg));
+	/* One proof per challenge, right or wrong. */
+	c->auth_pending = false;
+	explicit_bzero(c->auth_nonce, sizeof(c->auth_nonce));
+	if (rc == 0) {
+		c->authed = true;
+		witch__conn_set_authenticated(c);	/* lifts the frame cap */
+		witch__rlog(r, WITCH_LOG_INFO, "client %llu (%s) "
+		    "authenticated", (unsigned long long)c->id, c->peer);
+		return inline_reply(out, env->id, json_pack("{s:s}", "proof",
+		    proof));
+	}
+	if (rc == WITCH_EINVALID_REQUEST && env->data_raw != NULL &&
+	    env->data_len > WITCH__BUILTIN_DATA_MAX)
+		strlcpy(msg, "auth: data too large", sizeof(msg));
+	atomic_fetch_add(&r->auth_failed, 1);
+	witch__stats_error(&r->ctr, rc);
+	if (witch__auth_limit_fail(&r->auth_limit, addr, r->now_ns))
+		witch__rlog(r, WITCH_LOG_WARNING, "auth: %s failed %d times; "
+		    "its attempts are refused for a while and no longer "
+		    "logged", addr, WITCH__AUTH_LIMIT_BURST);
+	else if (witch__auth_limit_allow(&r->auth_limit, addr, r->now_ns))
+		witch__rlog(r, WITCH_LOG_WARNING, "auth: client %llu (%s) "
+		    "failed: %s", (unsigned long long)c->id, c->peer, msg);
+	rc = witch__reply_error(out, env->id, rc, msg);
+	witch__conn_close(c, 0, "auth_failed", 1000);
+	return rc;
+}
+
+bool
+witch__auth_gate(struct witch__conn *c, struct witch__request_env *env)
+{
+	struct witch__reactor *r = c->r;
+	const char *e = env->endpoint;
+
+	if (strcmp(e, "hello") == 0 || strcmp(e, "ping") == 0 ||
+	    strcmp(e, "auth") == 0)
+		return true;
+	atomic_fetch_add(&r->auth_refused, 1);
+	atomic_fetch_add(&r->ctr.requests_failed, 1);
+	if (env->oneway)
+		return false;
+	witch__conn_reply_error(c, env->id, WITCH_EUNAUTHORIZED,
+	    witch__key_on(&r->opt.key) ?
+	    "authentication required: this server has a key; authenticate "
+	    "with the auth exchange after hello (witchctl --key-file FILE)" :
+	    "protected mode: this server has no key and serves only loopback "
+	    "and its control socket; give the server a key (witchd --key-file "
+	    "FILE, key-file in witchd.conf) and the client the same key, or "
+	    "run witchd --unprotected");
+	return false;
 }
 
 /* The ids of one cancel, sorted, for one walk of the pool's queue. */
@@ -455,6 +562,7 @@ witch__conn_builtins_register(struct witch__reactor *r)
 		witch__conn_builtin_fn	 fn;
 	} tab[] = {
 		{ "hello", builtin_hello },
+		{ "auth", builtin_auth },
 		{ "cancel", builtin_cancel },
 		{ "clients", builtin_clients },
 		{ "kill_client", builtin_kill_client },

@@ -40,11 +40,13 @@
 #include "core/alloc.h"
 #include "core/buf.h"
 #include "core/clock.h"
+#include "core/key.h"
 #include "core/log.h"
 #include "core/stats.h"
 #include "pool/pool.h"
 #include "poll/poller.h"
 #include "poll/wakeup.h"
+#include "proto/auth.h"
 #include "proto/envelope.h"
 #include "proto/frame.h"
 #include "queue/freelist.h"
@@ -184,6 +186,9 @@ struct witch__conn {
 	bool			 monitor;		/* [R] gets monitor events */
 	uint64_t		 nrequests;		/* [R] frames received */
 	bool			 trusted;		/* [I] unix or loopback */
+	bool			 authed;		/* [R] may call anything */
+	bool			 auth_pending;		/* [R] auth_nonce is live */
+	uint8_t			 auth_nonce[WITCH__AUTH_NONCE]; /* [R] hello's */
 	long			 uid, pid;		/* [I] -1: unknown */
 	bool			 final_queued;		/* [R] */
 	int			 final_code;		/* [R] close with this */
@@ -294,6 +299,8 @@ struct witch__reactor_opts {
 	unsigned	 max_depth;		/* JSON nesting */
 	unsigned	 max_per_address;	/* remote connections */
 	bool		 auth_required;		/* a key is configured */
+	struct witch__key key;		/* len 0: no key */
+	bool		 unprotected;	/* no key, yet serve remote */
 	witch_log_fn	 log_fn;
 	void		*log_ud;
 };
@@ -336,6 +343,9 @@ struct witch__reactor {
 	struct witch__freelist		 jobs;
 	unsigned char			*scratch;
 	uint64_t			 now_ns;	/* cached per turn */
+	struct witch__auth_limit	 auth_limit;	/* failed auth, per source */
+	atomic_uint_fast64_t		 auth_failed;	/* [A] attempts failed */
+	atomic_uint_fast64_t		 auth_refused;	/* [A] unauthorized replies */
 	uint64_t			 next_tick_ns;
 	size_t				 frame_bytes;	/* held in partial
 							 * frames */
@@ -637,8 +647,13 @@ witch__request_data_text(const witch_request_t *req, size_t *len)
 
 /* ---- reactor/builtins.c: the connection built-ins ------------------- */
 
-/* Register hello, cancel, clients, kill_client and monitor. */
+/* Register hello, auth, cancel, clients, kill_client and monitor. */
 int witch__conn_builtins_register(struct witch__reactor *r);
+/*
+ * Reactor: may c call endpoint now?  True, or false with the
+ * unauthorized reply for env in c's output (see doc/internals/auth.md).
+ */
+bool witch__auth_gate(struct witch__conn *c, struct witch__request_env *env);
 /* JSON array of the server's protocol names (NULL: no memory). */
 json_t *witch__protocols_json(const struct witch__reactor *r);
 /* Send a monitor event about request env of c to every monitor. */

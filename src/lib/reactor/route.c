@@ -295,6 +295,9 @@ witch__route_frame(void *ud, const char *payload, size_t len)
 			    "cancelled before it arrived");
 		goto done;
 	}
+	/* Before authentication: hello, ping and auth only (auth.md). */
+	if (!c->authed && !witch__auth_gate(c, &env))
+		goto done;
 	/* One lookup; built-ins answered here are served while draining. */
 	ep = witch__endpoint_find(r, env.endpoint, c->proto);
 	if (ep != NULL && ep->conn_builtin != NULL) {

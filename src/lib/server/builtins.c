@@ -94,7 +94,7 @@ counters_json(const struct witch_server *srv)
 	json_t *o, *b;
 
 	o = json_pack("{s:f, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
-	    "s:I, s:I}",
+	    "s:I, s:I, s:s, s:I, s:I}",
 	    "uptime", (witch__now_ns() - srv->r.start_ns) / 1e9,
 	    "clients", (json_int_t)atomic_load(&c->clients),
 	    "queue_depth", (json_int_t)witch__pool_depth(srv->r.pool),
@@ -106,7 +106,11 @@ counters_json(const struct witch_server *srv)
 	    "output_limit_drops", (json_int_t)atomic_load(&c->output_drops),
 	    "emfile_pauses", (json_int_t)atomic_load(&c->emfile_pauses),
 	    "overloaded", (json_int_t)atomic_load(&c->overloaded),
-	    "poll_errors", (json_int_t)atomic_load(&c->poll_errors));
+	    "poll_errors", (json_int_t)atomic_load(&c->poll_errors),
+	    "auth", witch__key_on(&srv->cfg.key) ? "key" :
+	    srv->cfg.unprotected ? "unprotected" : "protected",
+	    "auth_failed", (json_int_t)atomic_load(&srv->r.auth_failed),
+	    "unauthorized", (json_int_t)atomic_load(&srv->r.auth_refused));
 	/* The memory budgets (reactor.md, "Budgets"): what each refused. */
 	b = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
 	    "frame_bytes_held", (json_int_t)atomic_load(&c->frame_bytes_held),

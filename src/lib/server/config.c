@@ -46,6 +46,7 @@ enum {
 	F_FRAME_BUDGET,
 	F_MAX_DEPTH,
 	F_MAX_PER_ADDRESS,
+	F_UNPROTECTED,
 };
 
 /* Rows of the table, for struct witch_server_config. */
@@ -87,6 +88,7 @@ static const struct witch__field fields[] = {
 	[F_FRAME_BUDGET] = SIZE_F(frame_budget, 0, SIZE_MAX),
 	[F_MAX_DEPTH] = UINT_F(max_depth, 0, WITCH_MAX_DEPTH_CEILING),
 	[F_MAX_PER_ADDRESS] = UINT_F(max_per_address, 0, 1000000),
+	[F_UNPROTECTED] = FLAG_F(unprotected),
 };
 
 
@@ -148,7 +150,24 @@ witch_server_config_new(witch_server_config_t **ret)
 void
 witch_server_config_free(witch_server_config_t *cfg)
 {
+	if (cfg != NULL)
+		witch__key_clear(&cfg->key);
 	witch__free(cfg);
+}
+
+int
+witch_server_config_set_key(witch_server_config_t *cfg, const void *key,
+    size_t len)
+{
+	if (cfg == NULL)
+		return WITCH_EINVAL;
+	return witch__key_set(&cfg->key, key, len);
+}
+
+int
+witch_server_config_set_unprotected(witch_server_config_t *cfg, bool on)
+{
+	return witch__set_bool(cfg, &fields[F_UNPROTECTED], on);
 }
 
 int

@@ -86,6 +86,10 @@ witch_server_new(witch_server_t **ret, const witch_server_config_t *cfg)
 	o->max_per_address = srv->cfg.max_per_address;
 	o->log_fn = srv->cfg.log_fn;
 	o->log_ud = srv->cfg.log_ud;
+	o->key = srv->cfg.key;
+	o->unprotected = srv->cfg.unprotected;
+	/* With a key, frames stay capped until the exchange succeeds. */
+	o->auth_required = witch__key_on(&srv->cfg.key);
 	live_set(srv, &srv->cfg);
 	pthread_mutex_init(&srv->stop_mtx, NULL);
 	if (witch__builtins_register(srv) != 0 ||
@@ -323,6 +327,9 @@ start_announcer(struct witch_server *srv)
 		witch_announcer_config_set_advertise(ac, srv->cfg.advertise);
 	if (srv->cfg.disc_target[0] != '\0')
 		witch_announcer_config_set_target(ac, srv->cfg.disc_target);
+	if (witch__key_on(&srv->cfg.key))
+		witch_announcer_config_set_key(ac, srv->cfg.key.b,
+		    srv->cfg.key.len);
 	witch_announcer_config_set_logger(ac, srv->cfg.log_fn,
 	    srv->cfg.log_ud);
 	if ((rc = witch_announcer_new(&srv->announcer, ac)) != 0 ||
@@ -358,11 +365,18 @@ start_peers(struct witch_server *srv)
 	self.disc_port = srv->cfg.disc_port;
 	self.log_fn = srv->cfg.log_fn;
 	self.log_ud = srv->cfg.log_ud;
+	self.key = srv->cfg.key;
+	if (!witch__key_on(&self.key) && !srv->cfg.unprotected)
+		witch__log(srv, WITCH_LOG_NOTICE, "peers: no key and protected "
+		    "mode: only peers on this host can link; give every "
+		    "server of the project the same key (key-file), or run "
+		    "unprotected");
 	if (srv->port == 0)
 		witch__log(srv, WITCH_LOG_WARNING, "peers: no TCP port: "
 		    "peering off");
 	else
 		(void)witch__peers_start(srv->peers, &self);
+	witch__key_clear(&self.key);
 }
 
 static int start_locked(struct witch_server *, witch_error_t *);
@@ -571,6 +585,8 @@ witch_server_free(witch_server_t *srv)
 	witch__free(srv->r.eps);
 	pthread_mutex_destroy(&srv->r.mail_mtx);
 	pthread_mutex_destroy(&srv->stop_mtx);
+	witch__key_clear(&srv->cfg.key);
+	witch__key_clear(&srv->r.opt.key);
 	witch__free(srv);
 }
 

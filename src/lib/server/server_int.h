@@ -19,6 +19,7 @@
 #include <witch/discovery.h>
 
 #include "core/log.h"
+#include "core/key.h"
 #include "peer/peer.h"
 #include "reactor/reactor.h"
 
@@ -55,6 +56,8 @@ struct witch_server_config {
 	unsigned	 disc_interval_ms;
 	char		 advertise[64];
 	char		 disc_target[64];	/* diagnostic: unicast target */
+	struct witch__key key;		/* len 0: none */
+	bool		 unprotected;	/* no key: serve remote too */
 	witch_log_fn	 log_fn;
 	void		*log_ud;
 	struct witch__peer_opts peer;	/* peering (peer/peer.h) */
