@@ -384,26 +384,6 @@ check "monitor (SIGTERM) wrote nothing on standard error" \
 check "monitor printed no line twice" \
     test "$(sort "$tmp/mont" | uniq -d | wc -l)" -eq 0
 
-# An endless ping ends on SIGINT through its self-pipe: statistics, exit 0.
-"$CTL" $W ping -i 0.05 >"$tmp/pingi" 2>"$tmp/pingi.err" &
-ping_pid=$!
-pids="$pids $ping_pid"
-# (Until ping has caught SIGINT, a background job ignores it: wait for
-# replies, which come only after the handler is in place.)
-i=0
-while [ "$(grep -c '^reply from' "$tmp/pingi")" -lt 2 ] && [ $i -lt 600 ]; do
-	sleep 0.05
-	i=$((i + 1))
-done
-check "an endless ping prints replies" \
-    test "$(grep -c '^reply from' "$tmp/pingi")" -ge 2
-kill -INT "$ping_pid"
-wait_gone "$ping_pid"
-cp "$tmp/pingi.err" "$tmp/err"
-expect_rc 0 "endless ping ends on SIGINT"
-check "ping on SIGINT prints its statistics" \
-    has "$tmp/pingi" '^[0-9]* probes sent, [0-9]* replies, 0% lost'
-
 # events runs until a signal; SIGTERM ends it cleanly (exit 0, no noise).
 "$CTL" $W events >"$tmp/evt" 2>"$tmp/evt.err" &
 evt_pid=$!
