@@ -253,6 +253,13 @@ worker_main(void *arg)
 		}
 		pthread_mutex_unlock(&p->mtx);
 		if (job != NULL) {
+			/*
+			 * Nothing queued behind this job: let it publish
+			 * what it batched before it is released, so that
+			 * finished() (and a drain) comes after that.
+			 */
+			if (next == NULL && job->ops->idle != NULL)
+				job->ops->idle(job);
 			job->ops->release(job);
 			finished(p);
 		}

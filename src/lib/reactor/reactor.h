@@ -377,18 +377,28 @@ witch__handler_call(struct witch__reqjob *rj, struct witch_request *req)
 	return rc;
 }
 
-/* A job of c ended (ran or dropped): account it, wake the reactor. */
+/*
+ * n jobs of c ended (ran or dropped) and their replies, if any, were
+ * pushed: account them, wake the reactor if it waits for them.
+ */
 void witch__conn_schedule(struct witch__conn *c);
 static inline void
-witch__job_done(struct witch__conn *c)
+witch__job_done_n(struct witch__conn *c, unsigned n)
 {
-	atomic_fetch_sub(&c->inflight, 1);
+	atomic_fetch_sub(&c->inflight, n);
 	/*
 	 * seq_cst pairs with the reactor's store of want_done followed by
 	 * its load of inflight: one of the two sides sees the other.
 	 */
 	if (atomic_load(&c->want_done))
 		witch__conn_schedule(c);
+}
+
+/* One job of c ended: witch__job_done_n(c, 1). */
+static inline void
+witch__job_done(struct witch__conn *c)
+{
+	witch__job_done_n(c, 1);
 }
 
 /* ---- reactor/loop.c: the reactor's life ----------------------------- */
