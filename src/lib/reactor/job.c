@@ -14,7 +14,8 @@
 #include "reactor/reactor.h"
 
 /* The server whose handler this thread is running, if any. */
-_Thread_local struct witch__reactor *witch__tls_handler;
+_Thread_local struct witch__reactor *witch__tls_handler
+    __attribute__((tls_model("initial-exec")));
 
 /* witch__count_call with the clock already read (now_ns). */
 static inline void
@@ -117,28 +118,37 @@ witch__job_reply(struct witch__reqjob *rj, struct witch_request *req, int rc,
 #define PEND_BYTES	16384	/* push when the batch is this big */
 #define PEND_NS		20000	/* ... or its first reply this old (ns) */
 
-static _Thread_local struct {
+struct pend {
 	struct witch__conn	*conn;	/* referenced; NULL: nothing pending */
 	struct witch__buf	 b;	/* omsg header, then frames */
 	unsigned		 ndone;	/* jobs ended, not yet counted out */
 	uint64_t		 first_ns;	/* when the batch started */
-} pend;
+};
+
+/*
+ * initial-exec: in a shared library the default model makes every access
+ * a __tls_get_addr call (four per request here); this one is a load from
+ * %fs.  It takes 64 bytes of the static TLS block, which glibc keeps a
+ * surplus of for libraries that are dlopen()ed, as libwitch may be.
+ */
+static _Thread_local struct pend pend
+    __attribute__((tls_model("initial-exec")));
 
 /* Push this worker's pending replies and count their jobs out. */
 static void
-pend_flush(void)
+pend_flush(struct pend *pd)
 {
-	struct witch__conn *c = pend.conn;
+	struct witch__conn *c = pd->conn;
 
 	if (c == NULL)
 		return;
-	pend.conn = NULL;
-	if (pend.b.len > sizeof(struct witch__omsg))
-		witch__conn_send_buf(c, &pend.b);
+	pd->conn = NULL;
+	if (pd->b.len > sizeof(struct witch__omsg))
+		witch__conn_send_buf(c, &pd->b);
 	else
-		witch__buf_free(&pend.b);
-	witch__job_done_n(c, pend.ndone);
-	pend.ndone = 0;
+		witch__buf_free(&pd->b);
+	witch__job_done_n(c, pd->ndone);
+	pd->ndone = 0;
 	witch__conn_unref(c);
 }
 
@@ -147,28 +157,29 @@ job_run(struct witch__job *job)
 {
 	struct witch__reqjob *rj = (struct witch__reqjob *)job;
 	struct witch__conn *c = rj->conn;
+	struct pend *pd = &pend;
 	struct witch_request req;
 	uint64_t now;
 	int rc;
 
-	if (pend.conn != c) {
-		pend_flush();
-		pend.conn = c;
+	if (pd->conn != c) {
+		pend_flush(pd);
+		pd->conn = c;
 		witch__conn_ref(c);
-		witch__omsg_buf_init(&pend.b);
+		witch__omsg_buf_init(&pd->b);
 	}
 	rc = witch__handler_call(rj, &req);
 	now = witch__now_ns();
-	if (!job_reply_at(rj, &req, rc, &pend.b, now) && !rj->oneway) {
+	if (!job_reply_at(rj, &req, rc, &pd->b, now) && !rj->oneway) {
 		/* Earlier replies first, then the gap that closes c. */
-		pend.ndone++;
-		pend_flush();
+		pd->ndone++;
+		pend_flush(pd);
 		witch__conn_reply_lost(c);
 	} else {
-		if (pend.ndone++ == 0)
-			pend.first_ns = now;
-		if (pend.b.len >= PEND_BYTES || now - pend.first_ns >= PEND_NS)
-			pend_flush();
+		if (pd->ndone++ == 0)
+			pd->first_ns = now;
+		if (pd->b.len >= PEND_BYTES || now - pd->first_ns >= PEND_NS)
+			pend_flush(pd);
 	}
 	json_decref(req.result);
 	witch__request_raw_free(&req);
@@ -179,7 +190,7 @@ static void
 job_idle(struct witch__job *job)
 {
 	(void)job;
-	pend_flush();
+	pend_flush(&pend);
 }
 
 static void
@@ -189,7 +200,7 @@ job_drop(struct witch__job *job, int reason)
 	struct witch__conn *c = rj->conn;
 	const char *msg;
 
-	pend_flush();		/* a worker's batch goes out first */
+	pend_flush(&pend);	/* a worker's batch goes out first */
 	atomic_fetch_add(&c->r->ctr.requests_failed, 1);
 	witch__count_call(c->r, rj->ep, false, rj->t0_ns);
 	if (!rj->oneway) {

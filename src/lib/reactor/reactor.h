@@ -359,7 +359,8 @@ witch__obuf_ready(struct witch__conn *c)
 }
 
 /* The server whose handler this thread is running, if any. */
-extern _Thread_local struct witch__reactor *witch__tls_handler;
+extern _Thread_local struct witch__reactor *witch__tls_handler
+    __attribute__((tls_model("initial-exec")));	/* job.c */
 
 /* Call ep's handler for rj; the caller owns req->result afterwards. */
 static inline int
