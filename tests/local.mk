@@ -194,3 +194,20 @@ EXTRA_DIST += tests/daemon/test_discovery_netns.sh
 # transcripts match a live witchd.
 TESTS += tests/check-examples.sh
 EXTRA_DIST += tests/check-examples.sh
+
+# The README's quick start in a debootstrap minbase bookworm root (root and
+# debootstrap; long, so run by hand, not by make check).
+EXTRA_DIST += tests/minbase/quickstart-minbase.sh
+
+# witchctl stats --prometheus against witchd (promtool when installed) and
+# the contrib textfile-collector service and timer.
+TESTS += tests/daemon/test_prometheus.sh
+EXTRA_DIST += tests/daemon/test_prometheus.sh \
+	contrib/prometheus/witch-metrics.service \
+	contrib/prometheus/witch-metrics.timer
+
+# debian/libwitch0.symbols is up to date with the headers and the version
+# script (skipped without debian/).  The package build and its checks are
+# tests/debian/test-packages.sh, run by .ci/run, not by make check.
+TESTS += tests/debian/check-symbols.sh
+EXTRA_DIST += tests/debian/check-symbols.sh

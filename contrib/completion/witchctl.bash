@@ -116,7 +116,12 @@ _witchctl()
 				COMPREPLY=($(compgen -W "$word" -- "$cur"))
 			fi ;;
 		esac ;;
-	echo | info | status | peers | stats | clients | monitor)
+	stats)
+		case $cur in
+		-*) COMPREPLY=($(compgen -W "--prometheus -h --help" \
+		    -- "$cur")) ;;
+		esac ;;
+	echo | info | status | peers | clients | monitor)
 		case $cur in
 		-*) COMPREPLY=($(compgen -W "-j --json -h --help" \
 		    -- "$cur")) ;;

@@ -10,9 +10,11 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <getopt.h>
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +25,7 @@
 #include <witch/witch.h>
 
 #include "output.h"
+#include "prom.h"
 #include "witchctl.h"
 
 /* Human monitor lines show at most this much of a request's data. */
@@ -81,14 +84,71 @@ run_kill_client(struct ctl *ctl, const struct ctl_cmd *cmd, int argc,
 	return CTL_EXIT_OK;
 }
 
+/*
+ * stats --prometheus: info, status and stats on one connection, then the
+ * metrics; nothing is printed unless all three answered.
+ */
+static int
+stats_prometheus(struct ctl *ctl)
+{
+	static const char *const eps[] = { "info", "status", "stats" };
+	json_t *res[3] = { NULL, NULL, NULL };
+	witch_client_t *c;
+	witch_error_t err;
+	int rc, status;
+	size_t i;
+
+	if ((status = ctl_connect(ctl, 0, &c)) != CTL_EXIT_OK)
+		return status;
+	for (i = 0; i < 3 && status == CTL_EXIT_OK; i++) {
+		memset(&err, 0, sizeof(err));
+		rc = witch_client_call(c, eps[i], NULL, ctl->timeout_ms,
+		    &res[i], &err);
+		if (rc != 0)
+			status = ctl_request_failed(ctl, eps[i], rc, &err);
+	}
+	witch_client_free(c);
+	if (status == CTL_EXIT_OK)
+		prom_write(stdout, res[0], res[1], res[2]);
+	for (i = 0; i < 3; i++)
+		json_decref(res[i]);
+	return status;
+}
+
 static int
 run_stats(struct ctl *ctl, const struct ctl_cmd *cmd, int argc, char *argv[])
 {
+	static const struct option longopts[] = {
+		{ "prometheus", no_argument, NULL, 'P' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 }
+	};
 	json_t *res = NULL;
-	int status;
+	bool prometheus = false;
+	int ch, status;
 
-	if ((status = ctl_plain_args(cmd, argc, argv, 0, 0)) >= 0)
-		return status;
+	optind = 0;	/* glibc: start over on the command's argv */
+	opterr = 0;
+	while ((ch = getopt_long(argc, argv, "+:h", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'P':
+			prometheus = true;
+			break;
+		case 'h':
+			ctl_cmd_help(cmd);
+			return CTL_EXIT_OK;
+		default:
+			return ctl_bad_option(cmd, ch, argv);
+		}
+	}
+	if (optind != argc)
+		return ctl_usage_error(cmd, "stats: unexpected argument '%s' "
+		    "(usage: witchctl %s)", argv[optind], cmd->synopsis);
+	if (prometheus && ctl->json)
+		return ctl_usage_error(cmd, "stats: --prometheus and --json "
+		    "are exclusive (choose one output format)");
+	if (prometheus)
+		return stats_prometheus(ctl);
 	if ((status = ctl_request(ctl, "stats", NULL, &res)) != CTL_EXIT_OK)
 		return status;
 	if (ctl->json)
@@ -109,53 +169,6 @@ struct mon {
 	witch_error_t	 err;
 	char		 closing[64];	/* the server's reason, if it said */
 };
-
-static int sigpipe[2] = { -1, -1 };
-
-static void
-on_signal(int sig)
-{
-	int saved = errno;
-	ssize_t n;
-	char c = 1;
-
-	n = write(sigpipe[1], &c, 1);
-	(void)n;
-	errno = saved;
-}
-
-/* SIGINT and SIGTERM write to a self-pipe.  0 or -1. */
-static int
-catch_signals(struct sigaction old[2])
-{
-	struct sigaction sa;
-	int i, fl;
-
-	if (pipe(sigpipe) == -1)
-		return -1;
-	for (i = 0; i < 2; i++) {
-		fl = fcntl(sigpipe[i], F_GETFL);
-		fcntl(sigpipe[i], F_SETFL, fl | O_NONBLOCK);
-		fcntl(sigpipe[i], F_SETFD, FD_CLOEXEC);
-	}
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
-	sigemptyset(&sa.sa_mask);
-	if (sigaction(SIGINT, &sa, &old[0]) == -1 ||
-	    sigaction(SIGTERM, &sa, &old[1]) == -1)
-		return -1;
-	return 0;
-}
-
-static void
-release_signals(const struct sigaction old[2])
-{
-	sigaction(SIGINT, &old[0], NULL);
-	sigaction(SIGTERM, &old[1], NULL);
-	close(sigpipe[0]);
-	close(sigpipe[1]);
-	sigpipe[0] = sigpipe[1] = -1;
-}
 
 /* Print one monitor event's data (borrowed) for people or as JSON. */
 static void
@@ -238,27 +251,18 @@ on_subscribed(witch_client_t *c, int status, json_t *result,
 	m->subscribed = true;
 }
 
-/* True when a signal came (and drains the self-pipe). */
-static bool
-signalled(void)
-{
-	char buf[16];
-
-	return read(sigpipe[0], buf, sizeof(buf)) > 0;
-}
-
 /*
  * Drive the client from poll() with the self-pipe until a signal
  * (CTL_EXIT_OK), the link is lost (CTL_EXIT_CONN), or the server refuses
  * the subscription.
  */
 static int
-mon_loop(struct mon *m)
+mon_loop(struct mon *m, int sigfd)
 {
 	struct pollfd pfd[2];
 	int t;
 
-	pfd[0].fd = sigpipe[0];
+	pfd[0].fd = sigfd;
 	pfd[1].fd = witch_client_fd(m->client);
 	pfd[0].events = pfd[1].events = POLLIN;
 	for (;;) {
@@ -267,7 +271,7 @@ mon_loop(struct mon *m)
 			ctl_warnx("monitor: poll: %s", strerror(errno));
 			return CTL_EXIT_CONN;
 		}
-		if (signalled())
+		if (ctl_signalled())
 			return CTL_EXIT_OK;
 		witch_client_process(m->client, 0);
 		if (m->subscribed && m->status != 0)
@@ -284,7 +288,7 @@ mon_loop(struct mon *m)
 
 /* Connect with the event callback set, subscribe, print until the end. */
 static int
-monitor(struct ctl *ctl)
+monitor(struct ctl *ctl, int sigfd)
 {
 	struct mon m;
 	int status, rc;
@@ -292,7 +296,7 @@ monitor(struct ctl *ctl)
 	memset(&m, 0, sizeof(m));
 	m.ctl = ctl;
 	status = ctl_connect_events(ctl, on_event, &m, &m.client);
-	if (signalled())
+	if (ctl_signalled())
 		status = CTL_EXIT_OK;	/* interrupted while connecting */
 	if (status != CTL_EXIT_OK || m.client == NULL)
 		goto out;
@@ -303,7 +307,7 @@ monitor(struct ctl *ctl)
 		status = ctl_request_failed(ctl, "monitor", rc, &m.err);
 		goto out;
 	}
-	status = mon_loop(&m);
+	status = mon_loop(&m, sigfd);
 out:
 	witch_client_free(m.client);
 	return status;
@@ -313,17 +317,16 @@ static int
 run_monitor(struct ctl *ctl, const struct ctl_cmd *cmd, int argc,
     char *argv[])
 {
-	struct sigaction old[2];
-	int status;
+	int status, sigfd;
 
 	if ((status = ctl_plain_args(cmd, argc, argv, 0, 0)) >= 0)
 		return status;
-	if (catch_signals(old) == -1) {
+	if ((sigfd = ctl_signals_catch(true)) == -1) {
 		ctl_warnx("monitor: cannot catch SIGINT: %s", strerror(errno));
 		return CTL_EXIT_CONN;
 	}
-	status = monitor(ctl);
-	release_signals(old);
+	status = monitor(ctl, sigfd);
+	ctl_signals_release();
 	return status;
 }
 
@@ -351,13 +354,18 @@ const struct ctl_cmd ctl_cmd_kill_client = {
 };
 
 const struct ctl_cmd ctl_cmd_stats = {
-	"stats", "stats",
+	"stats", "stats [--prometheus]",
 	"show request counters, errors and latency",
-	"",
+	"      --prometheus           print every counter and gauge in the\n"
+	"                             Prometheus text format\n",
 	"Prints the counters of the stats endpoint as \"key: value\" lines,\n"
 	"the latency percentiles p50, p90, p99 and p99.9 in milliseconds, and\n"
 	"tables of calls and errors per endpoint and of error replies by\n"
-	"code; with --json the result of the stats endpoint.\n",
+	"code; with --json the result of the stats endpoint.  With\n"
+	"--prometheus, the counters and gauges of the info, status and stats\n"
+	"endpoints as Prometheus metrics named witch_* (HELP and TYPE lines,\n"
+	"seconds, _total counters), for node_exporter's textfile collector;\n"
+	"nothing is printed unless all three answered.\n",
 	run_stats
 };
 

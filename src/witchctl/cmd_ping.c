@@ -50,20 +50,6 @@ struct probe {
 	struct probe		*prev, *next;
 };
 
-static int sigpipe[2] = { -1, -1 };
-
-static void
-on_sigint(int sig)
-{
-	int saved = errno;
-	ssize_t n;
-	char c = 1;
-
-	n = write(sigpipe[1], &c, 1);
-	(void)n;
-	errno = saved;
-}
-
 static uint64_t
 now_ns(void)
 {
@@ -239,51 +225,21 @@ statistics(struct ping *p)
 	printf("\n");
 }
 
-/* Install the SIGINT handler and its self-pipe.  0 or -1. */
-static int
-catch_sigint(struct sigaction *old)
-{
-	struct sigaction sa;
-	int i, fl;
-
-	if (pipe(sigpipe) == -1)
-		return -1;
-	for (i = 0; i < 2; i++) {
-		fl = fcntl(sigpipe[i], F_GETFL);
-		fcntl(sigpipe[i], F_SETFL, fl | O_NONBLOCK);
-		fcntl(sigpipe[i], F_SETFD, FD_CLOEXEC);
-	}
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_sigint;
-	sigemptyset(&sa.sa_mask);
-	return sigaction(SIGINT, &sa, old);
-}
-
-static void
-release_sigint(const struct sigaction *old)
-{
-	sigaction(SIGINT, old, NULL);
-	close(sigpipe[0]);
-	close(sigpipe[1]);
-	sigpipe[0] = sigpipe[1] = -1;
-}
-
 /*
- * Send count probes (0: until SIGINT) every interval_ms; after the last,
+ * Send count probes (0: until SIGINT on sigfd) every interval_ms; after the last,
  * wait for the replies still due (each ends by its timeout, and we give
  * up a second after that anyway).
  */
 static void
-ping_loop(struct ping *p, long long count, unsigned interval_ms)
+ping_loop(struct ping *p, long long count, unsigned interval_ms, int sigfd)
 {
 	struct pollfd pfd[2];
 	uint64_t now, next = now_ns(), linger = 0;
 	uint64_t step = (uint64_t)interval_ms * 1000000u;
 	int64_t wait_ms;
 	int ct;
-	char buf[16];
 
-	pfd[0].fd = sigpipe[0];
+	pfd[0].fd = sigfd;
 	pfd[1].fd = witch_client_fd(p->client);
 	pfd[0].events = pfd[1].events = POLLIN;
 	for (;;) {
@@ -312,7 +268,7 @@ ping_loop(struct ping *p, long long count, unsigned interval_ms)
 		if (poll(pfd, pfd[1].fd >= 0 ? 2 : 1, (int)wait_ms) == -1 &&
 		    errno != EINTR)
 			break;
-		if (read(sigpipe[0], buf, sizeof(buf)) > 0)
+		if (ctl_signalled())
 			break;		/* SIGINT */
 		witch_client_process(p->client, 0);
 	}
@@ -330,12 +286,11 @@ run_ping(struct ctl *ctl, const struct ctl_cmd *cmd, int argc, char *argv[])
 	};
 	struct ping p;
 	struct probe *pr;
-	struct sigaction old;
 	json_t *info;
 	const char *errstr;
 	long long count = 0;
 	unsigned interval_ms = 1000;
-	int ch, status;
+	int ch, status, sigfd;
 
 	optind = 0;
 	opterr = 0;
@@ -375,7 +330,7 @@ run_ping(struct ctl *ctl, const struct ctl_cmd *cmd, int argc, char *argv[])
 	if ((status = ctl_connect(ctl, interval_ms, &p.client)) !=
 	    CTL_EXIT_OK)
 		return status;
-	if (catch_sigint(&old) == -1) {
+	if ((sigfd = ctl_signals_catch(false)) == -1) {
 		ctl_warnx("ping: cannot catch SIGINT: %s", strerror(errno));
 		witch_client_free(p.client);
 		return CTL_EXIT_CONN;
@@ -390,7 +345,7 @@ run_ping(struct ctl *ctl, const struct ctl_cmd *cmd, int argc, char *argv[])
 		    "?");
 	json_decref(info);
 	fflush(stdout);
-	ping_loop(&p, count, interval_ms);
+	ping_loop(&p, count, interval_ms, sigfd);
 	statistics(&p);
 	/* Probes still in flight count as lost; their callbacks are quiet. */
 	witch_client_free(p.client);
@@ -398,7 +353,7 @@ run_ping(struct ctl *ctl, const struct ctl_cmd *cmd, int argc, char *argv[])
 		unlink_probe(pr);
 		free(pr);
 	}
-	release_sigint(&old);
+	ctl_signals_release();
 	return p.received > 0 ? CTL_EXIT_OK : CTL_EXIT_REMOTE;
 }
 

@@ -2,8 +2,9 @@
 bin_PROGRAMS += src/witchctl/witchctl
 src_witchctl_witchctl_SOURCES = %reldir%/main.c %reldir%/witchctl.h \
 	%reldir%/cmd_ping.c %reldir%/cmd_call.c %reldir%/cmd_ops.c \
-	%reldir%/cmd_discover.c \
-	%reldir%/output.c %reldir%/output.h
+	%reldir%/cmd_discover.c %reldir%/sigpipe.c \
+	%reldir%/output.c %reldir%/output.h \
+	%reldir%/prom.c %reldir%/prom.h
 src_witchctl_witchctl_LDADD = libwitch.la $(JANSSON_LIBS) $(LIBBSD_LIBS)
 
 # bash completion.  bash-completion loads completions/<command> on demand,

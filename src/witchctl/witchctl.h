@@ -113,4 +113,13 @@ int	ctl_request_failed(const struct ctl *ctl, const char *endpoint,
 int	ctl_request(struct ctl *ctl, const char *endpoint, json_t *data,
 	    json_t **result);
 
+/*
+ * The self-pipe of the long-running commands (sigpipe.c): catch SIGINT
+ * (and SIGTERM when also_term); poll the returned descriptor; ask
+ * ctl_signalled() after each wakeup; release before returning.
+ */
+int	ctl_signals_catch(bool also_term);
+bool	ctl_signalled(void);
+void	ctl_signals_release(void);
+
 #endif /* WITCHCTL_H */

@@ -64,9 +64,11 @@ for lan in 1 2 3; do
 done
 for h in A B C M D E; do
 	addns "d$h$sfx" || { echo "FAIL: netns d$h"; exit 1; }
-	# No duplicate address detection: IPv6 link-local at once.
-	ip netns exec "d$h$sfx" sysctl -qw net.ipv6.conf.default.accept_dad=0 \
-	    net.ipv6.conf.all.accept_dad=0 2>/dev/null
+	# No duplicate address detection: IPv6 link-local at once.  Written
+	# to /proc/sys directly: sysctl(8) is procps, absent from a minimal
+	# Debian, and with DAD on "C verifies B6" raced the tentative address.
+	ip netns exec "d$h$sfx" sh -c 'for k in default all; do
+	    echo 0 >/proc/sys/net/ipv6/conf/$k/accept_dad; done' 2>/dev/null
 done
 plug dA$sfx 1 1 && plug dB$sfx 1 2 && plug dC$sfx 1 3 && plug dM$sfx 1 4 &&
     plug dM$sfx 2 4 && plug dD$sfx 2 5 && plug dE$sfx 3 5 ||

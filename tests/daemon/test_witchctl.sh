@@ -384,6 +384,22 @@ check "monitor (SIGTERM) wrote nothing on standard error" \
 check "monitor printed no line twice" \
     test "$(sort "$tmp/mont" | uniq -d | wc -l)" -eq 0
 
+# An endless ping ends on SIGINT through its self-pipe: statistics, exit 0.
+"$CTL" $W ping -i 0.05 >"$tmp/pingi" 2>"$tmp/pingi.err" &
+ping_pid=$!
+pids="$pids $ping_pid"
+i=0
+while [ "$(grep -c '^reply from' "$tmp/pingi")" -lt 2 ] && [ $i -lt 200 ]; do
+	sleep 0.05
+	i=$((i + 1))
+done
+kill -INT "$ping_pid"
+wait_gone "$ping_pid"
+cp "$tmp/pingi.err" "$tmp/err"
+expect_rc 0 "endless ping ends on SIGINT"
+check "ping on SIGINT prints its statistics" \
+    has "$tmp/pingi" '^[0-9]* probes sent, [0-9]* replies, 0% lost'
+
 run $W stats
 expect_rc 0 "stats"
 check "stats counts the echo calls" \

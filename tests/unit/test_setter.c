@@ -11,7 +11,9 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include <witch/client.h>
 #include <witch/error.h>
+#include <witch/server.h>
 
 #include "core/setter.h"
 
@@ -21,6 +23,8 @@ struct obj {
 	bool		 on;
 	char		 name[8];
 	char		 addr[8];
+	uint64_t	 seed;
+	char		 path[8];
 };
 
 static int
@@ -29,7 +33,7 @@ no_x(const char *s)
 	return strchr(s, 'x') == NULL;
 }
 
-enum { F_PORT, F_BIG, F_ON, F_NAME, F_ADDR };
+enum { F_PORT, F_BIG, F_ON, F_NAME, F_ADDR, F_SEED, F_PATH };
 static const struct witch__field fields[] = {
 	[F_PORT] = WITCH__FIELD_NUM(struct obj, WITCH__FIELD_UNSIGNED, port,
 	    1, 65535),
@@ -39,6 +43,10 @@ static const struct witch__field fields[] = {
 	[F_NAME] = WITCH__FIELD_STR(struct obj, name,
 	    witch__text_printable_nonempty, false),
 	[F_ADDR] = WITCH__FIELD_STR(struct obj, addr, no_x, true),
+	[F_SEED] = WITCH__FIELD_NUM(struct obj, WITCH__FIELD_U64, seed, 0,
+	    UINT64_MAX),
+	[F_PATH] = WITCH__FIELD_STR(struct obj, path, witch__text_nonempty,
+	    true),
 };
 
 static void
@@ -100,12 +108,74 @@ test_text(void **state)
 	    WITCH_EINVAL);
 }
 
+/* 64-bit numbers, and text that takes any byte but must not be "". */
+static void
+test_u64_nonempty(void **state)
+{
+	struct obj o;
+
+	memset(&o, 0, sizeof(o));
+	assert_int_equal(witch__set_num(&o, &fields[F_SEED], UINT64_MAX), 0);
+	assert_true(o.seed == UINT64_MAX);
+	assert_int_equal(witch__set_num(&o, &fields[F_SEED], 0), 0);
+	assert_true(o.seed == 0);
+	assert_int_equal(witch__set_text(&o, &fields[F_PATH], "a\tb"), 0);
+	assert_string_equal(o.path, "a\tb");
+	assert_int_equal(witch__set_text(&o, &fields[F_PATH], ""),
+	    WITCH_EINVAL);
+	assert_string_equal(o.path, "a\tb");
+	assert_int_equal(witch__set_text(&o, &fields[F_PATH], NULL), 0);
+	assert_string_equal(o.path, "");
+}
+
+/* The client's public setters answer bad input as before the table. */
+static void
+test_client_setters(void **state)
+{
+	witch_client_config_t *cfg;
+
+	assert_int_equal(witch_client_config_new(&cfg), 0);
+	assert_int_equal(witch_client_config_set_host(cfg, "h"), 0);
+	assert_int_equal(witch_client_config_set_host(cfg, ""), WITCH_EINVAL);
+	assert_int_equal(witch_client_config_set_host(cfg, NULL),
+	    WITCH_EINVAL);
+	assert_int_equal(witch_client_config_set_port(cfg, 0), WITCH_EINVAL);
+	assert_int_equal(witch_client_config_set_port(cfg, 65536),
+	    WITCH_EINVAL);
+	assert_int_equal(witch_client_config_set_port(cfg, 65535), 0);
+	assert_int_equal(witch_client_config_set_unix_path(cfg, "/x"), 0);
+	assert_int_equal(witch_client_config_set_unix_path(cfg, NULL), 0);
+	assert_int_equal(witch_client_config_set_unix_path(cfg, ""),
+	    WITCH_EINVAL);
+	assert_int_equal(witch_client_config_set_connect_timeout(cfg, 0),
+	    WITCH_EINVAL);
+	assert_int_equal(witch_client_config_set_request_timeout(cfg,
+	    (unsigned)INT32_MAX + 1u), WITCH_EINVAL);
+	assert_int_equal(witch_client_config_set_reconnect_delay(cfg, 0),
+	    WITCH_EINVAL);
+	assert_int_equal(witch_client_config_set_max_reconnect_attempts(cfg,
+	    0), 0);
+	assert_int_equal(witch_client_config_set_jitter_seed(cfg,
+	    UINT64_MAX), 0);
+	assert_int_equal(witch_client_config_set_max_frame(cfg, 0),
+	    WITCH_EINVAL);
+	assert_int_equal(witch_client_config_set_max_frame(cfg,
+	    WITCH_MAX_FRAME_CEILING + 1), WITCH_EINVAL);
+	assert_int_equal(witch_client_config_set_auto_reconnect(NULL, true),
+	    WITCH_EINVAL);
+	assert_int_equal(witch_client_config_set_name(NULL, "n"),
+	    WITCH_EINVAL);
+	witch_client_config_free(cfg);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_numbers),
 		cmocka_unit_test(test_text),
+		cmocka_unit_test(test_u64_nonempty),
+		cmocka_unit_test(test_client_setters),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

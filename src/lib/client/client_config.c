@@ -2,6 +2,8 @@
  * client/client_config.c: the witch client configuration object and its
  * setters (include/witch/client.h).
  */
+#include <limits.h>
+#include <stdint.h>
 #include <string.h>
 
 #include <witch/client.h>
@@ -9,6 +11,7 @@
 
 #include "client/client_int.h"
 #include "core/alloc.h"
+#include "core/setter.h"
 
 /* ---- configuration ---------------------------------------------------- */
 
@@ -54,48 +57,63 @@ witch_client_config_free(witch_client_config_t *cfg)
 	witch__free(cfg);
 }
 
-/* Copy a string of 1..size-1 bytes into dst.  0 or WITCH_EINVAL. */
-static int
-set_str(char *dst, size_t size, const char *s)
-{
-	size_t n;
+/*
+ * The settable fields, one row each (core/setter.h): where each lives and
+ * what it accepts.  The setters below are one call into this table.
+ */
+enum {
+	F_HOST, F_PORT, F_UNIX_PATH, F_CONNECT_TIMEOUT, F_REQUEST_TIMEOUT,
+	F_AUTO_RECONNECT, F_MAX_ATTEMPTS, F_DELAY, F_DELAY_MAX, F_STABILITY,
+	F_SEED, F_NAME, F_MAX_FRAME
+};
 
-	if (s == NULL || (n = strlen(s)) == 0 || n >= size)
-		return WITCH_EINVAL;
-	memcpy(dst, s, n + 1);
-	return 0;
-}
+#define CNUM(kind, member, lo, hi) \
+	WITCH__FIELD_NUM(struct witch_client_config, kind, member, lo, hi)
+#define CSTR(member, null_clears) \
+	WITCH__FIELD_STR(struct witch_client_config, member, \
+	    witch__text_nonempty, null_clears)
+
+static const struct witch__field fields[] = {
+	[F_HOST] = CSTR(host, false),
+	[F_PORT] = CNUM(WITCH__FIELD_UNSIGNED, port, 1, 65535),
+	[F_UNIX_PATH] = CSTR(unix_path, true),
+	[F_CONNECT_TIMEOUT] = CNUM(WITCH__FIELD_UNSIGNED, connect_timeout, 1,
+	    INT32_MAX),
+	[F_REQUEST_TIMEOUT] = CNUM(WITCH__FIELD_UNSIGNED, request_timeout, 1,
+	    INT32_MAX),
+	[F_AUTO_RECONNECT] = WITCH__FIELD_FLAG(struct witch_client_config,
+	    auto_reconnect),
+	[F_MAX_ATTEMPTS] = CNUM(WITCH__FIELD_UNSIGNED, max_attempts, 0,
+	    UINT_MAX),
+	[F_DELAY] = CNUM(WITCH__FIELD_UNSIGNED, delay, 1, UINT_MAX),
+	[F_DELAY_MAX] = CNUM(WITCH__FIELD_UNSIGNED, delay_max, 1, UINT_MAX),
+	[F_STABILITY] = CNUM(WITCH__FIELD_UNSIGNED, stability, 0, UINT_MAX),
+	[F_SEED] = CNUM(WITCH__FIELD_U64, seed, 0, UINT64_MAX),
+	[F_NAME] = CSTR(name, false),
+	[F_MAX_FRAME] = CNUM(WITCH__FIELD_SIZE, max_frame, 1,
+	    WITCH_MAX_FRAME_CEILING),
+};
 
 /* Setters: one thread at a time per configuration; 0 or WITCH_EINVAL. */
 int
 witch_client_config_set_host(witch_client_config_t *cfg, const char *host)
 {
-	return cfg == NULL ? WITCH_EINVAL :
-	    set_str(cfg->host, sizeof(cfg->host), host);
+	return witch__set_text(cfg, &fields[F_HOST], host);
 }
 
 /* See witch_client_config_set_host(). */
 int
 witch_client_config_set_port(witch_client_config_t *cfg, unsigned port)
 {
-	if (cfg == NULL || port == 0 || port > 65535)
-		return WITCH_EINVAL;
-	cfg->port = port;
-	return 0;
+	return witch__set_num(cfg, &fields[F_PORT], port);
 }
 
-/* See witch_client_config_set_host(). */
+/* See witch_client_config_set_host(); NULL clears. */
 int
 witch_client_config_set_unix_path(witch_client_config_t *cfg,
     const char *path)
 {
-	if (cfg == NULL)
-		return WITCH_EINVAL;
-	if (path == NULL) {
-		cfg->unix_path[0] = '\0';
-		return 0;
-	}
-	return set_str(cfg->unix_path, sizeof(cfg->unix_path), path);
+	return witch__set_text(cfg, &fields[F_UNIX_PATH], path);
 }
 
 /* See witch_client_config_set_host(). */
@@ -103,10 +121,7 @@ int
 witch_client_config_set_connect_timeout(witch_client_config_t *cfg,
     unsigned ms)
 {
-	if (cfg == NULL || ms == 0 || ms > INT32_MAX)
-		return WITCH_EINVAL;
-	cfg->connect_timeout = ms;
-	return 0;
+	return witch__set_num(cfg, &fields[F_CONNECT_TIMEOUT], ms);
 }
 
 /* See witch_client_config_set_host(). */
@@ -114,20 +129,14 @@ int
 witch_client_config_set_request_timeout(witch_client_config_t *cfg,
     unsigned ms)
 {
-	if (cfg == NULL || ms == 0 || ms > INT32_MAX)
-		return WITCH_EINVAL;
-	cfg->request_timeout = ms;
-	return 0;
+	return witch__set_num(cfg, &fields[F_REQUEST_TIMEOUT], ms);
 }
 
 /* See witch_client_config_set_host(). */
 int
 witch_client_config_set_auto_reconnect(witch_client_config_t *cfg, bool on)
 {
-	if (cfg == NULL)
-		return WITCH_EINVAL;
-	cfg->auto_reconnect = on;
-	return 0;
+	return witch__set_bool(cfg, &fields[F_AUTO_RECONNECT], on);
 }
 
 /* See witch_client_config_set_host(). */
@@ -135,10 +144,7 @@ int
 witch_client_config_set_max_reconnect_attempts(witch_client_config_t *cfg,
     unsigned attempts)
 {
-	if (cfg == NULL)
-		return WITCH_EINVAL;
-	cfg->max_attempts = attempts;
-	return 0;
+	return witch__set_num(cfg, &fields[F_MAX_ATTEMPTS], attempts);
 }
 
 /* See witch_client_config_set_host(); ms >= 1. */
@@ -146,10 +152,7 @@ int
 witch_client_config_set_reconnect_delay(witch_client_config_t *cfg,
     unsigned ms)
 {
-	if (cfg == NULL || ms == 0)
-		return WITCH_EINVAL;
-	cfg->delay = ms;
-	return 0;
+	return witch__set_num(cfg, &fields[F_DELAY], ms);
 }
 
 /* See witch_client_config_set_host(); ms >= 1. */
@@ -157,10 +160,7 @@ int
 witch_client_config_set_reconnect_delay_max(witch_client_config_t *cfg,
     unsigned ms)
 {
-	if (cfg == NULL || ms == 0)
-		return WITCH_EINVAL;
-	cfg->delay_max = ms;
-	return 0;
+	return witch__set_num(cfg, &fields[F_DELAY_MAX], ms);
 }
 
 /* See witch_client_config_set_host(). */
@@ -168,10 +168,7 @@ int
 witch_client_config_set_stability_window(witch_client_config_t *cfg,
     unsigned ms)
 {
-	if (cfg == NULL)
-		return WITCH_EINVAL;
-	cfg->stability = ms;
-	return 0;
+	return witch__set_num(cfg, &fields[F_STABILITY], ms);
 }
 
 /* See witch_client_config_set_host(). */
@@ -179,10 +176,7 @@ int
 witch_client_config_set_jitter_seed(witch_client_config_t *cfg,
     uint64_t seed)
 {
-	if (cfg == NULL)
-		return WITCH_EINVAL;
-	cfg->seed = seed;
-	return 0;
+	return witch__set_num(cfg, &fields[F_SEED], seed);
 }
 
 /* See witch_client_config_set_host(); stored in lower case. */
@@ -220,8 +214,7 @@ witch_client_config_set_expected_source_hash(witch_client_config_t *cfg,
 int
 witch_client_config_set_name(witch_client_config_t *cfg, const char *name)
 {
-	return cfg == NULL ? WITCH_EINVAL :
-	    set_str(cfg->name, sizeof(cfg->name), name);
+	return witch__set_text(cfg, &fields[F_NAME], name);
 }
 
 /* See witch_client_config_set_host(): 1..16 names of 1..15 bytes. */
@@ -236,7 +229,8 @@ witch_client_config_set_protocols(witch_client_config_t *cfg,
 	    count > NPROTO_MAX)
 		return WITCH_EINVAL;
 	for (i = 0; i < count; i++)
-		if (set_str(tmp[i], PROTO_LEN, protocols[i]) != 0)
+		if (protocols[i] == NULL || protocols[i][0] == '\0' ||
+		    strlcpy(tmp[i], protocols[i], PROTO_LEN) >= PROTO_LEN)
 			return WITCH_EINVAL;
 	memcpy(cfg->protocols, tmp, sizeof(tmp[0]) * count);
 	cfg->nprotocols = count;
@@ -248,11 +242,7 @@ int
 witch_client_config_set_max_frame(witch_client_config_t *cfg,
     size_t max_frame)
 {
-	if (cfg == NULL || max_frame == 0 ||
-	    max_frame > WITCH_MAX_FRAME_CEILING)
-		return WITCH_EINVAL;
-	cfg->max_frame = max_frame;
-	return 0;
+	return witch__set_num(cfg, &fields[F_MAX_FRAME], max_frame);
 }
 
 /* See witch_client_config_set_host(). */

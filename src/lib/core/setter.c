@@ -24,6 +24,9 @@ witch__set_num(void *obj, const struct witch__field *f, uint64_t v)
 	case WITCH__FIELD_SIZE:
 		*(size_t *)(void *)(p + f->off) = (size_t)v;
 		return 0;
+	case WITCH__FIELD_U64:
+		*(uint64_t *)(void *)(p + f->off) = v;
+		return 0;
 	default:
 		return WITCH_EINVAL;
 	}
@@ -72,4 +75,10 @@ int
 witch__text_printable_nonempty(const char *s)
 {
 	return s[0] != '\0' && witch__text_printable(s);
+}
+
+int
+witch__text_nonempty(const char *s)
+{
+	return s[0] != '\0';
 }

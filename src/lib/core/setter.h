@@ -22,6 +22,7 @@
 enum witch__field_kind {
 	WITCH__FIELD_UNSIGNED = 1,	/* unsigned int */
 	WITCH__FIELD_SIZE,		/* size_t */
+	WITCH__FIELD_U64,		/* uint64_t */
 	WITCH__FIELD_BOOL,		/* bool */
 	WITCH__FIELD_TEXT		/* char[size], NUL-terminated */
 };
@@ -46,7 +47,7 @@ struct witch__field {
 	    sizeof(((type *)0)->member), 0, 0, (valid), (null_clears) }
 
 /*
- * Store v (UNSIGNED or SIZE field), on (BOOL) or s (TEXT) in obj.
+ * Store v (UNSIGNED, SIZE or U64 field), on (BOOL) or s (TEXT) in obj.
  * 0, or WITCH_EINVAL (obj NULL, value out of range, text too long,
  * rejected by valid, or NULL where it does not clear) with obj unchanged.
  */
@@ -54,8 +55,12 @@ int witch__set_num(void *obj, const struct witch__field *f, uint64_t v);
 int witch__set_bool(void *obj, const struct witch__field *f, bool on);
 int witch__set_text(void *obj, const struct witch__field *f, const char *s);
 
-/* Validators for TEXT fields: printable (no control bytes), and not "". */
+/*
+ * Validators for TEXT fields: printable (no control bytes); printable and
+ * not ""; any bytes but not "".
+ */
 int witch__text_printable(const char *s);
 int witch__text_printable_nonempty(const char *s);
+int witch__text_nonempty(const char *s);
 
 #endif

@@ -334,7 +334,7 @@ array(struct scan *s)
 }
 
 /* Compare an unescaped key [k, k+n) with a member name. */
-static struct witch__jspan *
+static inline struct witch__jspan *
 member_slot(const unsigned char *k, size_t n, struct witch__jmember *m,
     size_t nm)
 {
