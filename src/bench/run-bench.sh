@@ -338,14 +338,15 @@ NR == 1 { next }
 	add(row SUBSEP s SUBSEP "p50", $12)
 	add(row SUBSEP s SUBSEP "p99", $14)
 	add(row SUBSEP s SUBSEP "cpu", $18)
+	add(row SUBSEP s SUBSEP "ccpu", $19)
 	err[row SUBSEP s] += $17
 	rps[row SUBSEP s SUBSEP $1] = $11
 	rounds[$1] = 1
 }
 END {
-	printf "\n%-22s %9s %9s %6s %8s %8s %8s %8s %7s %7s %s\n", "row",
-	    "witchd/s", "redis/s", "ratio", "w p50", "w p99", "r p50",
-	    "r p99", "w cpu", "r cpu", "errors w/r"
+	printf "\n%-22s %9s %9s %6s %8s %8s %8s %8s %7s %7s %s %6s %6s\n",
+	    "row", "witchd/s", "redis/s", "ratio", "w p50", "w p99", "r p50",
+	    "r p99", "w cpu", "r cpu", "errors w/r", "wc cpu", "rc cpu"
 	for (i = 1; i <= nrows; i++) {
 		row = order[i]
 		rl = ""
@@ -361,6 +362,7 @@ END {
 			M[s, "p50"] = median(L[r SUBSEP s SUBSEP "p50"])
 			M[s, "p99"] = median(L[r SUBSEP s SUBSEP "p99"])
 			M[s, "cpu"] = median(L[r SUBSEP s SUBSEP "cpu"])
+			M[s, "ccpu"] = median(L[r SUBSEP s SUBSEP "ccpu"])
 		}
 		ratio = median(rl)
 		R[row] = ratio
@@ -368,18 +370,20 @@ END {
 			V[row, x] = M[x]
 		if (redis == "yes" && !(row in noredis))
 			printf "%-22s %9.0f %9.0f %6.2f %8.1f %8.1f %8.1f " \
-			    "%8.1f %7.2f %7.2f %d/%d\n", row, M["witchd", "rps"],
-			    M["redis", "rps"], ratio, M["witchd", "p50"],
-			    M["witchd", "p99"], M["redis", "p50"],
-			    M["redis", "p99"], M["witchd", "cpu"],
-			    M["redis", "cpu"], err[row SUBSEP "witchd"],
-			    err[row SUBSEP "redis"]
+			    "%8.1f %7.2f %7.2f %5d/%-4d %6.2f %6.2f\n", row,
+			    M["witchd", "rps"], M["redis", "rps"], ratio,
+			    M["witchd", "p50"], M["witchd", "p99"],
+			    M["redis", "p50"], M["redis", "p99"],
+			    M["witchd", "cpu"], M["redis", "cpu"],
+			    err[row SUBSEP "witchd"], err[row SUBSEP "redis"],
+			    M["witchd", "ccpu"], M["redis", "ccpu"]
 		else
 			printf "%-22s %9.0f %9s %6s %8.1f %8.1f %8s %8s " \
-			    "%7.2f %7s %d/-\n", row, M["witchd", "rps"], "-",
-			    "-", M["witchd", "p50"], M["witchd", "p99"], "-",
-			    "-", M["witchd", "cpu"], "-",
-			    err[row SUBSEP "witchd"]
+			    "%7.2f %7s %5d/-    %6.2f %6s\n", row,
+			    M["witchd", "rps"], "-", "-", M["witchd", "p50"],
+			    M["witchd", "p99"], "-", "-", M["witchd", "cpu"],
+			    "-", err[row SUBSEP "witchd"], M["witchd", "ccpu"],
+			    "-"
 		errors += err[row SUBSEP "witchd"]
 		if (base[row] == row)
 			errors += err[row SUBSEP "redis"]
@@ -409,7 +413,9 @@ END {
 	errors += W[6] + Rd[6]
 	print "(rps and latencies: medians of rounds; ratio: median of" \
 	    " per-round witchd/redis rps;\n latencies in us; cpu: server" \
-	    " CPU us per request, utime+stime;\n wk: witchd" \
+	    " CPU us per request, utime+stime; wc/rc cpu: the client" \
+	    " (witch-bench)\n CPU us per request against witchd / Redis;" \
+	    "\n wk: witchd" \
 	    " --inline-builtins=no, echo through the worker pool, against" \
 	    " the same Redis runs;\n digest: bench-server, parse a 1 KiB" \
 	    " object and hash it, 1 and 2 workers; no target)"
