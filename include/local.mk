@@ -4,4 +4,5 @@ witchinclude_HEADERS += \
 	%reldir%/witch/error.h \
 	%reldir%/witch/server.h \
 	%reldir%/witch/client.h \
-	%reldir%/witch/discovery.h
+	%reldir%/witch/discovery.h \
+	%reldir%/witch/peer.h

@@ -15,6 +15,7 @@ dist_man_MANS += man/witch_client_new.3
 dist_man_MANS += man/witch-bench.1
 dist_man_MANS += man/witch_announcer_new.3
 dist_man_MANS += man/witch_listener_new.3
+dist_man_MANS += man/witch_server_broadcast_to_peers.3
 
 # A link per function: "man witch_client_call" opens witch_client_new(3).
 # man/links.sh reads the functions from each page's NAME section, so a

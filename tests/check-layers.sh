@@ -27,8 +27,8 @@ net 1
 reactor 2
 client 2
 discovery 3
-server 4
-peer 5
+peer 4
+server 5
 '
 check() {
 find "$1" -name '*.[ch]' | sort | while read -r f; do

@@ -156,6 +156,15 @@ tests_integ_test_client_events_CFLAGS = $(WITCHTEST_CFLAGS_)
 tests_integ_test_client_events_LDADD = $(INTEG_LIBS_)
 endif
 
+# Server peers over loopback (in-process servers joined by seeds).
+if HAVE_CMOCKA
+check_PROGRAMS += tests/integ/test_peers
+TESTS += tests/integ/test_peers
+tests_integ_test_peers_SOURCES = tests/integ/test_peers.c
+tests_integ_test_peers_CFLAGS = $(WITCHTEST_CFLAGS_)
+tests_integ_test_peers_LDADD = $(INTEG_LIBS_) -lpthread
+endif
+
 # The client API from C++17, linked like a consumer (libwitch.la), against an
 # in-process server on the loopback.
 check_PROGRAMS += tests/unit/test_client_cxx

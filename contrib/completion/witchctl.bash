@@ -24,10 +24,12 @@ _witchctl()
 	local cur prev cmd i word
 	local global_opts="-H --host -p --port -U --unix -t --timeout -j --json
 	    -h --help -V --version"
-	local commands="ping echo call info status peers stats clients
-	    kill-client monitor discover"
+	local commands="ping echo call info status peers peer-broadcast
+	    peer-send peer-query events stats clients kill-client monitor
+	    discover"
 	local builtins="ping echo info status peer_list stats hello cancel
-	    clients kill_client monitor"
+	    clients kill_client monitor peer_broadcast peer_send peer_query
+	    subscribe unsubscribe"
 	local -a conn=()
 
 	COMPREPLY=()
@@ -82,6 +84,37 @@ _witchctl()
 		esac
 		COMPREPLY=($(compgen -W "-c --count -i --interval -j --json
 		    -h --help" -- "$cur")) ;;
+	events)
+		case $prev in
+		-n | --count | -t | --timeout) return ;;
+		esac
+		COMPREPLY=($(compgen -W "-n --count -t --timeout -h --help" \
+		    -- "$cur")) ;;
+	peer-send)
+		# The peer: a name the server lists.
+		case $cur in
+		-*) COMPREPLY=($(compgen -W "-h --help" -- "$cur")) ;;
+		*)
+			if [ "$COMP_CWORD" -eq $((i + 1)) ]; then
+				word=$("${COMP_WORDS[0]}" "${conn[@]}" -t 0.5 \
+				    peers 2>/dev/null | sed '1d; s/ .*//')
+				COMPREPLY=($(compgen -W "$word" -- "$cur"))
+			fi ;;
+		esac ;;
+	peer-query)
+		if [ "$COMP_CWORD" -eq $((i + 1)) ]; then
+			case $cur in
+			-*) COMPREPLY=($(compgen -W "-h --help" -- "$cur")) ;;
+			*)
+				word=$(_witchctl_endpoints "${conn[@]}") ||
+				    word=$builtins
+				COMPREPLY=($(compgen -W "$word" -- "$cur")) ;;
+			esac
+		fi ;;
+	peer-broadcast)
+		case $cur in
+		-*) COMPREPLY=($(compgen -W "-h --help" -- "$cur")) ;;
+		esac ;;
 	discover)
 		case $prev in
 		-t | --timeout | -d | --discovery-port) return ;;

@@ -40,7 +40,9 @@
 	X(21, EXISTS, "already_exists", "already exists")		\
 	X(22, TOO_LARGE, "too_large", "value too large")		\
 	X(23, PROTOCOL, "protocol_error", "peer broke the protocol")	\
-	X(24, REMOTE, "remote_error", "server answered with an error")
+	X(24, REMOTE, "remote_error", "server answered with an error") \
+	X(25, NO_PEER, "no_peer", "no such peer")			\
+	X(26, PEER_DOWN, "peer_down", "peer not alive")
 
 enum witch_err {
 	WITCH_OK = 0,

@@ -260,6 +260,21 @@ WITCH_EXTERN const char *witch_server_id(const witch_server_t *srv);
 WITCH_EXTERN const char *witch_server_source_hash(const witch_server_t *srv);
 
 /*
+ * Send the event frame {"event": event, "data": data} to the connection
+ * whose id is client_id (witch_request_client_id(); data borrowed, NULL:
+ * JSON null).  Any thread, any time while the server runs; never blocks.
+ * The frame goes through the reactor, behind the frames already owed to
+ * that connection; frames sent by one thread arrive in the order sent.
+ * Returns 0 when queued (a connection that is gone or closing by the
+ * time the reactor takes it never receives it), WITCH_EINVAL (bad
+ * argument, event not 1..63 bytes), WITCH_ESTATE (not running),
+ * WITCH_ENOMEM, WITCH_ETOO_LARGE or WITCH_EOVERLOADED (65536 events
+ * waiting for the reactor).
+ */
+WITCH_EXTERN int witch_server_send_event(witch_server_t *srv,
+    uint64_t client_id, const char *event, json_t *data);
+
+/*
  * Stop: close the listener, answer new requests shutting_down, let
  * requests already queued or running finish for up to drain_ms (a negative
  * value uses the configured drain timeout), then answer what is still
@@ -284,6 +299,13 @@ WITCH_EXTERN json_t *witch_request_data(const witch_request_t *req);
 WITCH_EXTERN const char *witch_request_endpoint(const witch_request_t *req);
 /* Server-unique id of the calling connection (> 0). */
 WITCH_EXTERN uint64_t witch_request_client_id(const witch_request_t *req);
+/*
+ * The calling connection's address as the clients built-in shows it:
+ * "ADDR:PORT" over TCP, "unix:uid=U,pid=P" on the unix socket.  Valid
+ * during the call.
+ */
+WITCH_EXTERN const char *witch_request_remote_addr(
+    const witch_request_t *req);
 /* Protocol negotiated on the connection, e.g. "v1". */
 WITCH_EXTERN const char *witch_request_protocol(const witch_request_t *req);
 /*

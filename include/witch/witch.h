@@ -10,5 +10,6 @@
 #include <witch/server.h>
 #include <witch/client.h>
 #include <witch/discovery.h>
+#include <witch/peer.h>
 
 #endif /* WITCH_WITCH_H */

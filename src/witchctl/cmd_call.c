@@ -150,7 +150,7 @@ parse_data(const struct ctl_cmd *cmd, const char *arg, json_t **data)
 static int
 run_call(struct ctl *ctl, const struct ctl_cmd *cmd, int argc, char *argv[])
 {
-	json_t *data = NULL, *res = NULL;
+	json_t *data = NULL;
 	const char *endpoint;
 	int status;
 
@@ -168,16 +168,9 @@ run_call(struct ctl *ctl, const struct ctl_cmd *cmd, int argc, char *argv[])
 	if (optind < argc &&
 	    (status = parse_data(cmd, argv[optind], &data)) != 0)
 		return status;
-	status = ctl_request(ctl, endpoint, data, &res);
+	status = ctl_show(ctl, endpoint, data, out_json_pretty);
 	json_decref(data);
-	if (status != CTL_EXIT_OK)
-		return status;
-	if (ctl->json)
-		out_json(res);
-	else
-		out_json_pretty(res);
-	json_decref(res);
-	return CTL_EXIT_OK;
+	return status;
 }
 
 const struct ctl_cmd ctl_cmd_call = {
@@ -197,19 +190,11 @@ static int
 run_query(struct ctl *ctl, const struct ctl_cmd *cmd, const char *endpoint,
     void (*human)(const json_t *), int argc, char *argv[])
 {
-	json_t *res = NULL;
 	int status;
 
 	if ((status = ctl_plain_args(cmd, argc, argv, 0, 0)) >= 0)
 		return status;
-	if ((status = ctl_request(ctl, endpoint, NULL, &res)) != CTL_EXIT_OK)
-		return status;
-	if (ctl->json)
-		out_json(res);
-	else
-		human(res);
-	json_decref(res);
-	return CTL_EXIT_OK;
+	return ctl_show(ctl, endpoint, NULL, human);
 }
 
 static int
@@ -296,9 +281,13 @@ const struct ctl_cmd ctl_cmd_peers = {
 	"peers", "peers",
 	"list the peers the server knows",
 	"",
-	"Prints a table of peers, \"no peers\", or \"no peers: peering is\n"
-	"not enabled on this server\" when the server does not peer (its\n"
-	"status has no \"peering\": true); with --json the result of the\n"
-	"peer_list endpoint.\n",
+	"Prints a table of peers: name, server id (first 8 digits), address,\n"
+	"port, status (connecting, alive, suspect, dead or incompatible),\n"
+	"when last heard and the last heartbeat's round trip; \"no peers\";\n"
+	"or \"no peers: peering is not enabled on this server\" when the\n"
+	"server does not peer (its status has no \"peering\": true).  With\n"
+	"--json the result of the peer_list endpoint: a list of objects with\n"
+	"name, server_id, address, port, status, last_seen, rtt_ms, role,\n"
+	"sent, received and dropped.\n",
 	run_peers
 };

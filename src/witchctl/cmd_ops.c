@@ -37,19 +37,11 @@ static int
 run_clients(struct ctl *ctl, const struct ctl_cmd *cmd, int argc,
     char *argv[])
 {
-	json_t *res = NULL;
 	int status;
 
 	if ((status = ctl_plain_args(cmd, argc, argv, 0, 0)) >= 0)
 		return status;
-	if ((status = ctl_request(ctl, "clients", NULL, &res)) != CTL_EXIT_OK)
-		return status;
-	if (ctl->json)
-		out_json(res);
-	else
-		out_clients(res);
-	json_decref(res);
-	return CTL_EXIT_OK;
+	return ctl_show(ctl, "clients", NULL, out_clients);
 }
 
 static int
@@ -123,9 +115,8 @@ run_stats(struct ctl *ctl, const struct ctl_cmd *cmd, int argc, char *argv[])
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
-	json_t *res = NULL;
 	bool prometheus = false;
-	int ch, status;
+	int ch;
 
 	optind = 0;	/* glibc: start over on the command's argv */
 	opterr = 0;
@@ -149,14 +140,7 @@ run_stats(struct ctl *ctl, const struct ctl_cmd *cmd, int argc, char *argv[])
 		    "are exclusive (choose one output format)");
 	if (prometheus)
 		return stats_prometheus(ctl);
-	if ((status = ctl_request(ctl, "stats", NULL, &res)) != CTL_EXIT_OK)
-		return status;
-	if (ctl->json)
-		out_json(res);
-	else
-		out_stats(res);
-	json_decref(res);
-	return CTL_EXIT_OK;
+	return ctl_show(ctl, "stats", NULL, out_stats);
 }
 
 /* ---- monitor: events through the client library ------------------------ */

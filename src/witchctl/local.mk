@@ -3,6 +3,7 @@ bin_PROGRAMS += src/witchctl/witchctl
 src_witchctl_witchctl_SOURCES = %reldir%/main.c %reldir%/witchctl.h \
 	%reldir%/cmd_ping.c %reldir%/cmd_call.c %reldir%/cmd_ops.c \
 	%reldir%/cmd_discover.c %reldir%/sigpipe.c \
+	%reldir%/cmd_peer.c \
 	%reldir%/output.c %reldir%/output.h \
 	%reldir%/prom.c %reldir%/prom.h
 src_witchctl_witchctl_LDADD = libwitch.la $(JANSSON_LIBS) $(LIBBSD_LIBS)
@@ -34,3 +35,9 @@ EXTRA_DIST += tests/daemon/test_discover_netns.sh
 
 # durations: one parser shared with witchd (src/common)
 src_witchctl_witchctl_SOURCES += src/common/secs.c src/common/secs.h
+
+# server peers: four witchd on a LAN of namespaces, a seed across a router
+# (root and ip(8); skipped otherwise; nft(8) or iptables(8) for the
+# blackhole step)
+TESTS += tests/daemon/test_peers_netns.sh
+EXTRA_DIST += tests/daemon/test_peers_netns.sh

@@ -17,13 +17,15 @@
 #include <witch/witch.h>
 
 #include "../common/secs.h"
+#include "output.h"
 #include "witchctl.h"
 
 static const struct ctl_cmd *const commands[] = {
 	&ctl_cmd_ping, &ctl_cmd_echo, &ctl_cmd_call, &ctl_cmd_info,
-	&ctl_cmd_status, &ctl_cmd_peers, &ctl_cmd_clients,
-	&ctl_cmd_kill_client, &ctl_cmd_stats, &ctl_cmd_monitor,
-	&ctl_cmd_discover,
+	&ctl_cmd_status, &ctl_cmd_peers, &ctl_cmd_peer_broadcast,
+	&ctl_cmd_peer_send, &ctl_cmd_peer_query, &ctl_cmd_events,
+	&ctl_cmd_clients, &ctl_cmd_kill_client, &ctl_cmd_stats,
+	&ctl_cmd_monitor, &ctl_cmd_discover,
 };
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
 
@@ -350,6 +352,23 @@ ctl_request(struct ctl *ctl, const char *endpoint, json_t *data,
 		status = ctl_request_failed(ctl, endpoint, rc, &err);
 	witch_client_free(c);
 	return status;
+}
+
+int
+ctl_show(struct ctl *ctl, const char *endpoint, json_t *data,
+    void (*human)(const json_t *))
+{
+	json_t *res = NULL;
+	int status;
+
+	if ((status = ctl_request(ctl, endpoint, data, &res)) != CTL_EXIT_OK)
+		return status;
+	if (ctl->json)
+		out_json(res);
+	else
+		human(res);
+	json_decref(res);
+	return CTL_EXIT_OK;
 }
 
 static const struct ctl_cmd *

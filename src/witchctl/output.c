@@ -371,32 +371,31 @@ static const struct {
 	const char	*key;
 	const char	*title;
 } peer_cols[] = {
-	{ "id", "ID" }, { "name", "NAME" }, { "address", "ADDRESS" },
-	{ "status", "STATUS" }, { "last_seen", "LAST SEEN" },
+	{ "name", "NAME" }, { "server_id", "ID" }, { "address", "ADDRESS" },
+	{ "port", "PORT" }, { "status", "STATUS" },
+	{ "last_seen", "LAST SEEN" }, { "rtt_ms", "RTT" },
 };
 #define NPEERCOLS (sizeof(peer_cols) / sizeof(peer_cols[0]))
 
-/* One cell as text; last_seen as a time (unix time) or an age. */
+/* One cell as text: ids cut to 8 digits, ages and round trips in units. */
 static void
 cell(const json_t *peer, size_t col, char *buf, size_t size)
 {
-	const json_t *v = json_object_get(peer, peer_cols[col].key);
-	struct tm tm;
-	time_t t;
+	const char *key = peer_cols[col].key;
+	const json_t *v = json_object_get(peer, key);
 	char *s;
 
 	if (v == NULL || json_is_null(v))
 		snprintf(buf, size, "-");
+	else if (json_is_string(v) && strcmp(key, "server_id") == 0)
+		snprintf(buf, size, "%.8s", json_string_value(v));
 	else if (json_is_string(v))
 		snprintf(buf, size, "%s", json_string_value(v));
-	else if (json_is_number(v) && col == NPEERCOLS - 1) {
-		if (json_number_value(v) > 1e9) {
-			t = (time_t)json_number_value(v);
-			localtime_r(&t, &tm);
-			strftime(buf, size, "%Y-%m-%d %H:%M:%S", &tm);
-		} else
-			snprintf(buf, size, "%.1fs ago", json_number_value(v));
-	} else if ((s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY)) !=
+	else if (json_is_number(v) && strcmp(key, "last_seen") == 0)
+		snprintf(buf, size, "%.1fs ago", json_number_value(v));
+	else if (json_is_number(v) && strcmp(key, "rtt_ms") == 0)
+		snprintf(buf, size, "%.2fms", json_number_value(v));
+	else if ((s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY)) !=
 	    NULL) {
 		snprintf(buf, size, "%s", s);
 		free(s);

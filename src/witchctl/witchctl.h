@@ -43,7 +43,10 @@ struct ctl_cmd {
 	ctl_run_fn	 run;		/* argv[0] is the command name */
 };
 
-/* The commands (cmd_ping.c, cmd_call.c, cmd_ops.c, cmd_discover.c). */
+/*
+ * The commands (cmd_ping.c, cmd_call.c, cmd_ops.c, cmd_discover.c,
+ * cmd_peer.c).
+ */
 extern const struct ctl_cmd ctl_cmd_ping;
 extern const struct ctl_cmd ctl_cmd_echo;
 extern const struct ctl_cmd ctl_cmd_call;
@@ -55,6 +58,10 @@ extern const struct ctl_cmd ctl_cmd_kill_client;
 extern const struct ctl_cmd ctl_cmd_stats;
 extern const struct ctl_cmd ctl_cmd_monitor;
 extern const struct ctl_cmd ctl_cmd_discover;
+extern const struct ctl_cmd ctl_cmd_peer_broadcast;
+extern const struct ctl_cmd ctl_cmd_peer_send;
+extern const struct ctl_cmd ctl_cmd_peer_query;
+extern const struct ctl_cmd ctl_cmd_events;
 
 /* Print "witchctl: " and the formatted message to stderr. */
 void	ctl_warnx(const char *fmt, ...)
@@ -112,6 +119,13 @@ int	ctl_request_failed(const struct ctl *ctl, const char *endpoint,
  */
 int	ctl_request(struct ctl *ctl, const char *endpoint, json_t *data,
 	    json_t **result);
+
+/*
+ * ctl_request(), then print the result: compact JSON with --json, else
+ * through human.  data is borrowed.  Returns the exit status.
+ */
+int	ctl_show(struct ctl *ctl, const char *endpoint, json_t *data,
+	    void (*human)(const json_t *));
 
 /*
  * The self-pipe of the long-running commands (sigpipe.c): catch SIGINT

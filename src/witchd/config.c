@@ -83,6 +83,13 @@ const struct conf_opt conf_opts[C_COUNT] = {
 	    3600000, "2", false, "S", "seconds between announcements" },
 	[C_ADVERTISE] = { "advertise", 0, T_STR, 0, 0, "", false, "ADDR",
 	    "numeric address to announce (NAT; empty: none)" },
+	[C_PEER] = { "peer", 0, T_BOOL, 0, 0, "no", false, "yes|no",
+	    "link to the servers of the project (peers)" },
+	[C_PEER_SEED] = { "peer-seed", 0, T_SEEDS, 0, 0, "", false,
+	    "HOST:PORT", "a peer to contact (repeatable; up to 16)" },
+	[C_PEER_HEARTBEAT] = { "peer-heartbeat", 0, T_SECS,
+	    WITCH_PEER_HEARTBEAT_MIN_MS, WITCH_PEER_HEARTBEAT_MAX_MS, "1",
+	    false, "S", "seconds between heartbeats to each peer" },
 };
 
 static const char *levels[] = { "", "", "", "error", "warning", "notice",
@@ -259,6 +266,43 @@ parse_protos(const char *s, struct conf_val *v, char *err, size_t errlen)
 	return 0;
 }
 
+/*
+ * Peer seeds: HOST:PORT (or [v6]:PORT), comma-separated; the library
+ * checks each in full (witch_server_config_add_peer_seed()).
+ */
+static int
+parse_seeds(const char *s, struct conf_val *v, char *err, size_t errlen)
+{
+	const char *p = s, *e, *colon;
+	long long n = 0;
+	size_t len;
+
+	while (*p != '\0') {
+		e = strchr(p, ',');
+		len = e != NULL ? (size_t)(e - p) : strlen(p);
+		colon = memrchr(p, ':', len);
+		if (len == 0 || colon == NULL || colon == p ||
+		    colon + 1 == p + len || p + len - colon - 1 > 5 ||
+		    strspn(colon + 1, "0123456789") != (size_t)(p + len -
+		    colon - 1) || strtol(colon + 1, NULL, 10) < 1 ||
+		    strtol(colon + 1, NULL, 10) > 65535) {
+			snprintf(err, errlen, "expected HOST:PORT (port 1 to "
+			    "65535)");
+			return -1;
+		}
+		if (++n > WITCH_PEER_SEEDS_MAX) {
+			snprintf(err, errlen, "at most %d seeds",
+			    WITCH_PEER_SEEDS_MAX);
+			return -1;
+		}
+		p += len;
+		if (*p == ',')
+			p++;
+	}
+	v->num = n;
+	return 0;
+}
+
 int
 conf_parse_value(enum conf_id id, const char *s, struct conf_val *v,
     char *err, size_t errlen)
@@ -298,8 +342,33 @@ conf_parse_value(enum conf_id id, const char *s, struct conf_val *v,
 		return parse_level(s, v, err, errlen);
 	case T_PROTOS:
 		return parse_protos(s, v, err, errlen);
+	case T_SEEDS:
+		return parse_seeds(s, v, err, errlen);
 	}
 	return -1;
+}
+
+int
+conf_add_value(enum conf_id id, struct conf_val *cur, const char *s,
+    char *err, size_t errlen)
+{
+	struct conf_val v;
+	char joined[CONF_STR_MAX + 1];
+
+	if (conf_opts[id].type != T_SEEDS || cur->str[0] == '\0')
+		return conf_parse_value(id, s, cur, err, errlen);
+	if ((size_t)snprintf(joined, sizeof(joined), "%s,%s", cur->str, s) >=
+	    sizeof(joined)) {
+		snprintf(err, errlen, "too many seeds (at most %d bytes in "
+		    "all)", CONF_STR_MAX - 1);
+		return -1;
+	}
+	if (conf_parse_value(id, joined, &v, err, errlen) != 0)
+		return -1;
+	v.src = cur->src;
+	v.line = cur->line;
+	*cur = v;
+	return 0;
 }
 
 void
@@ -422,6 +491,16 @@ parse_line(struct conf *c, const char *path, int lineno, char *line,
 	if (take_value(p, value, sizeof(value), &what) != 0) {
 		errf(errfn, "%s:%d: %s: %s", path, lineno, key, what);
 		return 1;
+	}
+	if (seen[id] != 0 && conf_opts[id].type == T_SEEDS) {
+		/* Repeatable: this line adds to the earlier ones. */
+		if (conf_add_value(id, &c->v[id], value, why,
+		    sizeof(why)) != 0) {
+			errf(errfn, "%s:%d: %s = %s: %s", path, lineno, key,
+			    value, why);
+			return 1;
+		}
+		return 0;
 	}
 	if (seen[id] != 0) {
 		errf(errfn, "%s:%d: %s: already set on line %d", path, lineno,
@@ -560,6 +639,7 @@ conf_differs(const struct conf *a, const struct conf *b, enum conf_id id)
 	switch (conf_opts[id].type) {
 	case T_STR:
 	case T_PROTOS:
+	case T_SEEDS:
 		return strcmp(a->v[id].str, b->v[id].str) != 0;
 	case T_SOCKET:
 		return a->v[id].num != b->v[id].num || (a->v[id].num &&
@@ -624,6 +704,32 @@ set_discovery(const struct conf *c, witch_server_config_t *cfg,
 	return errors;
 }
 
+/* Peering: on/off, seeds, heartbeat.  Errors. */
+static int
+set_peering(const struct conf *c, witch_server_config_t *cfg,
+    conf_err_fn errfn)
+{
+	const struct conf_val *v = c->v;
+	char buf[CONF_STR_MAX], *p, *tok;
+	int errors = 0;
+
+	if (witch_server_config_set_peering(cfg, v[C_PEER].num != 0) != 0)
+		errors += refused(c, C_PEER, "invalid", errfn);
+	strlcpy(buf, v[C_PEER_SEED].str, sizeof(buf));
+	for (p = buf; (tok = strsep(&p, ",")) != NULL;)
+		if (*tok != '\0' &&
+		    witch_server_config_add_peer_seed(cfg, tok) != 0) {
+			errors += refused(c, C_PEER_SEED, "expected HOST:PORT "
+			    "(port 1 to 65535; [ADDR]:PORT for IPv6)", errfn);
+			break;
+		}
+	if (witch_server_config_set_peer_heartbeat(cfg,
+	    (unsigned)v[C_PEER_HEARTBEAT].num) != 0)
+		errors += refused(c, C_PEER_HEARTBEAT, "expected seconds from "
+		    "0.05 to 60", errfn);
+	return errors;
+}
+
 int
 conf_to_server(const struct conf *c, witch_server_config_t **ret,
     conf_err_fn errfn)
@@ -685,6 +791,7 @@ conf_to_server(const struct conf *c, witch_server_config_t **ret,
 	if (witch_server_config_set_listen_tcp(cfg, v[C_TCP].num != 0) != 0)
 		errors += refused(c, C_TCP, "invalid", errfn);
 	errors += set_discovery(c, cfg, errfn);
+	errors += set_peering(c, cfg, errfn);
 	if (errors != 0) {
 		witch_server_config_free(cfg);
 		return errors;

@@ -25,6 +25,7 @@ enum conf_id {
 	C_OUTPUT_SOFT, C_OUTPUT_HARD, C_DRAIN_TIMEOUT, C_PROTOCOLS, C_TCP,
 	C_CONTROL_SOCKET, C_CONTROL_SOCKET_MODE, C_LOG_LEVEL, C_PORT_FILE,
 	C_DISCOVERY, C_DISCOVERY_PORT, C_DISCOVERY_INTERVAL, C_ADVERTISE,
+	C_PEER, C_PEER_SEED, C_PEER_HEARTBEAT,
 	C_COUNT
 };
 
@@ -38,7 +39,9 @@ enum conf_type {
 	T_SOCKET,	/* unix socket path, or "none" */
 	T_MODE,		/* octal permissions, 0 to 0777 */
 	T_LEVEL,	/* error, warning, notice, info, debug */
-	T_PROTOS	/* comma-separated protocol names */
+	T_PROTOS,	/* comma-separated protocol names */
+	T_SEEDS		/* HOST:PORT, repeatable: the values add up
+			 * (comma-separated in str; num: how many) */
 };
 
 enum conf_src { SRC_DEFAULT, SRC_FILE, SRC_FLAG };
@@ -92,6 +95,12 @@ int	conf_lookup(const char *name);
  * whether a missing file is an error).
  */
 int	conf_load_file(struct conf *c, const char *path, conf_err_fn errfn);
+/*
+ * As conf_parse_value(), but a repeatable option (T_SEEDS) adds s to the
+ * values already in cur instead of replacing them.
+ */
+int	conf_add_value(enum conf_id id, struct conf_val *cur, const char *s,
+	    char *err, size_t errlen);
 /* Take into dst every value of src that src->v[].src marks as SRC_FLAG. */
 void	conf_overlay_flags(struct conf *dst, const struct conf *src);
 /*

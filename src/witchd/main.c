@@ -119,6 +119,16 @@ flag(struct witchd *w, enum conf_id id, const char *arg, const char *spelled)
 	struct conf_val v;
 	char why[256];
 
+	if (conf_opts[id].type == T_SEEDS && w->flags.v[id].src == SRC_FLAG) {
+		/* Repeatable: each --peer-seed adds one. */
+		if (conf_add_value(id, &w->flags.v[id], arg, why,
+		    sizeof(why)) != 0) {
+			fprintf(stderr, "witchd: --%s %s: %s\n",
+			    conf_opts[id].name, arg, why);
+			exit(EXIT_USAGE);
+		}
+		return;
+	}
 	memset(&v, 0, sizeof(v));
 	if (conf_parse_value(id, arg, &v, why, sizeof(why)) != 0) {
 		fprintf(stderr, "witchd: %s%s %s: %s\n", spelled != NULL ?

@@ -988,6 +988,51 @@ test_discovery_settings(void **state)
 	stop(pid);
 }
 
+/*
+ * The peer settings: --peer-seed repeats (flags and keys add up), bad
+ * values are refused with the reason or the line, -v shows them.
+ */
+static void
+test_peer_settings(void **state)
+{
+	const char *bad_seed[] = { "--check-config", "--peer-seed", "nohost",
+	    NULL };
+	const char *bad_hb[] = { "--check-config", "--peer-heartbeat", "0.01",
+	    NULL };
+	const char *shown[] = { "--check-config", "-v", "--peer", "yes",
+	    "--peer-seed", "10.0.0.1:8888", "--peer-seed", "[::1]:9000",
+	    "--peer-heartbeat", "0.5", NULL };
+	const char *check[] = { "--check-config", "-v", NULL };
+	char want[600];
+	const char *out;
+
+	(void)state;
+	write_conf("");
+	assert_int_equal(run(bad_seed), 2);
+	assert_non_null(strstr(slurp("stderr"), "--peer-seed nohost: "
+	    "expected HOST:PORT"));
+	assert_int_equal(run(bad_hb), 2);
+	assert_non_null(strstr(slurp("stderr"), "--peer-heartbeat 0.01: "
+	    "expected seconds from 0.05 to 60"));
+	assert_int_equal(run(shown), 0);
+	out = slurp("stdout");
+	assert_non_null(strstr(out, "peer = yes\t# --peer\n"));
+	assert_non_null(strstr(out, "peer-seed = \"10.0.0.1:8888,[::1]:9000\""
+	    "\t# --peer-seed\n"));
+	assert_non_null(strstr(out, "peer-heartbeat = 0.5\t# "
+	    "--peer-heartbeat\n"));
+	/* In the file, each line adds a seed; a bad one names its line. */
+	write_conf("peer = yes\npeer-seed = a.example:1\n"
+	    "peer-seed = b.example:2\n");
+	assert_int_equal(run(check), 0);
+	assert_non_null(strstr(slurp("stdout"),
+	    "peer-seed = \"a.example:1,b.example:2\""));
+	write_conf("peer-seed = a.example:1\npeer-seed = b.example:0\n");
+	assert_int_equal(run(check), 1);
+	snprintf(want, sizeof(want), "%s:2: peer-seed", conf);
+	assert_non_null(strstr(slurp("stderr"), want));
+}
+
 static void
 cleanup(void)
 {
@@ -1027,6 +1072,7 @@ main(void)
 		cmocka_unit_test(test_journal_format),
 		cmocka_unit_test(test_log_level),
 		cmocka_unit_test(test_discovery_settings),
+		cmocka_unit_test(test_peer_settings),
 	};
 	const char *bd = getenv("WITCH_BUILDDIR");
 	const char *td = getenv("TMPDIR");

@@ -388,17 +388,41 @@ check "monitor printed no line twice" \
 "$CTL" $W ping -i 0.05 >"$tmp/pingi" 2>"$tmp/pingi.err" &
 ping_pid=$!
 pids="$pids $ping_pid"
+# (Until ping has caught SIGINT, a background job ignores it: wait for
+# replies, which come only after the handler is in place.)
 i=0
-while [ "$(grep -c '^reply from' "$tmp/pingi")" -lt 2 ] && [ $i -lt 200 ]; do
+while [ "$(grep -c '^reply from' "$tmp/pingi")" -lt 2 ] && [ $i -lt 600 ]; do
 	sleep 0.05
 	i=$((i + 1))
 done
+check "an endless ping prints replies" \
+    test "$(grep -c '^reply from' "$tmp/pingi")" -ge 2
 kill -INT "$ping_pid"
 wait_gone "$ping_pid"
 cp "$tmp/pingi.err" "$tmp/err"
 expect_rc 0 "endless ping ends on SIGINT"
 check "ping on SIGINT prints its statistics" \
     has "$tmp/pingi" '^[0-9]* probes sent, [0-9]* replies, 0% lost'
+
+# events runs until a signal; SIGTERM ends it cleanly (exit 0, no noise).
+"$CTL" $W events >"$tmp/evt" 2>"$tmp/evt.err" &
+evt_pid=$!
+pids="$pids $evt_pid"
+i=0
+# (It catches signals before it connects: once "clients" lists it beside
+# the asking witchctl, a signal cannot kill it the default way.)
+while [ "$("$CTL" $W clients 2>/dev/null | grep -c '  witchctl  ')" -lt 2 ] &&
+    [ $i -lt 200 ]; do
+	sleep 0.05
+	i=$((i + 1))
+done
+kill -TERM "$evt_pid"
+wait_gone "$evt_pid"
+cp "$tmp/evt.err" "$tmp/err"
+expect_rc 0 "events ends on SIGTERM"
+# (This server has peering off: events says so once, and nothing else.)
+check "events (SIGTERM) wrote only its peering-off notice on stderr" \
+    test "$(grep -cv 'peering is off on this server' "$tmp/evt.err")" -eq 0
 
 run $W stats
 expect_rc 0 "stats"

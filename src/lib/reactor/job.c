@@ -272,6 +272,12 @@ witch_request_client_id(const witch_request_t *req)
 }
 
 const char *
+witch_request_remote_addr(const witch_request_t *req)
+{
+	return req->rj->conn->peer;
+}
+
+const char *
 witch_request_protocol(const witch_request_t *req)
 {
 	return req->rj->conn->r->opt.protocols[req->rj->proto];

@@ -6,4 +6,5 @@ libwitch_core_la_SOURCES += \
 	%reldir%/accept.c \
 	%reldir%/route.c \
 	%reldir%/job.c \
-	%reldir%/builtins.c
+	%reldir%/builtins.c \
+	%reldir%/mail.c

@@ -42,6 +42,7 @@ witch__reactor_init(struct witch__reactor *r, struct witch_server *owner)
 	r->wakeup.rfd = r->wakeup.wfd = -1;
 	atomic_init(&r->phase, WITCH__PHASE_NEW);
 	atomic_init(&r->ready, NULL);
+	pthread_mutex_init(&r->mail_mtx, NULL);
 	witch__freelist_init(&r->jobs, sizeof(struct witch__reqjob) +
 	    WITCH__JOB_DATA_SMALL, WITCH__JOB_CACHE);
 }
@@ -98,6 +99,7 @@ witch__reactor_teardown(struct witch__reactor *r)
 	witch__free(r->batch);
 	r->batch = NULL;
 	r->nbatch = r->batch_cap = 0;
+	witch__mail_clear(r);
 	/* Workers and reactor are gone: nobody can give a job back now. */
 	witch__freelist_destroy(&r->jobs);
 }
@@ -354,6 +356,7 @@ witch__reactor_main(void *arg)
 		r->now_ns = witch__now_ns();
 		for (i = 0; i < n; i++)
 			handle_event(r, &ev[i]);
+		witch__mail_deliver(r);
 		process_ready(r);
 		process_turn(r);
 		witch__batch_submit(r);

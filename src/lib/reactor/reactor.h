@@ -298,7 +298,18 @@ struct witch__reactor {
 	unsigned char			*scratch;
 	uint64_t			 now_ns;	/* cached per turn */
 	uint64_t			 next_tick_ns;
+	/*
+	 * Events posted to one connection by other threads
+	 * (witch_server_send_event): a FIFO under mail_mtx, taken whole by
+	 * the reactor each turn (reactor/mail.c).
+	 */
+	pthread_mutex_t			 mail_mtx;
+	struct witch__mail		*mail_head, *mail_tail;	/* mail_mtx */
+	size_t				 nmail;			/* mail_mtx */
 };
+
+/* Most events waiting in the mailbox; past it: WITCH_EOVERLOADED. */
+#define WITCH__MAIL_MAX 65536
 
 /* Log a line through the server's logger (none: nothing).  Any thread. */
 #define witch__rlog(r, ...) \
@@ -422,6 +433,21 @@ void *witch__reactor_main(void *arg);
  * disables); returns the waits that were still to fail.  Any thread.
  */
 long witch__reactor_fail_waits(long n, int err);
+
+/* ---- reactor/mail.c: events from other threads to one connection ---- */
+
+/*
+ * Any thread, while the reactor runs: queue the event frame (event,
+ * data) for the connection whose id is client_id and wake the reactor.
+ * 0, WITCH_ESTATE (not running), WITCH_ENOMEM, WITCH_ETOO_LARGE (frame
+ * over the ceiling) or WITCH_EOVERLOADED (mailbox full).
+ */
+int witch__mail_post(struct witch__reactor *r, uint64_t client_id,
+    const char *event, const json_t *data);
+/* Reactor: deliver what was posted to the connections still open. */
+void witch__mail_deliver(struct witch__reactor *r);
+/* Free what is left (application thread, reactor joined). */
+void witch__mail_clear(struct witch__reactor *r);
 
 /* ---- reactor/accept.c: acceptors, accept, EMFILE -------------------- */
 

@@ -129,10 +129,15 @@ static int
 bi_status(witch_request_t *req, void *ud)
 {
 	struct witch_server *srv = witch_request_server(req);
+	json_t *peers = NULL;
 
-	return reply_counters(req, srv, json_pack("{s:I, s:I, s:[]}",
+	if (witch__peers_snapshot(srv->peers, &peers) != 0)
+		return WITCH_ENOMEM;
+	return reply_counters(req, srv, json_pack("{s:I, s:I, s:b, s:o, s:o}",
 	    "max_clients", (json_int_t)atomic_load(&srv->r.live.max_clients),
-	    "workers", (json_int_t)srv->nworkers, "peers"));
+	    "workers", (json_int_t)srv->nworkers,
+	    "peering", witch__peers_enabled(srv->peers), "peers", peers,
+	    "peer_counts", witch__peers_counts(srv->peers)));
 }
 
 /* Upper bound (us) of latency bucket i: 2^(i/4). */
@@ -200,8 +205,14 @@ bi_stats(witch_request_t *req, void *ud)
 static int
 bi_peer_list(witch_request_t *req, void *ud)
 {
-	/* Peering is not built yet: this server knows no peers. */
-	return witch_request_reply(req, json_array());
+	struct witch_server *srv = witch_request_server(req);
+	json_t *a;
+	int rc;
+
+	/* The peer table as it is now (peering off: empty). */
+	if ((rc = witch__peers_snapshot(srv->peers, &a)) != 0)
+		return rc;
+	return witch_request_reply(req, a);
 }
 
 int

@@ -99,6 +99,7 @@ config_defaults(struct witch_server_config *cfg)
 	cfg->discovery = false;
 	cfg->disc_port = WITCH_DISCOVERY_DEFAULT_PORT;
 	cfg->disc_interval_ms = WITCH_DISCOVERY_DEFAULT_INTERVAL_MS;
+	witch__peer_opts_defaults(&cfg->peer);
 }
 
 /* Fill cfg with every default; used by witch_server_new(NULL). */
@@ -332,4 +333,93 @@ witch_server_config_set_discovery_target(witch_server_config_t *cfg,
     const char *addr)
 {
 	return witch__set_text(cfg, &fields[F_DISC_TARGET], addr);
+}
+
+/* ---- peering (<witch/peer.h>) ----------------------------------------- */
+
+int
+witch_server_config_set_peering(witch_server_config_t *cfg, bool on)
+{
+	if (cfg == NULL)
+		return WITCH_EINVAL;
+	cfg->peer.on = on;
+	return 0;
+}
+
+int
+witch_server_config_add_peer_seed(witch_server_config_t *cfg,
+    const char *host_port)
+{
+	char host[WITCH__PEER_HOST_MAX + 1];
+	unsigned port;
+
+	if (cfg == NULL)
+		return WITCH_EINVAL;
+	if (host_port == NULL) {
+		cfg->peer.nseeds = 0;
+		return 0;
+	}
+	if (witch__peer_parse_hostport(host_port, host, sizeof(host),
+	    &port) != 0 || strlen(host_port) >= sizeof(cfg->peer.seeds[0]))
+		return WITCH_EINVAL;
+	if (cfg->peer.nseeds >= WITCH_PEER_SEEDS_MAX)
+		return WITCH_ETOO_LARGE;
+	strlcpy(cfg->peer.seeds[cfg->peer.nseeds++], host_port,
+	    sizeof(cfg->peer.seeds[0]));
+	return 0;
+}
+
+int
+witch_server_config_set_peer_heartbeat(witch_server_config_t *cfg,
+    unsigned ms)
+{
+	if (cfg == NULL || ms < WITCH_PEER_HEARTBEAT_MIN_MS ||
+	    ms > WITCH_PEER_HEARTBEAT_MAX_MS)
+		return WITCH_EINVAL;
+	cfg->peer.hb_ms = ms;
+	return 0;
+}
+
+int
+witch_server_config_set_peer_thresholds(witch_server_config_t *cfg,
+    unsigned suspect, unsigned dead)
+{
+	if (cfg == NULL || suspect < 1 || suspect >= dead ||
+	    dead > WITCH_PEER_DEAD_MAX)
+		return WITCH_EINVAL;
+	cfg->peer.suspect = suspect;
+	cfg->peer.dead = dead;
+	return 0;
+}
+
+int
+witch_server_config_set_peer_queue(witch_server_config_t *cfg,
+    unsigned messages)
+{
+	if (cfg == NULL || messages < 1 || messages > WITCH_PEER_QUEUE_MAX)
+		return WITCH_EINVAL;
+	cfg->peer.queue = messages;
+	return 0;
+}
+
+int
+witch_server_config_set_peer_message_handler(witch_server_config_t *cfg,
+    witch_peer_message_fn fn, void *userdata)
+{
+	if (cfg == NULL)
+		return WITCH_EINVAL;
+	cfg->peer.msg_fn = fn;
+	cfg->peer.msg_ud = userdata;
+	return 0;
+}
+
+int
+witch_server_config_set_peer_status_callback(witch_server_config_t *cfg,
+    witch_peer_status_fn fn, void *userdata)
+{
+	if (cfg == NULL)
+		return WITCH_EINVAL;
+	cfg->peer.st_fn = fn;
+	cfg->peer.st_ud = userdata;
+	return 0;
 }

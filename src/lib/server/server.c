@@ -83,7 +83,8 @@ witch_server_new(witch_server_t **ret, const witch_server_config_t *cfg)
 	live_set(srv, &srv->cfg);
 	pthread_mutex_init(&srv->stop_mtx, NULL);
 	if (witch__builtins_register(srv) != 0 ||
-	    witch__conn_builtins_register(&srv->r) != 0) {
+	    witch__conn_builtins_register(&srv->r) != 0 ||
+	    witch__peers_new(&srv->peers, srv, &srv->cfg.peer) != 0) {
 		witch__free(srv->r.eps);
 		witch__reactor_teardown(&srv->r);
 		pthread_mutex_destroy(&srv->stop_mtx);
@@ -331,6 +332,33 @@ fail:
 	witch_announcer_config_free(ac);
 }
 
+/* Start peering (peering on).  Failures are only logged. */
+static void
+start_peers(struct witch_server *srv)
+{
+	struct witch__peer_self self;
+
+	if (!srv->cfg.peer.on)
+		return;
+	memset(&self, 0, sizeof(self));
+	strlcpy(self.name, srv->cfg.name, sizeof(self.name));
+	strlcpy(self.project_id, srv->cfg.project_id,
+	    sizeof(self.project_id));
+	strlcpy(self.server_id, srv->server_id, sizeof(self.server_id));
+	strlcpy(self.source_hash, srv->source_hash, sizeof(self.source_hash));
+	tcp_bind_address(srv, self.connect_addr, sizeof(self.connect_addr));
+	self.port = srv->port;
+	self.discovery = srv->cfg.discovery;
+	self.disc_port = srv->cfg.disc_port;
+	self.log_fn = srv->cfg.log_fn;
+	self.log_ud = srv->cfg.log_ud;
+	if (srv->port == 0)
+		witch__log(srv, WITCH_LOG_WARNING, "peers: no TCP port: "
+		    "peering off");
+	else
+		(void)witch__peers_start(srv->peers, &self);
+}
+
 static int start_locked(struct witch_server *, witch_error_t *);
 
 int
@@ -432,6 +460,7 @@ start_locked(struct witch_server *srv, witch_error_t *err)
 	}
 	srv->reactor_started = true;
 	start_announcer(srv);
+	start_peers(srv);
 	for (i = 0; i < srv->r.nacc; i++)
 		log_listener(srv, srv->r.acc[i].fd);
 	witch__log(srv, WITCH_LOG_NOTICE, "serving with %u worker%s, poller "
@@ -462,6 +491,20 @@ witch_server_source_hash(const witch_server_t *srv)
 }
 
 int
+witch_server_send_event(witch_server_t *srv, uint64_t client_id,
+    const char *event, json_t *data)
+{
+	size_t len;
+
+	if (srv == NULL || event == NULL || client_id == 0)
+		return WITCH_EINVAL;
+	len = strlen(event);
+	if (len == 0 || len > WITCH__NAME_MAX)
+		return WITCH_EINVAL;
+	return witch__mail_post(&srv->r, client_id, event, data);
+}
+
+int
 witch_server_stop(witch_server_t *srv, int drain_ms)
 {
 	uint64_t deadline;
@@ -482,6 +525,8 @@ witch_server_stop(witch_server_t *srv, int drain_ms)
 	/* 0. Tell the LAN we are leaving, before anything else. */
 	if (srv->announcer != NULL)
 		witch_announcer_stop(srv->announcer);
+	/* 0b. Peer links go (their threads may still post events). */
+	witch__peers_stop(srv->peers);
 	/* 1. Stop accepting; new requests get shutting_down. */
 	atomic_store(&srv->r.phase, WITCH__PHASE_DRAINING);
 	witch__wakeup_signal(&srv->r.wakeup);
@@ -516,9 +561,48 @@ witch_server_free(witch_server_t *srv)
 	teardown(srv);
 	while (srv->nadopted > 0)
 		close(srv->adopted[--srv->nadopted]);
+	witch__peers_free(srv->peers);
 	witch__free(srv->r.eps);
+	pthread_mutex_destroy(&srv->r.mail_mtx);
 	pthread_mutex_destroy(&srv->stop_mtx);
 	witch__free(srv);
 }
 
 
+
+/* ---- peering (<witch/peer.h>): the server's peer state in peer/ ---- */
+
+int
+witch_server_broadcast_to_peers(witch_server_t *srv, json_t *message)
+{
+	if (srv == NULL || message == NULL)
+		return WITCH_EINVAL;
+	return witch__peers_broadcast(srv->peers, message, NULL);
+}
+
+int
+witch_server_send_to_peer(witch_server_t *srv, const char *peer,
+    json_t *message)
+{
+	if (srv == NULL)
+		return WITCH_EINVAL;
+	return witch__peers_send(srv->peers, peer, message);
+}
+
+int
+witch_server_peers(witch_server_t *srv, json_t **array)
+{
+	if (srv == NULL || array == NULL)
+		return WITCH_EINVAL;
+	return witch__peers_snapshot(srv->peers, array);
+}
+
+int
+witch_server_query_peers(witch_server_t *srv, const char *endpoint,
+    json_t *data, unsigned timeout_ms, json_t **result)
+{
+	if (srv == NULL)
+		return WITCH_EINVAL;
+	return witch__peers_query(srv->peers, endpoint, data, timeout_ms,
+	    result);
+}

@@ -19,6 +19,7 @@
 #include <witch/discovery.h>
 
 #include "core/log.h"
+#include "peer/peer.h"
 #include "reactor/reactor.h"
 
 struct witch_server_config {
@@ -50,6 +51,7 @@ struct witch_server_config {
 	char		 disc_target[64];	/* diagnostic: unicast target */
 	witch_log_fn	 log_fn;
 	void		*log_ud;
+	struct witch__peer_opts peer;	/* peering (peer/peer.h) */
 };
 
 struct witch_server {
@@ -64,6 +66,7 @@ struct witch_server {
 	pthread_t			 reactor_thr;
 	bool				 reactor_started;
 	struct witch_announcer		*announcer;	/* or NULL */
+	struct witch__peers		*peers;		/* peer/ state */
 	int				 adopted[WITCH__ACCEPTORS_MAX];
 	size_t				 nadopted;
 };
