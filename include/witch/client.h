@@ -102,6 +102,9 @@ typedef void (*witch_reply_fn)(witch_client_t *c, int status,
  *  - "closing" is delivered and then handled as always: the link is
  *    dropped (requests in flight fail with WITCH_ECONNECTION, "server
  *    closing: REASON") and the reconnection rules apply.
+ *  - A "monitor" subscription belongs to the link: after a reconnect,
+ *    call "monitor" again (e.g. witch_client_call_async() from the state
+ *    callback on WITCH_CLIENT_CONNECTED).
  *  - It may call witch_client_call_async(), witch_client_notify(),
  *    witch_client_cancel(), witch_client_disconnect(), witch_client_state()
  *    and the other non-blocking functions.  witch_client_call(),
@@ -244,7 +247,10 @@ WITCH_EXTERN int witch_client_notify(witch_client_t *c, const char *endpoint,
 
 /* ---- driving ------------------------------------------------------------ */
 
-/* Start the library's I/O thread (idempotent).  0 or WITCH_ESYSTEM. */
+/*
+ * Start the library's I/O thread (idempotent).  0 or WITCH_ESYSTEM;
+ * WITCH_ESTATE from a callback run by witch_client_free().
+ */
 WITCH_EXTERN int witch_client_start_thread(witch_client_t *c);
 /* Descriptor to poll for readability (stable for the client's life). */
 WITCH_EXTERN int witch_client_fd(witch_client_t *c);

@@ -12,6 +12,7 @@
 
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -749,6 +750,178 @@ test_callback_reentry(void **state)
 	}
 }
 
+/*
+ * Drivers handing over: threads in witch_client_call() (each drives the
+ * client when nobody does), a thread in witch_client_process(), a
+ * thread queueing and cancelling asynchronous calls (completions pushed
+ * from a thread that is not driving), a disconnect and reconnect from
+ * yet another thread, then the I/O thread started while all of them
+ * go on.  Callbacks must never overlap, every accepted call completes
+ * exactly once, every synchronous reply is its own.  Meant for TSan.
+ */
+#define MIX_SYNC	2
+#define MIX_CALLS	150
+
+struct mix {
+	witch_client_t	*c;
+	atomic_int	 running;	/* callbacks running now */
+	atomic_int	 overlap;	/* callbacks that met another */
+	atomic_int	 accepted;	/* call_async returned 0 */
+	atomic_int	 completed;	/* their callbacks */
+	atomic_int	 stop;
+	atomic_int	 sync_bad;	/* a reply that was not ours */
+	atomic_int	 sync_done;	/* sync threads finished */
+};
+
+static void
+mix_cb(witch_client_t *c, int status, json_t *result,
+    const witch_error_t *err, void *ud)
+{
+	struct mix *m = ud;
+	int i;
+
+	if (atomic_fetch_add(&m->running, 1) != 0)
+		atomic_fetch_add(&m->overlap, 1);
+	for (i = 0; i < 50; i++)	/* widen the window */
+		sched_yield();
+	atomic_fetch_add(&m->completed, 1);
+	atomic_fetch_sub(&m->running, 1);
+}
+
+static void *
+mix_sync(void *arg)
+{
+	struct mix *m = arg;
+	json_t *d, *res;
+	int i;
+
+	for (i = 0; i < MIX_CALLS; i++) {
+		d = json_integer(i);
+		if (witch_client_call(m->c, "echo", d, 20000, &res,
+		    NULL) == 0) {
+			if (json_integer_value(json_object_get(res, "echo")) !=
+			    i)
+				atomic_fetch_add(&m->sync_bad, 1);
+			json_decref(res);
+		}
+		json_decref(d);
+	}
+	atomic_fetch_add(&m->sync_done, 1);
+	return NULL;
+}
+
+static void *
+mix_process(void *arg)
+{
+	struct mix *m = arg;
+
+	while (!atomic_load(&m->stop))
+		if (witch_client_process(m->c, 1) != 0)
+			sched_yield();
+	return NULL;
+}
+
+static void *
+mix_async(void *arg)
+{
+	struct mix *m = arg;
+	uint64_t id;
+	json_t *d;
+	int i;
+
+	for (i = 0; !atomic_load(&m->stop); i++) {
+		/* A bounded backlog: the synchronous calls queue behind it. */
+		if (atomic_load(&m->accepted) - atomic_load(&m->completed) >
+		    32) {
+			msleep(1);
+			continue;
+		}
+		d = json_integer(i);
+		if (witch_client_call_async(m->c, "echo", d, 20000, mix_cb, m,
+		    &id) == 0) {
+			atomic_fetch_add(&m->accepted, 1);
+			if (i % 2 == 0)
+				(void)witch_client_cancel(m->c, id);
+		}
+		json_decref(d);
+	}
+	return NULL;
+}
+
+static void
+test_driver_handover(void **state)
+{
+	witch_client_t *c = connected_client(NULL);
+	pthread_t ts[MIX_SYNC], tp, ta;
+	witch_error_t err;
+	struct mix m;
+	int i;
+
+	memset(&m, 0, sizeof(m));
+	m.c = c;
+	for (i = 0; i < MIX_SYNC; i++)
+		assert_int_equal(pthread_create(&ts[i], NULL, mix_sync, &m), 0);
+	assert_int_equal(pthread_create(&tp, NULL, mix_process, &m), 0);
+	assert_int_equal(pthread_create(&ta, NULL, mix_async, &m), 0);
+	assert_true(await_int(&m.completed, 50));
+	/* Completions of everything in flight, while others drive. */
+	witch_client_disconnect(c);
+	assert_int_equal(witch_client_connect(c, &err), 0);
+	assert_true(await_int(&m.completed, atomic_load(&m.completed) + 50));
+	/* The I/O thread takes over from whoever drives. */
+	assert_int_equal(witch_client_start_thread(c), 0);
+	assert_true(await_int(&m.sync_done, MIX_SYNC));
+	atomic_store(&m.stop, 1);
+	for (i = 0; i < MIX_SYNC; i++)
+		pthread_join(ts[i], NULL);
+	pthread_join(tp, NULL);
+	pthread_join(ta, NULL);
+	witch_client_free(c);
+	assert_int_equal(atomic_load(&m.overlap), 0);
+	assert_int_equal(atomic_load(&m.completed), atomic_load(&m.accepted));
+	assert_int_equal(atomic_load(&m.sync_bad), 0);
+}
+
+struct restart {
+	atomic_int	calls;
+	atomic_int	rc;
+};
+
+static void
+restart_on_close(witch_client_t *c, enum witch_client_state old_state,
+    enum witch_client_state new_state, void *ud)
+{
+	struct restart *r = ud;
+
+	if (new_state != WITCH_CLIENT_CLOSED)
+		return;
+	atomic_store(&r->rc, witch_client_start_thread(c));
+	atomic_fetch_add(&r->calls, 1);
+}
+
+/*
+ * witch_client_free() runs the last callbacks (the state change to
+ * CLOSED) on its own thread: one that starts the I/O thread there gets
+ * WITCH_ESTATE, not a thread that free would never join and that would
+ * go on using the freed client.
+ */
+static void
+test_start_thread_during_free(void **state)
+{
+	witch_client_config_t *cfg = ccfg(witch_server_port(srv));
+	struct restart r;
+	witch_client_t *c;
+
+	memset(&r, 0, sizeof(r));
+	assert_int_equal(witch_client_config_set_state_callback(cfg,
+	    restart_on_close, &r), 0);
+	c = connected_client(cfg);
+	witch_client_config_free(cfg);
+	witch_client_free(c);
+	assert_int_equal(atomic_load(&r.calls), 1);
+	assert_int_equal(atomic_load(&r.rc), WITCH_ESTATE);
+}
+
 int
 main(void)
 {
@@ -768,6 +941,8 @@ main(void)
 		cmocka_unit_test(test_threads_io_thread),
 		cmocka_unit_test(test_config),
 		cmocka_unit_test(test_callback_reentry),
+		cmocka_unit_test(test_start_thread_during_free),
+		cmocka_unit_test(test_driver_handover),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

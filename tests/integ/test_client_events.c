@@ -409,6 +409,115 @@ test_free_while_streaming(void **state)
 	log_clear(&l2);
 }
 
+struct reent {
+	atomic_int	 events;
+	atomic_int	 call_rc, connect_rc, process_rc, async_rc, cancel_rc;
+	atomic_int	 cancelled;
+	atomic_int	 disconnected;
+};
+
+static void
+on_cancelled(witch_client_t *c, int status, json_t *result,
+    const witch_error_t *err, void *ud)
+{
+	struct reent *r = ud;
+
+	if (status == WITCH_ECANCELLED)
+		atomic_fetch_add(&r->cancelled, 1);
+}
+
+/*
+ * First monitor event: the waiting functions refuse, queueing and
+ * cancelling work.  Second: disconnect from inside the callback.
+ */
+static void
+reenter_event(witch_client_t *c, const char *event, json_t *data, void *ud)
+{
+	struct reent *r = ud;
+	json_t *res = NULL;
+	uint64_t id = 0;
+	int n;
+
+	if (strcmp(event, "monitor") != 0)
+		return;
+	n = atomic_fetch_add(&r->events, 1) + 1;
+	if (n == 1) {
+		atomic_store(&r->call_rc, witch_client_call(c, "ping", NULL, 0,
+		    &res, NULL));
+		json_decref(res);
+		atomic_store(&r->connect_rc, witch_client_connect(c, NULL));
+		atomic_store(&r->process_rc, witch_client_process(c, 0));
+		atomic_store(&r->async_rc, witch_client_call_async(c, "ping",
+		    NULL, 0, on_cancelled, r, &id));
+		atomic_store(&r->cancel_rc, witch_client_cancel(c, id));
+	} else if (n == 2) {
+		witch_client_disconnect(c);
+		atomic_store(&r->disconnected, 1);
+	}
+}
+
+/*
+ * An event callback that calls back into its client, on the I/O thread
+ * (mode 1) and in witch_client_process() (mode 0): call, connect and
+ * process return WITCH_ESTATE, call_async and cancel work (the cancelled
+ * call's callback runs), and disconnect closes the client; nothing
+ * deadlocks.
+ */
+static void
+test_event_callback_reentry(void **state)
+{
+	witch_server_t *srv = th_server_start(NULL, NULL, NULL);
+	unsigned port = witch_server_port(srv);
+	witch_client_config_t *cfg;
+	witch_client_t *m, *b;
+	witch_error_t err;
+	struct reent r;
+	json_t *res;
+	int mode, i;
+
+	for (mode = 0; mode < 2; mode++) {
+		memset(&r, 0, sizeof(r));
+		assert_int_equal(witch_client_config_new(&cfg), 0);
+		assert_int_equal(witch_client_config_set_port(cfg, port), 0);
+		assert_int_equal(witch_client_config_set_event_callback(cfg,
+		    reenter_event, &r), 0);
+		assert_int_equal(witch_client_new(&m, cfg), 0);
+		witch_client_config_free(cfg);
+		if (mode == 1)
+			assert_int_equal(witch_client_start_thread(m), 0);
+		assert_int_equal(witch_client_connect(m, &err), 0);
+		assert_int_equal(witch_client_call(m, "monitor", NULL, 0, &res,
+		    &err), 0);
+		json_decref(res);
+		b = client_new(port, NULL, false);
+		assert_int_equal(witch_client_connect(b, &err), 0);
+		for (i = 0; i < 5; i++) {
+			assert_int_equal(witch_client_call(b, "ping", NULL, 0,
+			    &res, &err), 0);
+			json_decref(res);
+		}
+		for (i = 0; i < 1000 && (atomic_load(&r.disconnected) == 0 ||
+		    atomic_load(&r.cancelled) == 0); i++) {
+			if (mode == 0)
+				assert_int_equal(witch_client_process(m, 10),
+				    0);
+			else
+				th_sleep_ms(10);
+		}
+		assert_int_equal(atomic_load(&r.disconnected), 1);
+		assert_int_equal(atomic_load(&r.call_rc), WITCH_ESTATE);
+		assert_int_equal(atomic_load(&r.connect_rc), WITCH_ESTATE);
+		assert_int_equal(atomic_load(&r.process_rc), WITCH_ESTATE);
+		assert_int_equal(atomic_load(&r.async_rc), 0);
+		assert_int_equal(atomic_load(&r.cancel_rc), 0);
+		assert_int_equal(atomic_load(&r.cancelled), 1);
+		assert_int_equal(witch_client_state(m), WITCH_CLIENT_CLOSED);
+		witch_client_free(b);
+		witch_client_free(m);
+	}
+	witch_server_free(srv);
+}
+
 /* ---- a scripted server: events and replies in one write --------------- */
 
 struct fake {
@@ -566,6 +675,7 @@ main(void)
 		cmocka_unit_test(test_closing_idle),
 		cmocka_unit_test(test_closing_shutdown),
 		cmocka_unit_test(test_free_while_streaming),
+		cmocka_unit_test(test_event_callback_reentry),
 		cmocka_unit_test(test_order_and_closing),
 		cmocka_unit_test(test_no_callback),
 	};

@@ -105,6 +105,15 @@ h_huge(witch_request_t *req, void *ud)
 	return witch_request_reply(req, v);
 }
 
+/* A result jansson cannot serialise: a string that is not UTF-8. */
+static int
+h_unencodable(witch_request_t *req, void *ud)
+{
+	json_t *v = json_stringn_nocheck("\xff", 1);
+
+	return v == NULL ? WITCH_ENOMEM : witch_request_reply(req, v);
+}
+
 static void
 reg(witch_server_t *srv, void *arg)
 {
@@ -118,6 +127,7 @@ reg(witch_server_t *srv, void *arg)
 		{ "fail_foreign", h_fail_foreign },
 		{ "result_then_error", h_result_then_error },
 		{ "huge", h_huge },
+		{ "unencodable", h_unencodable },
 	};
 	size_t i;
 
@@ -933,6 +943,23 @@ test_handler_huge_result(void **state)
 	assert_ping(f->fd);
 }
 
+/*
+ * A result that cannot be written as JSON is the handler's error, in its
+ * own reply; the connection is not closed as if memory had run out.
+ */
+static void
+test_handler_unencodable_result(void **state)
+{
+	struct fixture *f = *state;
+	json_t *r;
+
+	r = expect_error_s(f->fd, "{\"id\":45,\"endpoint\":\"unencodable\"}",
+	    "45", "handler_error");
+	assert_non_null(strstr(err_msg(r), "JSON"));
+	json_decref(r);
+	assert_ping(f->fd);
+}
+
 /* ---- nesting ------------------------------------------------------------- */
 
 /* pre, n copies of open, n copies of close (if any), post. */
@@ -1102,6 +1129,7 @@ main(void)
 		T(test_handler_foreign_negative),
 		T(test_handler_result_then_error),
 		T(test_handler_huge_result),
+		T(test_handler_unencodable_result),
 		T(test_deep_open_arrays),
 		T(test_deep_open_objects),
 		T(test_deep_balanced_in_data),

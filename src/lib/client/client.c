@@ -462,8 +462,8 @@ witch_client_state(witch_client_t *c)
 }
 
 /*
- * The last hello reply (borrowed; valid until the next successful hello
- * or witch_client_free()).  Any thread.
+ * The last hello reply: a new reference the caller must json_decref()
+ * (NULL unless connected).  Any thread.
  */
 json_t *
 witch_client_server_info(witch_client_t *c)
@@ -499,7 +499,11 @@ io_thread(void *arg)
 	return NULL;
 }
 
-/* Start the I/O thread (idempotent).  0 or WITCH_ESYSTEM.  Any thread. */
+/*
+ * Start the I/O thread (idempotent).  0, WITCH_ESYSTEM, or WITCH_ESTATE
+ * from a callback that witch_client_free() runs (free has joined the
+ * thread already and would never join a new one).  Any thread.
+ */
 int
 witch_client_start_thread(witch_client_t *c)
 {
@@ -508,7 +512,9 @@ witch_client_start_thread(witch_client_t *c)
 	if (c == NULL)
 		return WITCH_EINVAL;
 	pthread_mutex_lock(&c->mu);
-	if (!c->thread_on) {
+	if (c->freeing)
+		rc = WITCH_ESTATE;
+	else if (!c->thread_on) {
 		c->thread_stop = false;
 		if (pthread_create(&c->thread, NULL, io_thread, c) != 0)
 			rc = WITCH_ESYSTEM;

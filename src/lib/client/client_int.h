@@ -171,7 +171,7 @@ struct witch_client {
 	pthread_t		 driver;	/* valid while driving */
 	bool			 thread_on;
 	bool			 thread_stop;
-	bool			 freeing;	/* no more event callbacks */
+	bool			 freeing;	/* no event callbacks, no I/O thread */
 	pthread_t		 thread;
 	unsigned char		 rbuf[RBUF_SIZE];
 };

@@ -3,5 +3,6 @@
 libwitch_core_la_SOURCES += \
 	%reldir%/peer.h %reldir%/peer_int.h \
 	%reldir%/peer.c \
+	%reldir%/send.c \
 	%reldir%/link.c \
 	%reldir%/wire.c

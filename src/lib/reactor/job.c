@@ -73,6 +73,9 @@ job_reply_at(struct witch__reqjob *rj, struct witch_request *req, int rc,
 		if (rc == WITCH_ETOO_LARGE)
 			rc = witch__reply_error(b, rj->id, WITCH_EHANDLER,
 			    "result larger than the 64 MiB frame ceiling");
+		else if (rc == WITCH_EINVAL)	/* a handler's bug, not memory */
+			rc = witch__reply_error(b, rj->id, WITCH_EHANDLER,
+			    "result cannot be written as JSON");
 	} else {
 		if (!witch__err_known(code))
 			code = WITCH_EHANDLER;
