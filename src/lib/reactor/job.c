@@ -102,8 +102,9 @@ witch__job_reply(struct witch__reqjob *rj, struct witch_request *req, int rc,
  * pushes it as one message when the batch ends: when the next job is for
  * another connection, when the pool finds its queue empty (the job ops'
  * idle hook, called before the last job's release), when a job is
- * dropped on this worker, or when the buffer is big or old
- * (PEND_BYTES, PEND_NS).  One allocation, one push, one schedule and one
+ * dropped on this worker, when the buffer is big or old (PEND_BYTES,
+ * PEND_NS), or when a handler was slow (PEND_NS: a reply must not wait
+ * for a slow handler of the next job).  One allocation, one push, one schedule and one
  * inflight update per batch instead of per request; the reactor frees
  * the message on its own thread as before.
  *
@@ -126,6 +127,7 @@ struct pend {
 	struct witch__buf	 b;	/* omsg header, then frames */
 	unsigned		 ndone;	/* jobs ended, not yet counted out */
 	uint64_t		 first_ns;	/* when the batch started */
+	uint64_t		 last_ns;	/* when its last handler ended */
 };
 
 /*
@@ -162,7 +164,7 @@ job_run(struct witch__job *job)
 	struct witch__conn *c = rj->conn;
 	struct pend *pd = &pend;
 	struct witch_request req;
-	uint64_t now;
+	uint64_t now, start;
 	int rc;
 
 	if (pd->conn != c) {
@@ -179,9 +181,18 @@ job_run(struct witch__job *job)
 		pend_flush(pd);
 		witch__conn_reply_lost(c);
 	} else {
+		/*
+		 * A reply waits for the next job's handler, whose length is
+		 * unknown: keep batching only while handlers are quick.  This
+		 * one ran at most since the later of the request's read and
+		 * the previous handler's end (an upper bound).
+		 */
+		start = rj->t0_ns > pd->last_ns ? rj->t0_ns : pd->last_ns;
 		if (pd->ndone++ == 0)
 			pd->first_ns = now;
-		if (pd->b.len >= PEND_BYTES || now - pd->first_ns >= PEND_NS)
+		pd->last_ns = now;
+		if (pd->b.len >= PEND_BYTES || now - pd->first_ns >= PEND_NS ||
+		    now - start >= PEND_NS)
 			pend_flush(pd);
 	}
 	json_decref(req.result);
