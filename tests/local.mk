@@ -115,6 +115,12 @@ TESTS += tests/integ/test_stress
 tests_integ_test_stress_SOURCES = tests/integ/test_stress.c
 tests_integ_test_stress_CFLAGS = $(WITCHTEST_CFLAGS_)
 tests_integ_test_stress_LDADD = $(INTEG_LIBS_)
+
+check_PROGRAMS += tests/integ/test_pool_batch
+TESTS += tests/integ/test_pool_batch
+tests_integ_test_pool_batch_SOURCES = tests/integ/test_pool_batch.c
+tests_integ_test_pool_batch_CFLAGS = $(WITCHTEST_CFLAGS_)
+tests_integ_test_pool_batch_LDADD = $(INTEG_LIBS_)
 endif
 
 if HAVE_CMOCKA

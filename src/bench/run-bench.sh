@@ -26,10 +26,15 @@ if [ -x "$b/src/witchd/.libs/witchd" ]; then
 else
 	witchd=$b/src/witchd/witchd
 fi
+if [ -x "$b/src/bench/.libs/bench-server" ]; then
+	dserver=$b/src/bench/.libs/bench-server
+else
+	dserver=$b/src/bench/bench-server
+fi
 out=$b/bench-out
 mkdir -p "$out"
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/witch-bench.XXXXXX")
-wpid='' rpid='' ppid_=''
+wpid='' rpid='' ppid_='' dpid1='' dpid2='' dport1='' dport2=''
 
 stop() {	# stop PID: TERM, then KILL after 5 s
 	[ -n "$1" ] || return 0
@@ -46,6 +51,8 @@ stop() {	# stop PID: TERM, then KILL after 5 s
 cleanup() {
 	stop "$wpid"
 	stop "$ppid_"
+	stop "$dpid1"
+	stop "$dpid2"
 	stop "$rpid"
 	rm -rf "$tmp"
 }
@@ -86,6 +93,24 @@ start_pool() {
 	start_witchd --inline-builtins=no
 	ppid_=$wpid pport=$wport
 	wpid=$save_pid wport=$save_port
+}
+
+# start_digest N: bench-server (endpoint "digest": parse a 1 KiB object,
+# hash it) with N workers -> dpidN, dportN.
+start_digest() {
+	rm -f "$tmp/dport"
+	LD_LIBRARY_PATH=$b/.libs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH} \
+	    "$dserver" --port-file "$tmp/dport" --workers "$1" \
+	    >>"$tmp/digest.log" 2>&1 &
+	eval "dpid$1=\$!"
+	i=0
+	while [ ! -s "$tmp/dport" ] && [ $i -lt 100 ]; do
+		sleep 0.05
+		i=$((i + 1))
+	done
+	[ -s "$tmp/dport" ] || { cat "$tmp/digest.log" >&2;
+	    die "bench-server did not start"; }
+	eval "dport$1=\$(cat \"\$tmp/dport\")"
 }
 
 # Redis on a free port of its own: try ports until one binds.
@@ -137,6 +162,12 @@ run() {
 		set -- -p "$wport" --pid "$wpid" -c "$2" -P "$3" -d "$4" -n "$5"
 	elif [ "$1" = pool ]; then
 		set -- -p "$pport" --pid "$ppid_" -c "$2" -P "$3" -d "$4" -n "$5"
+	elif [ "$1" = dg1 ]; then
+		set -- -p "$dport1" --pid "$dpid1" -e digest --object -d 1024 \
+		    -c "$2" -P "$3" -n "$5"
+	elif [ "$1" = dg2 ]; then
+		set -- -p "$dport2" --pid "$dpid2" -e digest --object -d 1024 \
+		    -c "$2" -P "$3" -n "$5"
 	else
 		set -- --resp -p "$rport" --pid "$rpid" -c "$2" -P "$3" \
 		    -d "$4" -n "$5"
@@ -168,10 +199,12 @@ calib() {
 
 start_witchd
 start_pool
-servers="witchd pool"
+start_digest 1
+start_digest 2
+servers="witchd pool dg1 dg2"
 if [ $have_redis = yes ]; then
 	if start_redis; then
-		servers="witchd pool redis"
+		servers="witchd pool dg1 dg2 redis"
 	else
 		echo "run-bench: redis-server did not start: witchd rows only"
 		have_redis=no
@@ -184,6 +217,7 @@ echo "witch bench $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) CPUs" \
     "(${model:-unknown}), load $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "$(LD_LIBRARY_PATH=$b/.libs "$witchd" --version 2>/dev/null || true)" \
     "pid $wpid port $wport; with --inline-builtins=no pid $ppid_ port $pport"
+echo "bench-server (digest) --workers 1 pid $dpid1, --workers 2 pid $dpid2"
 [ $have_redis = yes ] &&
     echo "$(redis-server --version | cut -d' ' -f1-3) pid $rpid port $rport"
 echo "rounds $rounds, ~${secs} s per run; results in $out/runs.csv"
@@ -196,14 +230,19 @@ split_row() {	# split C:P:D into c, p, d
 	p=${1#*:}
 	p=${p%%:*}
 }
-# The pool server runs the 32 B rows only (it shows the hand-off).
-only_32() {
-	[ "$1" != pool ] || [ "$2" -eq 32 ]
+# runs_row SERVER C D: the pool server runs the 32 B rows (it shows the
+# hand-off), the digest servers the c=50 32 B rows with a 1 KiB object.
+runs_row() {
+	case $1 in
+	pool) [ "$3" -eq 32 ] ;;
+	dg1 | dg2) [ "$3" -eq 32 ] && [ "$2" -eq 50 ] ;;
+	*) true ;;
+	esac
 }
 for row in $rows; do
 	split_row "$row"
 	for s in $servers; do
-		only_32 "$s" "$d" || continue
+		runs_row "$s" "$c" "$d" || continue
 		calib "$s" "$c" "$p" "$d"
 		eval "n_${s}_${c}_${p}_${d}=\$cn"
 	done
@@ -215,11 +254,11 @@ while [ $r -le "$rounds" ]; do
 	echo "round $r of $rounds"
 	order=$servers
 	[ $((r % 2)) -eq 0 ] && [ $have_redis = yes ] &&
-	    order="redis pool witchd"
+	    order="redis dg2 dg1 pool witchd"
 	for row in $rows; do
 		split_row "$row"
 		for s in $order; do
-			only_32 "$s" "$d" || continue
+			runs_row "$s" "$c" "$d" || continue
 			eval "n=\$n_${s}_${c}_${p}_${d}"
 			run $s "$c" "$p" "$d" "$n"
 			sed "s/^/$r,$s,/" "$tmp/last" >>"$out/runs.csv"
@@ -238,6 +277,9 @@ done
 # The memory row, on fresh servers.
 stop "$ppid_"
 ppid_=
+stop "$dpid1"
+stop "$dpid2"
+dpid1='' dpid2=''
 stop "$wpid"
 start_witchd
 "$bench" -p "$wport" --pid "$wpid" --idle "$nidle" --csv >"$tmp/idle.w" ||
@@ -274,7 +316,13 @@ NR == 1 { next }
 {
 	row = "echo " $7 " B c=" $5 " P=" $6
 	s = $2
-	if (s == "pool") {
+	if (s == "dg1" || s == "dg2") {
+		# An endpoint doing real work, 1 and 2 workers: no Redis.
+		row = "digest 1 KiB c=" $5 " P=" $6 " w" substr(s, 3)
+		s = "witchd"
+		base[row] = row
+		noredis[row] = 1
+	} else if (s == "pool") {
 		# witchd with echo on the workers, against the Redis run
 		# of the base row in the same round.
 		base[row " wk"] = row
@@ -290,14 +338,15 @@ NR == 1 { next }
 	add(row SUBSEP s SUBSEP "p50", $12)
 	add(row SUBSEP s SUBSEP "p99", $14)
 	add(row SUBSEP s SUBSEP "cpu", $18)
+	add(row SUBSEP s SUBSEP "ccpu", $19)
 	err[row SUBSEP s] += $17
 	rps[row SUBSEP s SUBSEP $1] = $11
 	rounds[$1] = 1
 }
 END {
-	printf "\n%-22s %9s %9s %6s %8s %8s %8s %8s %7s %7s %s\n", "row",
-	    "witchd/s", "redis/s", "ratio", "w p50", "w p99", "r p50",
-	    "r p99", "w cpu", "r cpu", "errors w/r"
+	printf "\n%-22s %9s %9s %6s %8s %8s %8s %8s %7s %7s %s %6s %6s\n",
+	    "row", "witchd/s", "redis/s", "ratio", "w p50", "w p99", "r p50",
+	    "r p99", "w cpu", "r cpu", "errors w/r", "wc cpu", "rc cpu"
 	for (i = 1; i <= nrows; i++) {
 		row = order[i]
 		rl = ""
@@ -313,28 +362,45 @@ END {
 			M[s, "p50"] = median(L[r SUBSEP s SUBSEP "p50"])
 			M[s, "p99"] = median(L[r SUBSEP s SUBSEP "p99"])
 			M[s, "cpu"] = median(L[r SUBSEP s SUBSEP "cpu"])
+			M[s, "ccpu"] = median(L[r SUBSEP s SUBSEP "ccpu"])
 		}
 		ratio = median(rl)
 		R[row] = ratio
 		for (x in M)
 			V[row, x] = M[x]
-		if (redis == "yes")
+		if (redis == "yes" && !(row in noredis))
 			printf "%-22s %9.0f %9.0f %6.2f %8.1f %8.1f %8.1f " \
-			    "%8.1f %7.2f %7.2f %d/%d\n", row, M["witchd", "rps"],
-			    M["redis", "rps"], ratio, M["witchd", "p50"],
-			    M["witchd", "p99"], M["redis", "p50"],
-			    M["redis", "p99"], M["witchd", "cpu"],
-			    M["redis", "cpu"], err[row SUBSEP "witchd"],
-			    err[row SUBSEP "redis"]
+			    "%8.1f %7.2f %7.2f %5d/%-4d %6.2f %6.2f\n", row,
+			    M["witchd", "rps"], M["redis", "rps"], ratio,
+			    M["witchd", "p50"], M["witchd", "p99"],
+			    M["redis", "p50"], M["redis", "p99"],
+			    M["witchd", "cpu"], M["redis", "cpu"],
+			    err[row SUBSEP "witchd"], err[row SUBSEP "redis"],
+			    M["witchd", "ccpu"], M["redis", "ccpu"]
 		else
 			printf "%-22s %9.0f %9s %6s %8.1f %8.1f %8s %8s " \
-			    "%7.2f %7s %d/-\n", row, M["witchd", "rps"], "-",
-			    "-", M["witchd", "p50"], M["witchd", "p99"], "-",
-			    "-", M["witchd", "cpu"], "-",
-			    err[row SUBSEP "witchd"]
+			    "%7.2f %7s %5d/-    %6.2f %6s\n", row,
+			    M["witchd", "rps"], "-", "-", M["witchd", "p50"],
+			    M["witchd", "p99"], "-", "-", M["witchd", "cpu"],
+			    "-", err[row SUBSEP "witchd"], M["witchd", "ccpu"],
+			    "-"
 		errors += err[row SUBSEP "witchd"]
 		if (base[row] == row)
 			errors += err[row SUBSEP "redis"]
+	}
+	for (i = 1; i <= nrows; i++) {
+		row = order[i]
+		if (!(row in noredis) || row !~ / w2$/)
+			continue
+		w1 = substr(row, 1, length(row) - 1) "1"
+		rl = ""
+		for (rd in rounds)
+			if (rps[w1 SUBSEP "witchd" SUBSEP rd] > 0)
+				rl = rl " " rps[row SUBSEP "witchd" SUBSEP rd] / \
+				    rps[w1 SUBSEP "witchd" SUBSEP rd]
+		printf "%-22s --workers 2 / --workers 1: %.2f (median of" \
+		    " per-round rps ratios)\n", substr(row, 1,
+		    length(row) - 3), median(rl)
 	}
 	split(iw, W, ",")
 	split(ir, Rd, ",")
@@ -347,9 +413,12 @@ END {
 	errors += W[6] + Rd[6]
 	print "(rps and latencies: medians of rounds; ratio: median of" \
 	    " per-round witchd/redis rps;\n latencies in us; cpu: server" \
-	    " CPU us per request, utime+stime;\n wk: witchd" \
+	    " CPU us per request, utime+stime; wc/rc cpu: the client" \
+	    " (witch-bench)\n CPU us per request against witchd / Redis;" \
+	    "\n wk: witchd" \
 	    " --inline-builtins=no, echo through the worker pool, against" \
-	    " the same Redis runs; no target)"
+	    " the same Redis runs;\n digest: bench-server, parse a 1 KiB" \
+	    " object and hash it, 1 and 2 workers; no target)"
 	print "\ntargets:"
 	a = "echo 32 B c=50 P=1"; b = "echo 32 B c=50 P=16"
 	c = "echo 32 B c=1 P=1"
@@ -364,6 +433,17 @@ END {
 		verdict(V[c, "witchd", "p50"] <= 1.2 * V[c, "redis", "p50"],
 		    sprintf("%s: p50 witchd %.1f <= 1.2 x redis %.1f us", c,
 		    V[c, "witchd", "p50"], V[c, "redis", "p50"]))
+		# The worker pool: what every application endpoint pays.
+		verdict(R[a " wk"] >= 1.0, sprintf("%s wk: ratio %.2f >= 1.00",
+		    a, R[a " wk"]))
+		verdict(V[a " wk", "witchd", "cpu"] <= 1.2 * V[a, "redis", "cpu"],
+		    sprintf("%s wk: server cpu %.2f <= 1.2 x redis %.2f us/req",
+		    a, V[a " wk", "witchd", "cpu"], V[a, "redis", "cpu"]))
+		verdict(R[b " wk"] >= 1.0, sprintf("%s wk: ratio %.2f >= 1.00",
+		    b, R[b " wk"]))
+		x = V[c " wk", "witchd", "p50"]
+		verdict(x <= 1.3 * V[c, "redis", "p50"], sprintf("%s wk: p50" \
+		    " %.1f <= 1.3 x redis %.1f us", c, x, V[c, "redis", "p50"]))
 	} else
 		print "  SKIP  ratio targets (no redis-server)"
 	verdict(W[5] != "" && W[5] <= 8192, sprintf("idle %s connections:" \

@@ -95,7 +95,7 @@ static struct {
 	uint64_t	 total;
 	size_t		 dsize;
 	long long	 pid;
-	bool		 resp, csv, csv_header;
+	bool		 resp, csv, csv_header, object;
 } o = {
 	.host = "127.0.0.1", .port = "8888", .endpoint = "echo",
 	.conns = 50, .pipeline = 1, .threads = 1, .total = 100000,
@@ -212,6 +212,35 @@ hist_pct(const struct hist *h, double q)
 
 /* Requests */
 
+/*
+ * --object: a JSON object of exactly size (>= 10) bytes at out, not
+ * terminated: string and integer members, then "pad" filling the rest.
+ */
+static void
+build_object(unsigned char *out, size_t size)
+{
+	char m[64];
+	size_t len = 1, i, n;
+
+	out[0] = '{';
+	for (i = 0; size - len > 48; i++) {
+		if (i % 2)
+			n = (size_t)snprintf(m, sizeof(m), "\"n%zu\":%zu,", i,
+			    i * 7919);
+		else
+			n = (size_t)snprintf(m, sizeof(m),
+			    "\"k%zu\":\"abcdefghijklmnop\",", i);
+		memcpy(out + len, m, n);
+		len += n;
+	}
+	memcpy(out + len, "\"pad\":\"", 7);
+	len += 7;
+	n = size - len - 2;
+	memset(out + len, 'x', n);
+	len += n;
+	memcpy(out + len, "\"}", 2);
+}
+
 /* Build the fixed part of a request: for witch, what follows the id; for
  * RESP, the whole command. */
 static void
@@ -221,6 +250,17 @@ build_template(void)
 	size_t i, hl, cl;
 	int n;
 
+	if (!o.resp && o.object) {
+		n = snprintf(head, sizeof(head), ",\"endpoint\":\"%s\","
+		    "\"data\":", o.endpoint);
+		hl = (size_t)n;
+		tmpllen = hl + o.dsize + 1;
+		tmpl = xmalloc(tmpllen);
+		memcpy(tmpl, head, hl);
+		build_object(tmpl + hl, o.dsize);
+		tmpl[hl + o.dsize] = '}';
+		return;
+	}
 	if (!o.resp) {
 		n = snprintf(head, sizeof(head), ",\"endpoint\":\"%s\","
 		    "\"data\":\"", o.endpoint);
@@ -919,7 +959,7 @@ usage(FILE *f)
 "usage: witch-bench [-H host] [-p port] [-U path] [-c connections]\n"
 "                   [-P pipeline] [-n requests] [-d bytes] [-e endpoint]\n"
 "                   [--threads n] [--pid pid] [--resp] [--csv]\n"
-"                   [--csv-header] [--idle n [--hold seconds]]\n"
+"                   [--csv-header] [--idle n [--hold seconds]] [--object]\n"
 "Closed-loop load generator for witch servers (--resp: Redis); see\n"
 "witch-bench(1).  Exit 0 ok, 1 error replies, 2 usage, 3 failure.\n");
 }
@@ -957,7 +997,7 @@ static void
 parse_args(int argc, char *argv[])
 {
 	enum { O_THREADS = 1000, O_PID, O_RESP, O_CSV, O_CSVH, O_IDLE,
-	    O_HOLD };
+	    O_HOLD, O_OBJECT };
 	static const struct option lo[] = {
 		{ "threads", required_argument, NULL, O_THREADS },
 		{ "pid", required_argument, NULL, O_PID },
@@ -966,6 +1006,7 @@ parse_args(int argc, char *argv[])
 		{ "csv-header", no_argument, NULL, O_CSVH },
 		{ "idle", required_argument, NULL, O_IDLE },
 		{ "hold", required_argument, NULL, O_HOLD },
+		{ "object", no_argument, NULL, O_OBJECT },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -994,6 +1035,7 @@ parse_args(int argc, char *argv[])
 		case O_CSVH: o.csv = o.csv_header = true; break;
 		case O_IDLE: o.idle = num(optarg, 1, 1000000, "--idle"); break;
 		case O_HOLD: o.hold = num(optarg, 0, 86400, "--hold"); break;
+		case O_OBJECT: o.object = true; break;
 		case 'h':
 			usage(stdout);
 			exit(0);
@@ -1008,6 +1050,10 @@ parse_args(int argc, char *argv[])
 	}
 	if (optind != argc)
 		usage_error("unexpected argument '%s'", argv[optind]);
+	if (o.object && o.resp)
+		usage_error("--object is for the witch protocol, not --resp");
+	if (o.object && o.dsize < 10)
+		usage_error("--object needs -d 10 or more");
 	if (o.endpoint[0] == '\0' || strlen(o.endpoint) > 63 ||
 	    strpbrk(o.endpoint, "\"\\\r\n") != NULL) {
 		fprintf(stderr, "witch-bench: -e '%s': expected an endpoint "

@@ -117,8 +117,8 @@ witch__wakeup_signal(struct witch__wakeup *w)
 }
 
 /*
- * Reactor only, after the poller reported rfd readable: drain rfd to
- * EAGAIN, then clear pending.  The caller must look for work only after
+ * Reactor only, after the poller reported rfd readable: drain rfd (an
+ * eventfd by one read, a pipe to EAGAIN), then clear pending.  The caller must look for work only after
  * this returns.
  *
  * Why drain first and clear second.  Invariant: whenever pending is true
@@ -147,8 +147,17 @@ witch__wakeup_clear(struct witch__wakeup *w)
 
 	for (;;) {
 		n = read(w->rfd, &buf, sizeof(buf));
+#ifdef USE_EVENTFD
+		/*
+		 * One read returns the whole counter and resets it: drained,
+		 * no second read to see EAGAIN (a syscall per wakeup).
+		 */
+		if (n > 0)
+			break;
+#else
 		if (n > 0)
 			continue;
+#endif
 		if (n == -1 && errno == EINTR)
 			continue;
 		break;		/* EAGAIN (drained), or 0/error: nothing to do */

@@ -5,7 +5,8 @@
  * ---------------------------
  * One mutex, p->mtx, protects: the queue links (p->head, p->tail and each
  * queued job's next/prev), the idle-worker stack and each worker's
- * `woken' flag, each worker's `running' slot, p->stopping, p->joined and
+ * `woken' flag (a sleeping worker waits on its own semaphore, outside
+ * the mutex: sleep_locked), each worker's `running' slot, p->stopping, p->joined and
  * p->ndrainers.  Every write to p->depth happens under it too, and
  * nrunning is incremented under it.  Job fields other than the links and
  * `cancelled' (ops, deadline_ns, the caller's own data) are written by the
@@ -46,6 +47,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
+#include <semaphore.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -66,7 +68,7 @@
 struct worker {
 	struct witch__pool	*pool;
 	pthread_t		 tid;
-	pthread_cond_t		 cv;	/* this worker sleeps here */
+	sem_t			 sem;	/* this worker sleeps here */
 	bool			 woken;	/* claimed by a submitter */
 	struct worker		*next_idle;
 	struct witch__job	*running;	/* popped, not yet finished */
@@ -214,15 +216,38 @@ spin(struct witch__pool *p)
 	}
 }
 
-/* Sleep until a submitter claims w or the pool stops.  Lock held. */
+/*
+ * Sleep until a submitter claims w or the pool stops.  Lock held (it is
+ * dropped while asleep and held again on return).
+ *
+ * A semaphore per worker, not a condition variable on p->mtx: glibc
+ * re-takes the mutex after pthread_cond_wait in its "contended" state, so
+ * the worker's next unlock was a futex(FUTEX_WAKE) syscall with nobody to
+ * wake, one per sleep (one per request at c=1).  With sem_wait outside the
+ * lock, the wake is the poster's sem_post (a futex wake only when the
+ * worker really sleeps) and the re-lock is uncontended.
+ *
+ * Exactly one post per sleep: a worker is posted only by whoever removes
+ * it from the idle stack (submit, wake_all_locked) and sets woken, both
+ * under the lock, so at most once per push; the loop below waits until
+ * woken or stopping, consuming that post (a post that comes before the
+ * sem_wait makes it return at once).  So no count is left over for the
+ * next sleep.  A worker that finds stopping set under the lock never
+ * waits.  woken and stopping are read under the mutex, which also makes
+ * the submitter's queue writes visible.
+ */
 static void
 sleep_locked(struct witch__pool *p, struct worker *w)
 {
 	w->woken = false;
 	w->next_idle = p->idle;
 	p->idle = w;
-	while (!w->woken && !p->stopping)
-		pthread_cond_wait(&w->cv, &p->mtx);
+	while (!w->woken && !p->stopping) {
+		pthread_mutex_unlock(&p->mtx);
+		while (sem_wait(&w->sem) == -1 && errno == EINTR)
+			;
+		pthread_mutex_lock(&p->mtx);
+	}
 	/* witch__pool_stop empties the idle stack and sets woken. */
 }
 
@@ -253,6 +278,13 @@ worker_main(void *arg)
 		}
 		pthread_mutex_unlock(&p->mtx);
 		if (job != NULL) {
+			/*
+			 * Nothing queued behind this job: let it publish
+			 * what it batched before it is released, so that
+			 * finished() (and a drain) comes after that.
+			 */
+			if (next == NULL && job->ops->idle != NULL)
+				job->ops->idle(job);
 			job->ops->release(job);
 			finished(p);
 		}
@@ -275,7 +307,7 @@ wake_all_locked(struct witch__pool *p)
 	p->stopping = true;
 	for (w = p->idle; w != NULL; w = w->next_idle) {
 		w->woken = true;
-		pthread_cond_signal(&w->cv);
+		sem_post(&w->sem);
 	}
 	p->idle = NULL;
 }
@@ -317,7 +349,7 @@ destroy(struct witch__pool *p, unsigned ncv, bool have_mtx, bool have_drain)
 	unsigned i;
 
 	for (i = 0; i < ncv; i++)
-		pthread_cond_destroy(&p->workers[i].cv);
+		sem_destroy(&p->workers[i].sem);
 	if (have_drain)
 		pthread_cond_destroy(&p->drain_cv);
 	if (have_mtx)
@@ -370,7 +402,7 @@ witch__pool_new(struct witch__pool **ret, unsigned nworkers,
 	have_drain = true;
 	for (; ncv < nworkers; ncv++) {
 		p->workers[ncv].pool = p;
-		if (pthread_cond_init(&p->workers[ncv].cv, NULL) != 0)
+		if (sem_init(&p->workers[ncv].sem, 0, 0) != 0)
 			goto fail;
 	}
 	if ((rc = start_workers(p, nworkers)) != 0) {
@@ -428,16 +460,16 @@ witch__pool_submit(struct witch__pool *p, struct witch__job **jobs,
 		if (nwake < WAKE_BATCH)
 			wake[nwake++] = w;
 		else
-			pthread_cond_signal(&w->cv);
+			sem_post(&w->sem);
 	}
 	pthread_mutex_unlock(&p->mtx);
 	/*
-	 * Signal outside the lock, so the woken worker does not block on
-	 * the mutex at once.  A stale signal is harmless: workers re-check
-	 * their woken flag under the lock.
+	 * Post outside the lock, so the woken worker does not block on the
+	 * mutex at once.  Each claimed worker gets exactly one post
+	 * (sleep_locked).
 	 */
 	for (i = 0; i < nwake; i++)
-		pthread_cond_signal(&wake[i]->cv);
+		sem_post(&wake[i]->sem);
 	return k;
 }
 

@@ -33,6 +33,14 @@ struct witch__job_ops {
 	void	(*drop)(struct witch__job *job, int reason);
 	/* Free the job; called exactly once, after run or drop returned. */
 	void	(*release)(struct witch__job *job);
+	/*
+	 * Optional (NULL: none).  Called on the worker, after run or drop
+	 * of this job returned and before its release, when the worker
+	 * found the queue empty: the moment to publish what the worker's
+	 * jobs left pending (the reactor's jobs batch their replies until
+	 * then).  Never with the pool lock held.
+	 */
+	void	(*idle)(struct witch__job *job);
 };
 
 /* Embed this in your job structure; the pool owns the links while queued. */

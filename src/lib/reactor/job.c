@@ -14,11 +14,13 @@
 #include "reactor/reactor.h"
 
 /* The server whose handler this thread is running, if any. */
-_Thread_local struct witch__reactor *witch__tls_handler;
+_Thread_local struct witch__reactor *witch__tls_handler
+    __attribute__((tls_model("initial-exec")));
 
-void
-witch__count_call(struct witch__reactor *r, const struct witch__endpoint *ep,
-    bool ok, uint64_t t0_ns)
+/* witch__count_call with the clock already read (now_ns). */
+static inline void
+count_call_at(struct witch__reactor *r, const struct witch__endpoint *ep,
+    bool ok, uint64_t t0_ns, uint64_t now_ns)
 {
 	struct witch__endpoint *e = (struct witch__endpoint *)(uintptr_t)ep;
 
@@ -26,17 +28,24 @@ witch__count_call(struct witch__reactor *r, const struct witch__endpoint *ep,
 	if (!ok)
 		atomic_fetch_add_explicit(&e->failures, 1,
 		    memory_order_relaxed);
-	witch__stats_latency(&r->ctr, (witch__now_ns() - t0_ns) / 1000u);
+	witch__stats_latency(&r->ctr, (now_ns - t0_ns) / 1000u);
+}
+
+void
+witch__count_call(struct witch__reactor *r, const struct witch__endpoint *ep,
+    bool ok, uint64_t t0_ns)
+{
+	count_call_at(r, ep, ok, t0_ns, witch__now_ns());
 }
 
 /*
- * Account the handler's outcome and append its reply frame to b.
- * False: nothing appended (oneway, or no memory for the frame; b is then
- * as it was).
+ * Account the handler's outcome, answered at now_ns, and append its reply
+ * frame to b.  False: nothing appended (oneway, or no memory for the
+ * frame; b is then as it was).
  */
-bool
-witch__job_reply(struct witch__reqjob *rj, struct witch_request *req, int rc,
-    struct witch__buf *b)
+static inline bool
+job_reply_at(struct witch__reqjob *rj, struct witch_request *req, int rc,
+    struct witch__buf *b, uint64_t now_ns)
 {
 	struct witch__reactor *r = rj->conn->r;
 	int code = req->err != 0 ? req->err : rc;
@@ -46,7 +55,7 @@ witch__job_reply(struct witch__reqjob *rj, struct witch_request *req, int rc,
 		atomic_fetch_add(&r->ctr.requests_served, 1);
 	else
 		atomic_fetch_add(&r->ctr.requests_failed, 1);
-	witch__count_call(r, rj->ep, ok, rj->t0_ns);
+	count_call_at(r, rj->ep, ok, rj->t0_ns, now_ns);
 	if (rj->oneway) {
 		if (!ok)
 			witch__stats_error(&r->ctr, code);
@@ -77,26 +86,125 @@ witch__job_reply(struct witch__reqjob *rj, struct witch_request *req, int rc,
 	return rc == 0;
 }
 
+bool
+witch__job_reply(struct witch__reqjob *rj, struct witch_request *req, int rc,
+    struct witch__buf *b)
+{
+	return job_reply_at(rj, req, rc, b, witch__now_ns());
+}
+
+/*
+ * Replies a worker has built but not yet pushed: all for one connection.
+ *
+ * A worker that goes straight on from one job of a connection to the
+ * next job of the same connection (a pipelined batch: the reactor submits
+ * a read's requests together) appends each reply to one buffer and
+ * pushes it as one message when the batch ends: when the next job is for
+ * another connection, when the pool finds its queue empty (the job ops'
+ * idle hook, called before the last job's release), when a job is
+ * dropped on this worker, when the buffer is big or old (PEND_BYTES,
+ * PEND_NS), or when a handler was slow (PEND_NS: a reply must not wait
+ * for a slow handler of the next job).  One allocation, one push, one schedule and one
+ * inflight update per batch instead of per request; the reactor frees
+ * the message on its own thread as before.
+ *
+ * Ordering: `pend' is thread-local, so it needs no synchronisation of
+ * its own.  What other threads see is unchanged in kind: the buffer is
+ * published with witch__conn_send_buf (the output queue's release CAS
+ * and the scheduled flag, output-queue.md), and only after that push
+ * are the batch's jobs counted out of c->inflight (one seq_cst
+ * fetch_sub for all of them, then the seq_cst load of want_done, the
+ * pairing witch__job_done documents).  So the reactor still never sees
+ * inflight at zero while one of those replies is unpublished, which is
+ * what its close sequence relies on.  A pending batch holds its own
+ * reference to the connection; the jobs' releases may drop theirs.
+ */
+#define PEND_BYTES	16384	/* push when the batch is this big */
+#define PEND_NS		20000	/* ... or its first reply this old (ns) */
+
+struct pend {
+	struct witch__conn	*conn;	/* referenced; NULL: nothing pending */
+	struct witch__buf	 b;	/* omsg header, then frames */
+	unsigned		 ndone;	/* jobs ended, not yet counted out */
+	uint64_t		 first_ns;	/* when the batch started */
+	uint64_t		 last_ns;	/* when its last handler ended */
+};
+
+/*
+ * initial-exec: in a shared library the default model makes every access
+ * a __tls_get_addr call (four per request here); this one is a load from
+ * %fs.  It takes 64 bytes of the static TLS block, which glibc keeps a
+ * surplus of for libraries that are dlopen()ed, as libwitch may be.
+ */
+static _Thread_local struct pend pend
+    __attribute__((tls_model("initial-exec")));
+
+/* Push this worker's pending replies and count their jobs out. */
+static void
+pend_flush(struct pend *pd)
+{
+	struct witch__conn *c = pd->conn;
+
+	if (c == NULL)
+		return;
+	pd->conn = NULL;
+	if (pd->b.len > sizeof(struct witch__omsg))
+		witch__conn_send_buf(c, &pd->b);
+	else
+		witch__buf_free(&pd->b);
+	witch__job_done_n(c, pd->ndone);
+	pd->ndone = 0;
+	witch__conn_unref(c);
+}
+
 static void
 job_run(struct witch__job *job)
 {
 	struct witch__reqjob *rj = (struct witch__reqjob *)job;
+	struct witch__conn *c = rj->conn;
+	struct pend *pd = &pend;
 	struct witch_request req;
-	struct witch__buf b;
+	uint64_t now, start;
 	int rc;
 
+	if (pd->conn != c) {
+		pend_flush(pd);
+		pd->conn = c;
+		witch__conn_ref(c);
+		witch__omsg_buf_init(&pd->b);
+	}
 	rc = witch__handler_call(rj, &req);
-	witch__omsg_buf_init(&b);
-	if (witch__job_reply(rj, &req, rc, &b))
-		witch__conn_send_buf(rj->conn, &b);
-	else {
-		witch__buf_free(&b);
-		if (!rj->oneway)
-			witch__conn_reply_lost(rj->conn);
+	now = witch__now_ns();
+	if (!job_reply_at(rj, &req, rc, &pd->b, now) && !rj->oneway) {
+		/* Earlier replies first, then the gap that closes c. */
+		pd->ndone++;
+		pend_flush(pd);
+		witch__conn_reply_lost(c);
+	} else {
+		/*
+		 * A reply waits for the next job's handler, whose length is
+		 * unknown: keep batching only while handlers are quick.  This
+		 * one ran at most since the later of the request's read and
+		 * the previous handler's end (an upper bound).
+		 */
+		start = rj->t0_ns > pd->last_ns ? rj->t0_ns : pd->last_ns;
+		if (pd->ndone++ == 0)
+			pd->first_ns = now;
+		pd->last_ns = now;
+		if (pd->b.len >= PEND_BYTES || now - pd->first_ns >= PEND_NS ||
+		    now - start >= PEND_NS)
+			pend_flush(pd);
 	}
 	json_decref(req.result);
 	witch__request_raw_free(&req);
-	witch__job_done(rj->conn);
+}
+
+/* The pool found its queue empty after this job: publish the batch. */
+static void
+job_idle(struct witch__job *job)
+{
+	(void)job;
+	pend_flush(&pend);
 }
 
 static void
@@ -106,6 +214,7 @@ job_drop(struct witch__job *job, int reason)
 	struct witch__conn *c = rj->conn;
 	const char *msg;
 
+	pend_flush(&pend);	/* a worker's batch goes out first */
 	atomic_fetch_add(&c->r->ctr.requests_failed, 1);
 	witch__count_call(c->r, rj->ep, false, rj->t0_ns);
 	if (!rj->oneway) {
@@ -145,7 +254,7 @@ witch__job_release(struct witch__job *job)
 }
 
 const struct witch__job_ops witch__reqjob_ops = {
-	job_run, job_drop, witch__job_release
+	job_run, job_drop, witch__job_release, job_idle
 };
 
 /* ---- request accessors (worker thread, during the handler) ---------- */

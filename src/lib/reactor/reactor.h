@@ -422,7 +422,8 @@ witch__obuf_ready(struct witch__conn *c)
 }
 
 /* The server whose handler this thread is running, if any. */
-extern _Thread_local struct witch__reactor *witch__tls_handler;
+extern _Thread_local struct witch__reactor *witch__tls_handler
+    __attribute__((tls_model("initial-exec")));	/* job.c */
 
 /* Call ep's handler for rj; the caller owns req->result afterwards. */
 static inline int
@@ -440,18 +441,28 @@ witch__handler_call(struct witch__reqjob *rj, struct witch_request *req)
 	return rc;
 }
 
-/* A job of c ended (ran or dropped): account it, wake the reactor. */
+/*
+ * n jobs of c ended (ran or dropped) and their replies, if any, were
+ * pushed: account them, wake the reactor if it waits for them.
+ */
 void witch__conn_schedule(struct witch__conn *c);
 static inline void
-witch__job_done(struct witch__conn *c)
+witch__job_done_n(struct witch__conn *c, unsigned n)
 {
-	atomic_fetch_sub(&c->inflight, 1);
+	atomic_fetch_sub(&c->inflight, n);
 	/*
 	 * seq_cst pairs with the reactor's store of want_done followed by
 	 * its load of inflight: one of the two sides sees the other.
 	 */
 	if (atomic_load(&c->want_done))
 		witch__conn_schedule(c);
+}
+
+/* One job of c ended: witch__job_done_n(c, 1). */
+static inline void
+witch__job_done(struct witch__conn *c)
+{
+	witch__job_done_n(c, 1);
 }
 
 /* ---- reactor/loop.c: the reactor's life ----------------------------- */

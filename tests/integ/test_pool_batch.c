@@ -1,0 +1,432 @@
+/*
+ * test_pool_batch: a worker's batched replies (reactor/job.c, "pend"),
+ * under load, meant to run under TSan as well as plain and ASan+UBSan.
+ *
+ * One in-process server with 2 workers and the built-ins on the pool
+ * (inline_builtins false), so every request crosses reactor -> worker ->
+ * reactor.  Six client threads each run bounded rounds: connect, write a
+ * pipeline of 1..MAX_REQ requests in one go (echo of the request's
+ * number, a "big" reply of a few KiB so that batches cross the 16 KiB
+ * push threshold, an endpoint that fails, oneway echoes), then end the
+ * round one of four ways: read every reply; half-close and read to EOF
+ * (the close sequence must still write every reply owed: a batch's jobs
+ * are counted out only after its replies were pushed); read half and
+ * close; or reset at once.
+ *
+ * Checked on rounds read to the end: every non-oneway request gets
+ * exactly one reply with its id and the right content (echo payload,
+ * big length, error code), nothing else arrives; `clients' returns to 0
+ * once every client has gone; the server stops and frees cleanly.
+ *
+ * Client threads never call cmocka asserts; they record the first
+ * failure and the main thread asserts on it.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <sys/socket.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "integ/harness.h"
+
+#if defined(__SANITIZE_THREAD__)
+#define BATCH_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define BATCH_TSAN 1
+#endif
+#endif
+
+#ifdef BATCH_TSAN
+#define ROUNDS 60
+#else
+#define ROUNDS 200
+#endif
+#define NCLIENTS 6
+#define MAX_REQ 96
+#define READ_MS 15000
+
+/* ---- the server side --------------------------------------------------- */
+
+/* data: a length (capped at 8000): replies with a string of that many x. */
+static int
+h_big(witch_request_t *req, void *ud)
+{
+	json_int_t n = json_integer_value(witch_request_data(req));
+	char *s;
+	int rc;
+
+	(void)ud;
+	if (n < 0 || n > 8000)
+		n = 8000;
+	if ((s = malloc((size_t)n + 1)) == NULL)
+		return witch_request_error(req, WITCH_ENOMEM, NULL);
+	memset(s, 'x', (size_t)n);
+	s[n] = '\0';
+	rc = witch_request_reply(req, json_string(s));
+	free(s);
+	return rc;
+}
+
+static int
+h_fail(witch_request_t *req, void *ud)
+{
+	(void)ud;
+	return witch_request_error(req, WITCH_EINVAL, "fails on purpose");
+}
+
+static void
+reg(witch_server_t *srv, void *arg)
+{
+	(void)arg;
+	assert_int_equal(witch_server_register_endpoint(srv, "big", h_big,
+	    NULL), 0);
+	assert_int_equal(witch_server_register_endpoint(srv, "fail", h_fail,
+	    NULL), 0);
+}
+
+/* ---- client side (no cmocka in threads) -------------------------------- */
+
+enum kind { K_ECHO, K_BIG, K_FAIL, K_ONEWAY };
+
+struct client {
+	pthread_t	 tid;
+	unsigned	 port;
+	uint64_t	 rng;
+	char		 fail[256];
+	unsigned	 checked;	/* replies verified */
+	unsigned	 full;		/* rounds read to the end */
+};
+
+static uint64_t
+rnd(struct client *c)
+{
+	c->rng ^= c->rng >> 12;
+	c->rng ^= c->rng << 25;
+	c->rng ^= c->rng >> 27;
+	return c->rng * 2685821657736338717ull;
+}
+
+static unsigned
+rndn(struct client *c, unsigned n)
+{
+	return (unsigned)(rnd(c) >> 33) % n;
+}
+
+static void
+failf(struct client *c, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (c->fail[0] != '\0')
+		return;
+	va_start(ap, fmt);
+	vsnprintf(c->fail, sizeof(c->fail), fmt, ap);
+	va_end(ap);
+}
+
+static int
+dial(unsigned port)
+{
+	struct sockaddr_in sin;
+	int fd, on = 1;
+
+	if ((fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
+		return -1;
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_port = htons(port);
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (connect(fd, (struct sockaddr *)&sin, sizeof(sin)) == -1) {
+		close(fd);
+		return -1;
+	}
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
+	return fd;
+}
+
+/* Read exactly n bytes within READ_MS; 1 ok, 0 EOF first, -1 error. */
+static int
+read_n(int fd, unsigned char *p, size_t n)
+{
+	struct pollfd pfd = { fd, POLLIN, 0 };
+	ssize_t r;
+
+	while (n > 0) {
+		if (poll(&pfd, 1, READ_MS) != 1)
+			return -1;
+		if ((r = recv(fd, p, n, 0)) == 0)
+			return 0;
+		if (r < 0) {
+			if (errno == EINTR || errno == EAGAIN)
+				continue;
+			return -1;
+		}
+		p += r;
+		n -= (size_t)r;
+	}
+	return 1;
+}
+
+/* One frame, parsed; NULL and *eof set at a clean EOF, NULL on error. */
+static json_t *
+read_frame(int fd, bool *eof)
+{
+	unsigned char h[4], *p;
+	uint32_t len;
+	json_t *j;
+	int rc;
+
+	*eof = false;
+	if ((rc = read_n(fd, h, 4)) <= 0) {
+		*eof = rc == 0;
+		return NULL;
+	}
+	len = (uint32_t)h[0] << 24 | (uint32_t)h[1] << 16 |
+	    (uint32_t)h[2] << 8 | h[3];
+	if (len == 0 || len > (1u << 20) || (p = malloc(len)) == NULL)
+		return NULL;
+	if (read_n(fd, p, len) != 1) {
+		free(p);
+		return NULL;
+	}
+	j = json_loadb((const char *)p, len, 0, NULL);
+	free(p);
+	return j;
+}
+
+/* Append one frame to out (room assumed). */
+static size_t
+put_frame(unsigned char *out, const char *payload)
+{
+	size_t n = strlen(payload);
+
+	th_frame(out, payload, (uint32_t)n);
+	return 4 + n;
+}
+
+/* Check one reply against the round's table (kinds, sizes, got flags). */
+static void
+check(struct client *c, json_t *r, const enum kind *k, const unsigned *arg,
+    bool *got, unsigned n)
+{
+	json_t *idv = json_object_get(r, "id"), *res;
+	json_int_t id;
+	const char *code;
+
+	if (!json_is_integer(idv)) {
+		char *d = json_dumps(r, JSON_COMPACT);
+
+		failf(c, "reply without an integer id: %.200s",
+		    d != NULL ? d : "?");
+		free(d);
+		return;
+	}
+	id = json_integer_value(idv);
+	if (id < 1 || id > (json_int_t)n || k[id - 1] == K_ONEWAY) {
+		failf(c, "reply with id %lld not sent", (long long)id);
+		return;
+	}
+	if (got[id - 1]) {
+		failf(c, "two replies for id %lld", (long long)id);
+		return;
+	}
+	got[id - 1] = true;
+	res = json_object_get(r, "result");
+	code = th_err_code(r);
+	switch (k[id - 1]) {
+	case K_ECHO:
+		res = json_object_get(res, "echo");
+		if (!json_is_integer(res) ||
+		    json_integer_value(res) != (json_int_t)arg[id - 1])
+			failf(c, "echo %lld: wrong result", (long long)id);
+		break;
+	case K_BIG:
+		if (!json_is_string(res) ||
+		    json_string_length(res) != arg[id - 1])
+			failf(c, "big %lld: wrong result", (long long)id);
+		break;
+	case K_FAIL:
+		if (code == NULL || strcmp(code, "invalid_argument") != 0)
+			failf(c, "fail %lld: code %s", (long long)id,
+			    code != NULL ? code : "(none)");
+		break;
+	default:
+		break;
+	}
+	c->checked++;
+}
+
+static void
+round_run(struct client *c)
+{
+	enum kind k[MAX_REQ];
+	unsigned arg[MAX_REQ], i, n, owed = 0, seen = 0, mode;
+	bool got[MAX_REQ], eof;
+	unsigned char *buf;
+	char pl[128];
+	size_t len = 0;
+	struct linger lg = { 1, 0 };
+	json_t *r;
+	int fd;
+
+	if ((fd = dial(c->port)) == -1) {
+		failf(c, "connect: %s", strerror(errno));
+		return;
+	}
+	n = 1 + rndn(c, MAX_REQ);
+	if ((buf = malloc((size_t)n * 160)) == NULL) {
+		close(fd);
+		failf(c, "out of memory");
+		return;
+	}
+	for (i = 0; i < n; i++) {
+		got[i] = false;
+		switch (rndn(c, 10)) {
+		case 0:
+			k[i] = K_BIG;
+			arg[i] = 100 + rndn(c, 7900);
+			snprintf(pl, sizeof(pl), "{\"id\":%u,\"endpoint\":"
+			    "\"big\",\"data\":%u}", i + 1, arg[i]);
+			break;
+		case 1:
+			k[i] = K_FAIL;
+			arg[i] = 0;
+			snprintf(pl, sizeof(pl), "{\"id\":%u,\"endpoint\":"
+			    "\"fail\"}", i + 1);
+			break;
+		case 2:
+			k[i] = K_ONEWAY;
+			arg[i] = 0;
+			snprintf(pl, sizeof(pl), "{\"oneway\":true,"
+			    "\"endpoint\":\"echo\",\"data\":%u}", i + 1);
+			break;
+		default:
+			k[i] = K_ECHO;
+			arg[i] = (unsigned)rndn(c, 1000000);
+			snprintf(pl, sizeof(pl), "{\"id\":%u,\"endpoint\":"
+			    "\"echo\",\"data\":%u}", i + 1, arg[i]);
+			break;
+		}
+		if (k[i] != K_ONEWAY)
+			owed++;
+		len += put_frame(buf + len, pl);
+	}
+	if (send(fd, buf, len, MSG_NOSIGNAL) != (ssize_t)len) {
+		failf(c, "send: %s", strerror(errno));
+		goto out;
+	}
+	mode = rndn(c, 8);
+	if (mode == 0) {		/* reset with replies in flight */
+		setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+		goto out;
+	}
+	if (mode == 1) {		/* read some, then close */
+		for (i = 0; i < owed / 2; i++) {
+			if ((r = read_frame(fd, &eof)) == NULL)
+				break;
+			json_decref(r);
+		}
+		goto out;
+	}
+	if (mode == 2)			/* half-close: all still owed */
+		shutdown(fd, SHUT_WR);
+	while (seen < owed && c->fail[0] == '\0') {
+		if ((r = read_frame(fd, &eof)) == NULL) {
+			failf(c, "reply %u of %u: %s", seen + 1, owed,
+			    eof ? "EOF" : "timeout or error");
+			goto out;
+		}
+		check(c, r, k, arg, got, n);
+		json_decref(r);
+		seen++;
+	}
+	if (mode == 2 && c->fail[0] == '\0') {
+		/* After every reply: at most a closing event, then EOF. */
+		while ((r = read_frame(fd, &eof)) != NULL) {
+			if (json_object_get(r, "event") == NULL)
+				failf(c, "a frame after the last reply");
+			json_decref(r);
+		}
+		if (!eof)
+			failf(c, "no EOF after a half-close");
+	}
+	c->full++;
+out:
+	free(buf);
+	close(fd);
+}
+
+static void *
+client_main(void *arg)
+{
+	struct client *c = arg;
+	unsigned i;
+
+	for (i = 0; i < ROUNDS && c->fail[0] == '\0'; i++)
+		round_run(c);
+	return NULL;
+}
+
+static void
+test_batched_replies(void **state)
+{
+	struct client cl[NCLIENTS];
+	witch_server_config_t *cfg = th_config();
+	witch_server_t *srv;
+	unsigned i, checked = 0, full = 0;
+	int fd;
+
+	(void)state;
+	assert_int_equal(witch_server_config_set_workers(cfg, 2), 0);
+	assert_int_equal(witch_server_config_set_inline_builtins(cfg, false),
+	    0);
+	assert_int_equal(witch_server_config_set_queue_depth(cfg, 4096), 0);
+	srv = th_server_start(cfg, reg, NULL);
+	witch_server_config_free(cfg);
+	memset(cl, 0, sizeof(cl));
+	for (i = 0; i < NCLIENTS; i++) {
+		cl[i].port = witch_server_port(srv);
+		cl[i].rng = 0x9e3779b97f4a7c15ull * (i + 1);
+		assert_int_equal(pthread_create(&cl[i].tid, NULL, client_main,
+		    &cl[i]), 0);
+	}
+	for (i = 0; i < NCLIENTS; i++) {
+		pthread_join(cl[i].tid, NULL);
+		if (cl[i].fail[0] != '\0')
+			fail_msg("client %u: %s", i, cl[i].fail);
+		checked += cl[i].checked;
+		full += cl[i].full;
+	}
+	assert_true(full > NCLIENTS * ROUNDS / 2);
+	assert_true(checked > full);
+	fd = th_connect(witch_server_port(srv));
+	assert_true(th_status_await(fd, "clients", 1, 20000));
+	close(fd);
+	assert_int_equal(witch_server_stop(srv, 2000), 0);
+	witch_server_free(srv);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_batched_replies),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
