@@ -11,14 +11,17 @@ import witch
 DEADLINE = 20.0
 
 
-def wait_for(pred, what, timeout=DEADLINE):
-    """Poll pred() until true; fail naming what at the deadline."""
+def wait_for(pred, what, timeout=DEADLINE, show=None):
+    """Poll pred() until true; fail naming what (and the peer tables of
+    the servers in show) at the deadline."""
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         if pred():
             return
         time.sleep(0.02)
-    pytest.fail("timed out waiting for " + what)
+    tables = "".join("\n%s: %r" % (s.server_id, s.peer.peers)
+                     for s in show or ())
+    pytest.fail("timed out waiting for " + what + tables)
 
 
 class Inbox:
@@ -62,7 +65,8 @@ def mesh(make_server):
         ids = {s.server_id for s, _ in out}
         for srv, _ in out:
             wait_for(lambda srv=srv: alive_ids(srv) == ids - {srv.server_id},
-                     "%s to list its peers alive" % srv.server_id)
+                     "%s to list its peers alive" % srv.server_id,
+                     show=[s for s, _ in out])
         return out
 
     return make
@@ -86,7 +90,8 @@ def test_broadcast_reaches_each_other_server_once(mesh):
     (a, ia), (b, ib), (c, ic) = servers
     n = a.peer.broadcast_to_peers({"type": "status_update", "n": 1})
     assert n == 2
-    wait_for(lambda: ib.messages() and ic.messages(), "the broadcast")
+    wait_for(lambda: ib.messages() and ic.messages(), "the broadcast",
+             show=[a, b, c])
     # Past the heartbeat a duplicate would have arrived too.
     time.sleep(0.3)
     for inbox in (ib, ic):
@@ -104,7 +109,8 @@ def test_send_to_peer_reaches_only_its_target(mesh):
     (a, ia), (b, ib), (c, ic) = mesh(3)
     a.peer.send_to_peer(c.server_id, ["by id"])
     a.peer.send_to_peer("peer1", ["by name"])
-    wait_for(lambda: ic.messages() and ib.messages(), "the messages")
+    wait_for(lambda: ic.messages() and ib.messages(), "the messages",
+             show=[a, b, c])
     time.sleep(0.3)
     assert ic.messages() == [(["by id"], a.server_id, "peer0")]
     assert ib.messages() == [(["by name"], a.server_id, "peer0")]

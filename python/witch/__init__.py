@@ -26,8 +26,8 @@ from . import discovery
 
 __version__ = "0.1.0"
 
-__all__ = ["Server", "ServerPeer", "Client", "discovery", "WitchError", "ConnectionError",
-           "TimeoutError", "ProtocolError", "JSONError",
+__all__ = ["Server", "ServerPeer", "Client", "discovery", "WitchError",
+           "ConnectionError", "TimeoutError", "ProtocolError", "JSONError",
            "AuthenticationError", "HandlerError", "PeerError",
            "UnknownPeerError", "PeerDownError", "BuiltinEndpointWarning",
            "libwitch_version"]
