@@ -49,6 +49,11 @@ def test_broadcast_and_listen():
             assert info["protocols"] == ["v1", "v2"]
             assert info["project_id"] == "proj"
             assert info["server_id"] == ann.server_id
+            # The announcer counts a datagram after sendto() returns, so
+            # the listener may report it first: wait for the count.
+            end = time.monotonic() + 5.0
+            while ann.sent < 1 and time.monotonic() < end:
+                time.sleep(0.01)
             assert ann.sent >= 1
             assert [s["name"] for s in lis.servers] == ["MyServer"]
         # stop() says "leaving": lost at once.
