@@ -12,6 +12,7 @@ EXTRA_DIST += $(PYWITCH_SOURCES_) python/README.md python/threading.md \
 	python/tests/test_seed.py python/tests/test_server.py \
 	python/tests/test_client.py python/tests/test_discovery.py \
 	python/tests/test_stress.py python/tests/test_pip.py \
+	python/tests/test_peer.py \
 	python/bench/run.sh python/bench/c_server.c python/bench/py_server.py
 TESTS += python/run-pytest
 

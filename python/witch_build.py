@@ -203,6 +203,22 @@ int wpy_client_config_set_event_callback(witch_client_config_t *,
 int wpy_server_config_set_logger(witch_server_config_t *, void *ud);
 int wpy_snapshot(witch_listener_t *, char **out);
 
+/* peers */
+int witch_server_config_set_peering(witch_server_config_t *, bool);
+int witch_server_config_add_peer_seed(witch_server_config_t *,
+    const char *);
+int witch_server_config_set_peer_heartbeat(witch_server_config_t *,
+    unsigned);
+int witch_server_config_set_peer_thresholds(witch_server_config_t *,
+    unsigned, unsigned);
+int witch_server_config_set_peer_queue(witch_server_config_t *, unsigned);
+int wpy_server_config_set_peer_callbacks(witch_server_config_t *,
+    void *ud);
+int wpy_peer_broadcast(witch_server_t *, const char *data, size_t len);
+int wpy_peer_send(witch_server_t *, const char *peer, const char *data,
+    size_t len);
+int wpy_peers(witch_server_t *, char **out);
+
 extern "Python" void wpy_handler_py(void *ud, struct wpy_call *call);
 extern "Python" void wpy_reply_py(void *ud, int status, const char *text,
     size_t len, const witch_error_t *err);
@@ -210,6 +226,9 @@ extern "Python" void wpy_discovery_py(void *ud, int ev, const char *text);
 extern "Python" void wpy_log_py(int level, const char *msg, void *ud);
 extern "Python" void wpy_event_py(void *ud, const char *event,
     const char *text, size_t len);
+extern "Python" void wpy_peer_message_py(void *ud, const char *from_id,
+    const char *from_name, const char *text, size_t len);
+extern "Python" void wpy_peer_status_py(void *ud, const char *text);
 """
 
 SOURCE = r"""
@@ -234,6 +253,9 @@ static void wpy_reply_py(void *, int, const char *, size_t,
 static void wpy_discovery_py(void *, int, const char *);
 static void wpy_log_py(int, const char *, void *);
 static void wpy_event_py(void *, const char *, const char *, size_t);
+static void wpy_peer_message_py(void *, const char *, const char *,
+    const char *, size_t);
+static void wpy_peer_status_py(void *, const char *);
 
 #define WPY_DUMP_FLAGS (JSON_ENCODE_ANY | JSON_COMPACT)
 
@@ -470,6 +492,112 @@ wpy_snapshot(witch_listener_t *l, char **out)
 
 	*out = NULL;
 	if ((rc = witch_listener_snapshot(l, &a)) != 0)
+		return rc;
+	*out = json_dumps(a, WPY_DUMP_FLAGS);
+	json_decref(a);
+	return *out == NULL ? WITCH_ENOMEM : 0;
+}
+
+/* Peer message on the server's peer thread: text first, then the GIL. */
+static void
+wpy_peer_message_cb(witch_server_t *srv, const char *from_id,
+    const char *from_name, json_t *message, void *ud)
+{
+	char *text;
+
+	(void)srv;
+	text = json_dumps(message, WPY_DUMP_FLAGS);
+	if (text == NULL)
+		return;
+	wpy_peer_message_py(ud, from_id, from_name != NULL ? from_name : "",
+	    text, strlen(text));
+	free(text);
+}
+
+/*
+ * Peer status change (or drops) on the peer thread, as the JSON text of
+ * {"peer": {the keys of witch_server_peers()}, "old": status}.
+ */
+static void
+wpy_peer_status_cb(witch_server_t *srv, const witch_peer_info_t *p,
+    enum witch_peer_status old, void *ud)
+{
+	json_t *o;
+	char *text;
+
+	(void)srv;
+	o = json_pack("{s:{s:s, s:s, s:s, s:i, s:s, s:o, s:o, s:I, s:I, s:I},"
+	    " s:s}", "peer",
+	    "name", p->name != NULL ? p->name : "",
+	    "server_id", p->server_id != NULL ? p->server_id : "",
+	    "address", p->addr != NULL ? p->addr : "", "port", (int)p->port,
+	    "status", witch_peer_status_name(p->status),
+	    "last_seen", p->last_seen_ms < 0 ? json_null() :
+	    json_real((double)p->last_seen_ms / 1000.0),
+	    "rtt_ms", p->rtt_us < 0 ? json_null() :
+	    json_real((double)p->rtt_us / 1000.0),
+	    "sent", (json_int_t)p->sent, "received", (json_int_t)p->received,
+	    "dropped", (json_int_t)p->dropped,
+	    "old", witch_peer_status_name(old));
+	if (o == NULL)
+		return;
+	text = json_dumps(o, WPY_DUMP_FLAGS);
+	json_decref(o);
+	if (text != NULL)
+		wpy_peer_status_py(ud, text);
+	free(text);
+}
+
+static int
+wpy_server_config_set_peer_callbacks(witch_server_config_t *cfg, void *ud)
+{
+	int rc;
+
+	rc = witch_server_config_set_peer_message_handler(cfg,
+	    wpy_peer_message_cb, ud);
+	if (rc != 0)
+		return rc;
+	return witch_server_config_set_peer_status_callback(cfg,
+	    wpy_peer_status_cb, ud);
+}
+
+static int
+wpy_peer_broadcast(witch_server_t *srv, const char *data, size_t len)
+{
+	json_t *j;
+	int rc;
+
+	j = wpy_parse(data, len, NULL, &rc);
+	if (rc != 0)
+		return rc;
+	rc = witch_server_broadcast_to_peers(srv, j);
+	json_decref(j);
+	return rc;
+}
+
+static int
+wpy_peer_send(witch_server_t *srv, const char *peer, const char *data,
+    size_t len)
+{
+	json_t *j;
+	int rc;
+
+	j = wpy_parse(data, len, NULL, &rc);
+	if (rc != 0)
+		return rc;
+	rc = witch_server_send_to_peer(srv, peer, j);
+	json_decref(j);
+	return rc;
+}
+
+static int
+wpy_peers(witch_server_t *srv, char **out)
+{
+	json_t *a = NULL;
+	int rc;
+
+	*out = NULL;
+	if ((rc = witch_server_peers(srv, &a)) != 0)
 		return rc;
 	*out = json_dumps(a, WPY_DUMP_FLAGS);
 	json_decref(a);

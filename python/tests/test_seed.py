@@ -41,7 +41,7 @@ def port_fixed(code):
 
 def test_readme_has_every_example():
     assert set(EX) == {"server", "client", "discovery", "peer",
-                       "server_config", "client_config"}
+                       "peer_pair", "server_config", "client_config"}
 
 
 def _code_lines(code):
@@ -106,10 +106,72 @@ def test_discovery_example():
 
 
 def test_peer_example():
-    r = run_python(port_fixed(EX["peer"]))
-    assert r.returncode == 1
-    assert ("witch.errors.PeerError: peering is not available in this "
-            "libwitch") in r.stderr, r.stderr
+    """As written: the server is not started, so it has no peer yet and
+    the broadcast reaches nobody (returns 0), without an error."""
+    code = port_fixed(EX["peer"] + "\nprint(server.peer.broadcast_to_peers("
+                      "json.dumps({'type': 'status_update'})))\n")
+    r = run_python(code)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "0\n"
+
+
+def test_peer_example_with_a_peer():
+    """The example's server, started, with a second server of the same
+    project seeded to it: its broadcast reaches the second's handler."""
+    code = port_fixed(
+        "import threading, time\n" + EX["peer"] + "\n"
+        "server.start()\n"
+        "got = threading.Event()\n"
+        "inbox = []\n"
+        "def handler(message, from_id, from_name):\n"
+        "    inbox.append((message, from_name))\n"
+        "    got.set()\n"
+        "other = Server(port=0, server_name='Other', enable_peer=True,\n"
+        "               project_id='my_project', peer_heartbeat=0.1,\n"
+        "               peer_seeds=['127.0.0.1:%d' % server.port],\n"
+        "               peer_message_handler=handler)\n"
+        "other.start()\n"
+        "end = time.monotonic() + 20\n"
+        "while not any(p['status'] == 'alive' for p in server.peer.peers):\n"
+        "    assert time.monotonic() < end, server.peer.peers\n"
+        "    time.sleep(0.02)\n"
+        "print(server.peer.broadcast_to_peers(json.dumps({\n"
+        "    'type': 'status_update', 'status': 'active'})))\n"
+        "assert got.wait(20)\n"
+        "print(inbox)\n"
+        "other.stop()\n"
+        "server.stop()\n")
+    r = run_python(code)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == ("1\n[({'type': 'status_update', 'status': "
+                        "'active'}, 'PeerServer')]\n")
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def test_peer_pair_example():
+    """The README's two-server peer example: B's handler gets A's
+    broadcast and A's targeted message, in order."""
+    code = EX["peer_pair"]
+    if not NETNS:
+        code = code.replace("9001", str(free_port())).replace(
+            "9002", str(free_port()))
+    code += ("end = time.monotonic() + 20\n"
+             "while not any(p['name'] == 'A' and p['received'] == 2\n"
+             "              for p in b.peer.peers):\n"
+             "    assert time.monotonic() < end, b.peer.peers\n"
+             "    time.sleep(0.02)\n"
+             "b.stop(); a.stop()\n")
+    r = run_python(code)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == ("from A {'type': 'status_update', 'status': "
+                        "'active'}\nfrom A {'type': 'hello'}\n")
 
 
 def test_configuration_examples():

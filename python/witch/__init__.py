@@ -17,18 +17,20 @@ are libwitch's; handlers and callbacks are Python.  See README.md.
 
 from ._lib import ffi as _ffi, lib as _lib
 from .errors import (AuthenticationError, BuiltinEndpointWarning,
-                     ConnectionError, HandlerError, JSONError, PeerError,
-                     ProtocolError, TimeoutError, WitchError)
-from .server import Server
+                     ConnectionError, HandlerError, JSONError, PeerDownError,
+                     PeerError, ProtocolError, TimeoutError,
+                     UnknownPeerError, WitchError)
+from .server import Server, ServerPeer
 from .client import Client
 from . import discovery
 
 __version__ = "0.1.0"
 
-__all__ = ["Server", "Client", "discovery", "WitchError", "ConnectionError",
-           "TimeoutError", "ProtocolError", "JSONError",
+__all__ = ["Server", "ServerPeer", "Client", "discovery", "WitchError",
+           "ConnectionError", "TimeoutError", "ProtocolError", "JSONError",
            "AuthenticationError", "HandlerError", "PeerError",
-           "BuiltinEndpointWarning", "libwitch_version"]
+           "UnknownPeerError", "PeerDownError", "BuiltinEndpointWarning",
+           "libwitch_version"]
 
 
 def libwitch_version():

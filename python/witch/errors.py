@@ -14,6 +14,7 @@ from ._lib import ffi, lib
 
 __all__ = ["WitchError", "ConnectionError", "TimeoutError", "ProtocolError",
            "JSONError", "AuthenticationError", "HandlerError", "PeerError",
+           "UnknownPeerError", "PeerDownError",
            "error_name", "BuiltinEndpointWarning"]
 
 
@@ -66,7 +67,15 @@ class HandlerError(WitchError):
 
 
 class PeerError(WitchError):
-    """Server peering is not enabled or not available."""
+    """Server peering is not enabled, or a peer cannot be sent to."""
+
+
+class UnknownPeerError(PeerError, LookupError):
+    """send_to_peer(): no peer has that server id or name (no_peer)."""
+
+
+class PeerDownError(PeerError):
+    """send_to_peer(): the peer is known but not alive (peer_down)."""
 
 
 class BuiltinEndpointWarning(UserWarning):
@@ -79,7 +88,9 @@ for _cls, _slug in ((ConnectionError, "connection_error"),
                     (JSONError, "parse_error"),
                     (AuthenticationError, "unauthorized"),
                     (HandlerError, "handler_error"),
-                    (PeerError, "invalid_state")):
+                    (PeerError, "invalid_state"),
+                    (UnknownPeerError, "no_peer"),
+                    (PeerDownError, "peer_down")):
     _cls.default_code = _code(_slug)
 WitchError.default_code = _code("handler_error")
 
@@ -99,6 +110,8 @@ _BY_SLUG = {
     "parse_error": JSONError,
     "unauthorized": AuthenticationError,
     "handler_error": HandlerError,
+    "no_peer": UnknownPeerError,
+    "peer_down": PeerDownError,
 }
 
 

@@ -15,16 +15,17 @@ serves until the server is stopped.  At interpreter exit every server
 still running is stopped before the interpreter finalises.
 """
 
+import json
 import logging
 import threading
 import warnings
 
 from ._lib import ffi, lib
 from . import _util
-from .errors import (BuiltinEndpointWarning, PeerError, WitchError,
-                     from_error)
+from .errors import (BuiltinEndpointWarning, JSONError, PeerError,
+                     WitchError, from_code, from_error)
 
-__all__ = ["Server"]
+__all__ = ["Server", "ServerPeer"]
 
 log = logging.getLogger("witch.server")
 
@@ -37,11 +38,14 @@ _tls = threading.local()
 
 
 class _Dispatch:
-    """What libwitch's userdata points to: the handlers by name.  Kept
-    apart from the Server so that the C side never holds the Server."""
+    """What libwitch's userdata points to: the handlers by name and the
+    peer callbacks.  Kept apart from the Server so that the C side never
+    holds the Server."""
 
     def __init__(self):
         self.handlers = {}
+        self.peer_message = None
+        self.peer_status = None
 
 
 @ffi.def_extern()
@@ -78,6 +82,46 @@ def wpy_handler_py(ud, call):
 
 
 @ffi.def_extern()
+def wpy_peer_message_py(ud, from_id, from_name, text, length):
+    """A message from a peer (the server's peer thread, GIL held here
+    only): handler(message, from_id, from_name).  An exception is logged
+    and dropped; the next message is delivered as usual."""
+    try:
+        disp = ffi.from_handle(ud)
+        handler = disp.peer_message
+        if handler is None:
+            return
+        message = _util.loads(text, length)
+        _tls.dispatch = disp
+        try:
+            handler(message, ffi.string(from_id).decode(),
+                    ffi.string(from_name).decode("utf-8", "replace"))
+        finally:
+            _tls.dispatch = None
+    except BaseException:  # noqa: BLE001 - never into the peer thread
+        log.error("peer message handler raised", exc_info=True)
+
+
+@ffi.def_extern()
+def wpy_peer_status_py(ud, text):
+    """A peer changed status or dropped messages (the peer thread):
+    callback(peer, old_status).  An exception is logged and dropped."""
+    try:
+        disp = ffi.from_handle(ud)
+        callback = disp.peer_status
+        if callback is None:
+            return
+        event = _util.loads(text, len(ffi.string(text)))
+        _tls.dispatch = disp
+        try:
+            callback(event["peer"], event["old"])
+        finally:
+            _tls.dispatch = None
+    except BaseException:  # noqa: BLE001 - never into the peer thread
+        log.error("peer status callback raised", exc_info=True)
+
+
+@ffi.def_extern()
 def wpy_log_py(level, msg, ud):
     """libwitch's log lines into the logging module (any libwitch thread)."""
     pylevel = {3: logging.ERROR, 4: logging.WARNING, 5: logging.INFO,
@@ -103,6 +147,11 @@ class Server:
     discovery_port, discovery_interval (seconds), advertise,
     discovery_target, log (libwitch's log into logging "witch.lib"),
     daemon (do not keep the interpreter alive while running).
+    With enable_peer=True: peer_seeds (["HOST:PORT", ...]),
+    peer_heartbeat (seconds), peer_thresholds ((suspect, dead) silent
+    intervals), peer_queue (messages waiting per peer),
+    peer_message_handler (handler(message, from_id, from_name)) and
+    peer_status_callback (callback(peer, old_status)); see ServerPeer.
     """
 
     def __init__(self, port=8888, server_name=None, max_clients=None,
@@ -114,7 +163,9 @@ class Server:
                  listen_tcp=None, unix_path=None, unix_mode=0o660,
                  discovery_port=None, discovery_interval=None,
                  advertise=None, discovery_target=None, log=False,
-                 daemon=False):
+                 daemon=False, peer_seeds=None, peer_heartbeat=None,
+                 peer_thresholds=None, peer_queue=None,
+                 peer_message_handler=None, peer_status_callback=None):
         self._srv = ffi.NULL
         self._cfg = ffi.NULL
         self._lock = threading.RLock()          # self._srv and state
@@ -144,6 +195,12 @@ class Server:
                         discovery_interval=discovery_interval,
                         advertise=advertise,
                         discovery_target=discovery_target, log=log)
+        self._configure_peer(peer_seeds=peer_seeds,
+                             peer_heartbeat=peer_heartbeat,
+                             peer_thresholds=peer_thresholds,
+                             peer_queue=peer_queue,
+                             peer_message_handler=peer_message_handler,
+                             peer_status_callback=peer_status_callback)
         self._new_server()
 
     def _configure(self, port, server_name, max_clients, enable_discovery,
@@ -226,6 +283,48 @@ class Server:
                 s(fn, cfg, what, value, _util.cstr(value, what))
         if log:
             s(lib.wpy_server_config_set_logger, cfg, "log", log, ffi.NULL)
+
+    def _configure_peer(self, **opts):
+        """The peer options; any of them without enable_peer: ValueError."""
+        given = sorted(k for k, v in opts.items() if v is not None)
+        if not self.enable_peer:
+            if given:
+                raise ValueError("%s: only with enable_peer=True"
+                                 % ", ".join(given))
+            return
+        cfg = self._cfg
+        s = _util.setopt
+        s(lib.witch_server_config_set_peering, cfg, "enable_peer", True,
+          True)
+        for fn, what in ((opts["peer_message_handler"],
+                          "peer_message_handler"),
+                         (opts["peer_status_callback"],
+                          "peer_status_callback")):
+            if fn is not None and not callable(fn):
+                raise TypeError("%s must be callable" % what)
+        self._disp.peer_message = opts["peer_message_handler"]
+        self._disp.peer_status = opts["peer_status_callback"]
+        s(lib.wpy_server_config_set_peer_callbacks, cfg, "peer callbacks",
+          None, self._ud)
+        seeds = opts["peer_seeds"]
+        if seeds is not None:
+            if isinstance(seeds, (str, bytes)):
+                raise TypeError("peer_seeds must be a list of "
+                                "\"HOST:PORT\" strings")
+            for seed in seeds:
+                s(lib.witch_server_config_add_peer_seed, cfg, "peer seed",
+                  seed, _util.cstr(seed, "peer seed"))
+        if opts["peer_heartbeat"] is not None:
+            s(lib.witch_server_config_set_peer_heartbeat, cfg,
+              "peer_heartbeat", opts["peer_heartbeat"],
+              _util.ms(opts["peer_heartbeat"], "peer_heartbeat"))
+        if opts["peer_thresholds"] is not None:
+            suspect, dead = opts["peer_thresholds"]
+            s(lib.witch_server_config_set_peer_thresholds, cfg,
+              "peer_thresholds", opts["peer_thresholds"], suspect, dead)
+        if opts["peer_queue"] is not None:
+            s(lib.witch_server_config_set_peer_queue, cfg, "peer_queue",
+              opts["peer_queue"], opts["peer_queue"])
 
     def _new_server(self):
         """Create the C server from the configuration and register the
@@ -396,13 +495,114 @@ class Server:
 
     @property
     def peer(self):
-        """Server-to-server peering (broadcast_to_peers, send_to_peer,
-        peers).  Not available in this libwitch: always raises PeerError,
-        saying whether enable_peer was given."""
+        """Server-to-server peering: a ServerPeer (broadcast_to_peers,
+        send_to_peer, on_message, on_status, peers).  Without
+        enable_peer=True it raises PeerError ("peering not enabled")."""
         if not self.enable_peer:
             raise PeerError("peering not enabled: create the Server with "
-                            "enable_peer=True (and note that this libwitch "
-                            "has no peering yet)")
-        raise PeerError("peering is not available in this libwitch: "
-                        "server.peer (broadcast_to_peers, send_to_peer, "
-                        "peers) needs a libwitch with server peers")
+                            "enable_peer=True (and a project_id) to use "
+                            "server.peer")
+        return ServerPeer(self)
+
+
+class ServerPeer:
+    """The peering side of a Server (server.peer), after the original
+    module's ServerPeer.
+
+    The server links to the servers of its project_id that discovery
+    finds (enable_discovery=True) or that peer_seeds name.  Messages are
+    JSON values; delivery is per sender in order, at most once, to peers
+    alive at the time.  Callbacks run on the server's peer thread, one at
+    a time (see threading.md).  Every method may be called from any
+    thread, handlers and peer callbacks included.
+    """
+
+    def __init__(self, server):
+        self._server = server
+
+    def _text(self, message):
+        """JSON text of a message: str/bytes are JSON text already."""
+        if isinstance(message, str):
+            return message.encode("utf-8")
+        if isinstance(message, (bytes, bytearray)):
+            return bytes(message)
+        return _util.dumps(message, "peer message")
+
+    def _call(self, what, fn, *args):
+        srv = self._server
+        with srv._lock:
+            if not srv.running:
+                return None
+            rc = fn(srv._srv, *args)
+        if rc < 0:
+            exc = from_code(rc)
+            exc.args = ("%s: %s" % (what, exc.args[0]),)
+            raise exc
+        return rc
+
+    def broadcast_to_peers(self, message):
+        """Queue message (a JSON text string, or a JSON-serialisable
+        value) for every alive peer; returns how many peers it was queued
+        for (0: none alive, or the server is not running).  JSONError for
+        text that is not JSON."""
+        text = self._text(message)
+        rc = self._call("broadcast_to_peers", lib.wpy_peer_broadcast,
+                        text, len(text))
+        if rc is None:
+            _check_json(text)
+            return 0
+        return rc
+
+    def send_to_peer(self, peer, message):
+        """Queue message for one peer, named by server id or name.
+        Raises UnknownPeerError (no_peer), PeerDownError (peer_down),
+        ProtocolError (incompatible: another source hash), WitchError
+        (overloaded: its queue is full; invalid_state: not running),
+        JSONError."""
+        text = self._text(message)
+        rc = self._call("send_to_peer(%r)" % (peer,), lib.wpy_peer_send,
+                        _util.cstr(peer, "peer"), text, len(text))
+        if rc is None:
+            raise _util.state_error("send_to_peer(%r): server not running"
+                                    % (peer,))
+
+    def on_message(self, handler):
+        """Set the peer-message handler: handler(message, from_id,
+        from_name), None removes it.  Replaces peer_message_handler.
+        Returns handler (so it can be a decorator)."""
+        if handler is not None and not callable(handler):
+            raise TypeError("handler must be callable")
+        self._server._disp.peer_message = handler
+        return handler
+
+    def on_status(self, callback):
+        """Set the status callback: callback(peer, old_status), peer a
+        dict as in peers; None removes it.  Returns callback."""
+        if callback is not None and not callable(callback):
+            raise TypeError("callback must be callable")
+        self._server._disp.peer_status = callback
+        return callback
+
+    @property
+    def peers(self):
+        """The peer table now: a list of dicts {name, server_id, address,
+        port, status ("connecting", "alive", "suspect", "dead",
+        "incompatible"), last_seen (seconds ago, None), rtt_ms (None),
+        role, sent, received, dropped}; [] when not running."""
+        out = ffi.new("char **")
+        try:
+            rc = self._call("peers", lib.wpy_peers, out)
+            if rc is None:
+                return []
+            return _util.loads(out[0], len(ffi.string(out[0])))
+        finally:
+            if out[0] != ffi.NULL:
+                lib.free(out[0])
+
+
+def _check_json(text):
+    """JSONError unless text is JSON (for a server not running)."""
+    try:
+        json.loads(text)
+    except ValueError as e:
+        raise JSONError("peer message is not JSON: %s" % e) from e
