@@ -217,6 +217,7 @@ witch__peer_candidate(struct witch__peers *p, const char *id,
 	if (hash != NULL)
 		strlcpy(l->hash, hash, sizeof(l->hash));
 	l->status = WITCH_PEER_CONNECTING;
+	l->told = l->status;
 	l->rtt_us = -1;
 	l->dial = strcmp(p->self.server_id, id) < 0;
 	if (l->hash[0] != '\0' && strcmp(l->hash, p->self.source_hash) != 0) {
@@ -224,6 +225,7 @@ witch__peer_candidate(struct witch__peers *p, const char *id,
 		witch__plog(p, WITCH_LOG_WARNING, "peer %s (%.8s) at %s:%u "
 		    "is incompatible: source hash %.32s, ours %s", l->name,
 		    id, addr, port, l->hash, p->self.source_hash);
+		l->told = l->status;	/* logged here, at its first sight */
 	} else
 		witch__plog(p, WITCH_LOG_INFO, "peer %s (%.8s) at %s:%u "
 		    "found; %s", l->name, id, addr, port,
@@ -320,11 +322,18 @@ note(struct witch__peers *p, struct witch__peer_link *l,
 	p->nt = n;
 }
 
-/* [M] Status of l from its silence; notes changes and drops. */
+/*
+ * [M] Status of l from its silence; notes changes and drops.  Only this
+ * function tells a change (log, status callback, peer_status event), and
+ * it tells every change since the last it told: also those made under
+ * the mutex by another thread (a row found incompatible by the
+ * discovery listener, a seed or a link: l->status set there, l->told
+ * not), so subscribers see each transition once, from this thread.
+ */
 static void
 judge(struct witch__peers *p, struct witch__peer_link *l, uint64_t now)
 {
-	enum witch_peer_status old = l->status, s = old;
+	enum witch_peer_status old = l->status, s = old, told = l->told;
 	uint64_t iv = witch__peer_iv_ns(p), age;
 
 	if (old != WITCH_PEER_INCOMPATIBLE) {
@@ -357,11 +366,18 @@ judge(struct witch__peers *p, struct witch__peer_link *l, uint64_t now)
 			if (!l->dial)
 				l->linked = false;
 		}
-		witch__plog(p, s == WITCH_PEER_ALIVE ? WITCH_LOG_NOTICE :
-		    WITCH_LOG_WARNING, "peer %s (%.8s) at %s:%u: %s -> %s",
-		    l->name, l->id, l->addr, l->port,
-		    witch_peer_status_name(old), witch_peer_status_name(s));
-		note(p, l, old, now);
+	}
+	if (l->status != told) {
+		/* An incompatible peer gets no messages: drop, count, tell. */
+		if (l->status == WITCH_PEER_INCOMPATIBLE)
+			witch__peer_drop_queue(l);
+		witch__plog(p, l->status == WITCH_PEER_ALIVE ?
+		    WITCH_LOG_NOTICE : WITCH_LOG_WARNING,
+		    "peer %s (%.8s) at %s:%u: %s -> %s", l->name, l->id,
+		    l->addr, l->port, witch_peer_status_name(told),
+		    witch_peer_status_name(l->status));
+		l->told = l->status;
+		note(p, l, told, now);
 		pthread_cond_broadcast(&p->cv);
 	} else if (l->dropped != l->dropped_told)
 		note(p, l, old, now);

@@ -41,6 +41,7 @@ struct witch__peer_link {
 	unsigned		 port;
 	char			 hash[WITCH__PEER_ID_MAX + 1];	/* "" unknown */
 	enum witch_peer_status	 status;
+	enum witch_peer_status	 told;		/* last logged and told */
 	bool			 dial;		/* we dial (our id smaller) */
 	bool			 linked;	/* peer_hello done, link up */
 	uint64_t		 client_id;	/* accept: its connection */
