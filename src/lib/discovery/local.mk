@@ -2,4 +2,5 @@
 # (doc/internals/discovery.md).
 libwitch_core_la_SOURCES += \
 	%reldir%/registry.c %reldir%/discovery_int.h \
-	%reldir%/announcer.c %reldir%/listener.c
+	%reldir%/announcer.c %reldir%/listener.c %reldir%/listener_int.h \
+	%reldir%/listener_config.c
