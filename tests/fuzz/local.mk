@@ -8,11 +8,23 @@
 # scanner vs jansson, replies), discovery (datagram codec and registry),
 # config (the witchd.conf parser), scan (the scanner's counts for the
 # decode budget, its array walker and string decoder, against jansson),
-# hello (the hello built-in on a connection without a socket).
+# hello (the hello built-in on a connection without a socket), auth (the
+# authentication exchange's checks), signed_disc (signed discovery
+# datagrams under a key).
 
 FUZZ_SECONDS = 30
 
 EXTRA_DIST += %reldir%/common.h \
+	%reldir%/corpus/auth/not_object.json \
+	%reldir%/corpus/auth/ok.bin \
+	%reldir%/corpus/auth/reflected.json \
+	%reldir%/corpus/auth/short_hex.json \
+	%reldir%/corpus/auth/wrong_proof.bin \
+	%reldir%/corpus/signed_disc/leaving.json \
+	%reldir%/corpus/signed_disc/other_key.json \
+	%reldir%/corpus/signed_disc/stale.json \
+	%reldir%/corpus/signed_disc/unsigned.json \
+	%reldir%/corpus/signed_disc/up.json \
 	%reldir%/corpus/hello/bad_types.json \
 	%reldir%/corpus/hello/data_array.json \
 	%reldir%/corpus/hello/escaped_id.json \
@@ -83,7 +95,8 @@ EXTRA_DIST += %reldir%/common.h \
 
 # Per-program flags are set in both branches: a variable defined in one
 # condition only would be empty, not AM_*, in the other.
-FUZZ_TARGETS_ = frame request discovery config scan hello
+FUZZ_TARGETS_ = frame request discovery config scan hello auth \
+	signed_disc
 FUZZ_CONFIG_SRC_ = src/witchd/config.c src/witchd/config.h \
 	src/common/secs.c src/common/secs.h
 if ENABLE_FUZZING
@@ -96,17 +109,17 @@ FUZZ_MAIN_ =
 FUZZ_DEF_ =
 noinst_PROGRAMS += %reldir%/fuzz_frame %reldir%/fuzz_request \
 	%reldir%/fuzz_discovery %reldir%/fuzz_config %reldir%/fuzz_scan \
-	%reldir%/fuzz_hello
+	%reldir%/fuzz_hello %reldir%/fuzz_auth %reldir%/fuzz_signed_disc
 else
 FUZZ_FLAGS_ =
 FUZZ_CODEC_ =
 FUZZ_MAIN_ = %reldir%/replay.c
 check_PROGRAMS += %reldir%/fuzz_frame %reldir%/fuzz_request \
 	%reldir%/fuzz_discovery %reldir%/fuzz_config %reldir%/fuzz_scan \
-	%reldir%/fuzz_hello
+	%reldir%/fuzz_hello %reldir%/fuzz_auth %reldir%/fuzz_signed_disc
 TESTS += %reldir%/fuzz_frame %reldir%/fuzz_request \
 	%reldir%/fuzz_discovery %reldir%/fuzz_config %reldir%/fuzz_scan \
-	%reldir%/fuzz_hello
+	%reldir%/fuzz_hello %reldir%/fuzz_auth %reldir%/fuzz_signed_disc
 endif
 
 %canon_reldir%_fuzz_frame_SOURCES = %reldir%/fuzz_frame.c $(FUZZ_CODEC_) \
@@ -157,6 +170,26 @@ endif
 %canon_reldir%_fuzz_hello_CFLAGS = $(AM_CFLAGS) $(FUZZ_FLAGS_)
 %canon_reldir%_fuzz_hello_LDFLAGS = $(AM_LDFLAGS) $(FUZZ_FLAGS_)
 %canon_reldir%_fuzz_hello_LDADD = libwitch_core.la $(DEPS_LIBS)
+%canon_reldir%_fuzz_auth_SOURCES = %reldir%/fuzz_auth.c $(FUZZ_MAIN_)
+if ENABLE_FUZZING
+%canon_reldir%_fuzz_auth_SOURCES += src/lib/proto/auth.c
+endif
+%canon_reldir%_fuzz_auth_CPPFLAGS = $(AM_CPPFLAGS) \
+	-DWITCH_FUZZ_TARGET='"auth"'
+%canon_reldir%_fuzz_auth_CFLAGS = $(AM_CFLAGS) $(FUZZ_FLAGS_)
+%canon_reldir%_fuzz_auth_LDFLAGS = $(AM_LDFLAGS) $(FUZZ_FLAGS_)
+%canon_reldir%_fuzz_auth_LDADD = libwitch_core.la $(DEPS_LIBS)
+%canon_reldir%_fuzz_signed_disc_SOURCES = %reldir%/fuzz_signed_disc.c \
+	$(FUZZ_MAIN_)
+if ENABLE_FUZZING
+%canon_reldir%_fuzz_signed_disc_SOURCES += src/lib/discovery/registry.c \
+	src/lib/proto/auth.c
+endif
+%canon_reldir%_fuzz_signed_disc_CPPFLAGS = $(AM_CPPFLAGS) \
+	-DWITCH_FUZZ_TARGET='"signed_disc"'
+%canon_reldir%_fuzz_signed_disc_CFLAGS = $(AM_CFLAGS) $(FUZZ_FLAGS_)
+%canon_reldir%_fuzz_signed_disc_LDFLAGS = $(AM_LDFLAGS) $(FUZZ_FLAGS_)
+%canon_reldir%_fuzz_signed_disc_LDADD = libwitch_core.la $(DEPS_LIBS)
 
 if ENABLE_FUZZING
 # Each target runs on a scratch copy of its corpus (new inputs are not
@@ -166,7 +199,8 @@ if ENABLE_FUZZING
 FUZZ_ONLY = $(FUZZ_TARGETS_)
 fuzz: %reldir%/fuzz_frame$(EXEEXT) %reldir%/fuzz_request$(EXEEXT) \
 	%reldir%/fuzz_discovery$(EXEEXT) %reldir%/fuzz_config$(EXEEXT) \
-	%reldir%/fuzz_scan$(EXEEXT) %reldir%/fuzz_hello$(EXEEXT)
+	%reldir%/fuzz_scan$(EXEEXT) %reldir%/fuzz_hello$(EXEEXT) \
+	%reldir%/fuzz_auth$(EXEEXT) %reldir%/fuzz_signed_disc$(EXEEXT)
 	@for t in $(FUZZ_ONLY); do \
 	  tmp=$$(mktemp -d) || exit 1; \
 	  cp $(top_srcdir)/%reldir%/corpus/$$t/* "$$tmp"/ || \
