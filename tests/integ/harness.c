@@ -134,6 +134,32 @@ th_send(int fd, const char *json)
 }
 
 int
+th_send_echo(int fd, json_int_t id, size_t n)
+{
+	unsigned char *f;
+	int k, rc;
+
+	if (n < 64 || n > UINT32_MAX || (f = malloc(n + 4)) == NULL)
+		return -1;
+	k = snprintf((char *)f + 4, n, "{\"id\":%lld,\"endpoint\":\"echo\","
+	    "\"data\":\"", (long long)id);
+	if (k < 0 || (size_t)k + 2 > n) {
+		free(f);
+		return -1;
+	}
+	memset(f + 4 + k, 'y', n - (size_t)k - 2);
+	f[4 + n - 2] = '"';
+	f[4 + n - 1] = '}';
+	f[0] = (unsigned char)(n >> 24);
+	f[1] = (unsigned char)(n >> 16);
+	f[2] = (unsigned char)(n >> 8);
+	f[3] = (unsigned char)n;
+	rc = th_send_raw(fd, f, n + 4);
+	free(f);
+	return rc;
+}
+
+int
 th_sendf(int fd, const char *fmt, ...)
 {
 	char *s = NULL;

@@ -36,6 +36,11 @@ int th_connect(unsigned port);
 int th_send_raw(int fd, const void *p, size_t n);
 /* Send one frame with payload json (strlen bytes). */
 int th_send(int fd, const char *json);
+/*
+ * Send an echo request of exactly n payload bytes (n >= 64): its data a
+ * string of 'y'.  0, or -1 on error.
+ */
+int th_send_echo(int fd, json_int_t id, size_t n);
 /* printf-style th_send(). */
 int th_sendf(int fd, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));

@@ -5,9 +5,10 @@
  * sends: truncated and malformed auth, a replayed proof, a reused or
  * reflected nonce, a proof for the other role or another protocol, and
  * a flood of failures (rate limited while an authenticated client is
- * still served).  Protected mode is checked from a non-loopback address
- * of this host when it has one (skipped otherwise; the namespace test
- * tests/daemon/test_auth_netns.sh covers it with a remote host).
+ * still served).  The pre-authentication frame cap of a keyed server: on
+ * loopback TCP until the exchange, lifted by it, never on the control
+ * socket.  Protected mode needs a remote client: tests/daemon/test_auth.sh
+ * checks it across two network namespaces.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -16,10 +17,7 @@
 #include <cmocka.h>
 
 #include <sys/socket.h>
-#include <arpa/inet.h>
-#include <ifaddrs.h>
-#include <net/if.h>
-#include <netinet/in.h>
+#include <sys/un.h>
 
 #include <pthread.h>
 #include <stdio.h>
@@ -464,98 +462,158 @@ test_flood(void **state)
 	witch_server_free(srv);
 }
 
-/* ---- protected mode ------------------------------------------------------ */
+/* ---- the pre-authentication frame cap with a key ------------------- */
 
-/* A non-loopback IPv4 address of this host, or false. */
-static bool
-local_address(char *buf, size_t len)
-{
-	struct ifaddrs *ifa, *p;
-	bool found = false;
+#define CAP	WITCH_DEFAULT_PREAUTH_MAX_FRAME
 
-	if (getifaddrs(&ifa) != 0)
-		return false;
-	for (p = ifa; p != NULL && !found; p = p->ifa_next) {
-		if (p->ifa_addr == NULL || p->ifa_addr->sa_family != AF_INET ||
-		    (p->ifa_flags & IFF_LOOPBACK) || !(p->ifa_flags & IFF_UP))
-			continue;
-		inet_ntop(AF_INET, &((struct sockaddr_in *)p->ifa_addr)->
-		    sin_addr, buf, len);
-		found = true;
-	}
-	freeifaddrs(ifa);
-	return found;
-}
-
-static witch_server_t *
-any_server(bool unprotected)
-{
-	witch_server_config_t *cfg = th_config();
-	witch_server_t *srv;
-	witch_error_t err;
-
-	witch_server_config_set_bind(cfg, "0.0.0.0");
-	witch_server_config_set_port(cfg, 0);
-	witch_server_config_set_unprotected(cfg, unprotected);
-	assert_int_equal(witch_server_new(&srv, cfg), 0);
-	witch_server_config_free(cfg);
-	assert_int_equal(witch_server_start(srv, &err), 0);
-	return srv;
-}
-
-static int
-connect_to(const char *addr, unsigned port)
-{
-	struct sockaddr_in sin;
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-
-	memset(&sin, 0, sizeof(sin));
-	sin.sin_family = AF_INET;
-	sin.sin_port = htons((uint16_t)port);
-	inet_pton(AF_INET, addr, &sin.sin_addr);
-	assert_int_equal(connect(fd, (struct sockaddr *)&sin, sizeof(sin)),
-	    0);
-	return fd;
-}
-
+/* The next frame on fd is the final frame_too_large error, then EOF. */
 static void
-test_protected_mode(void **state)
+expect_too_large(int fd)
 {
-	witch_server_t *srv;
-	char addr[64];
-	json_t *r;
+	json_t *r = th_recv_ok(fd, 0);
+
+	assert_true(json_is_null(json_object_get(r, "id")));
+	assert_string_equal(th_err_code(r), "frame_too_large");
+	assert_non_null(strstr(json_string_value(json_object_get(
+	    json_object_get(r, "error"), "message")),
+	    "before authentication (preauth_max_frame)"));
+	json_decref(r);
+	expect_closed(fd);
+}
+
+/* An echo of n bytes on fd (id) comes back whole. */
+static void
+expect_echo(int fd, json_int_t id, size_t n)
+{
+	json_t *r = th_recv_ok(fd, 0);
+	const char *s;
+
+	assert_int_equal(th_id(r), id);
+	assert_null(th_err_code(r));
+	s = json_string_value(json_object_get(json_object_get(r, "result"),
+	    "echo"));
+	assert_non_null(s);
+	assert_true(strlen(s) > n - 64 && strspn(s, "y") == strlen(s));
+	json_decref(r);
+}
+
+/*
+ * With a key, every TCP client, loopback included (loopback is exempt
+ * only without a key), is held to preauth_max_frame until it has
+ * authenticated: its first frames, hello included, do not lift the cap.
+ */
+static void
+test_preauth_cap_keyed(void **state)
+{
+	witch_server_t *srv = keyed_server(KEY);
+	unsigned port = witch_server_port(srv);
+	witch_client_t *c;
+	witch_error_t err;
+	json_t *res = NULL;
+	uint8_t ns[32];
 	int fd;
 
 	(void)state;
-	if (!local_address(addr, sizeof(addr)))
-		skip();
-	srv = any_server(false);
-	/* From this host's LAN address: not loopback. */
-	fd = connect_to(addr, witch_server_port(srv));
-	th_send(fd, "{\"id\":1,\"endpoint\":\"hello\"}");
-	th_expect_reply(fd, 1, NULL);
+	/* Over the cap as the first frame: refused, closed. */
+	fd = th_connect(port);
+	assert_int_equal(th_send_echo(fd, 1, CAP + 1), 0);
+	expect_too_large(fd);
+	/* After ping and hello (frames done, no auth): still refused. */
+	fd = th_connect(port);
 	th_ping_ok(fd);
-	th_send(fd, "{\"id\":2,\"endpoint\":\"echo\",\"data\":1}");
-	r = th_recv_ok(fd, 0);
-	assert_string_equal(th_err_code(r), "unauthorized");
-	assert_non_null(strstr(json_string_value(json_object_get(
-	    json_object_get(r, "error"), "message")), "--key-file"));
-	json_decref(r);
+	hello(fd, 1, ns);
+	assert_int_equal(th_send_echo(fd, 2, CAP + 1), 0);
+	expect_too_large(fd);
+	/* Counted, as seen by an authenticated client. */
+	c = client(port, KEY);
+	assert_int_equal(witch_client_connect(c, &err), 0);
+	assert_int_equal(witch_client_call(c, "status", NULL, 0, &res, &err),
+	    0);
+	assert_int_equal(json_integer_value(json_object_get(res,
+	    "preauth_frame_refusals")), 2);
+	json_decref(res);
+	witch_client_free(c);
+	witch_server_free(srv);
+}
+
+/*
+ * At the cap: read and answered (unauthorized: echo is not open before
+ * authentication), the connection stays.  After the auth exchange the
+ * same connection sends 100 KiB and gets its echo; an auth pipelined with
+ * the large frame behind it (no wait for the reply) lifts the cap in time.
+ */
+static void
+test_preauth_cap_lifted(void **state)
+{
+	witch_server_t *srv = keyed_server(KEY);
+	unsigned port = witch_server_port(srv);
+	uint8_t ns[32], nc[32];
+	int fd;
+
+	(void)state;
+	witch__key_set(&the_key, KEY, strlen(KEY));
+	fd = th_connect(port);
+	assert_int_equal(th_send_echo(fd, 1, CAP), 0);
+	th_expect_reply(fd, 1, "unauthorized");
+	th_ping_ok(fd);
+	hello(fd, 2, ns);
+	memset(nc, 0x41, sizeof(nc));
+	send_auth(fd, 3, &the_key, WITCH__AUTH_CLIENT, "v1", ns, nc);
+	th_expect_reply(fd, 3, NULL);
+	assert_int_equal(th_send_echo(fd, 4, 100u << 10), 0);
+	expect_echo(fd, 4, 100u << 10);
+	assert_int_equal(th_status_get(fd, "preauth_frame_refusals"), 0);
 	close(fd);
-	/* Loopback is served. */
-	fd = connect_to("127.0.0.1", witch_server_port(srv));
-	th_send(fd, "{\"id\":2,\"endpoint\":\"echo\",\"data\":1}");
+	/* Pipelined: auth, then at once the large frame. */
+	fd = th_connect(port);
+	hello(fd, 1, ns);
+	memset(nc, 0x42, sizeof(nc));
+	send_auth(fd, 2, &the_key, WITCH__AUTH_CLIENT, "v1", ns, nc);
+	assert_int_equal(th_send_echo(fd, 3, 100u << 10), 0);
 	th_expect_reply(fd, 2, NULL);
-	assert_int_equal(th_status_get(fd, "unauthorized"), 1);
+	expect_echo(fd, 3, 100u << 10);
 	close(fd);
 	witch_server_free(srv);
-	/* Unprotected: the LAN address is served too. */
-	srv = any_server(true);
-	fd = connect_to(addr, witch_server_port(srv));
-	th_send(fd, "{\"id\":2,\"endpoint\":\"echo\",\"data\":1}");
-	th_expect_reply(fd, 2, NULL);
+}
+
+/* The control socket of a keyed server: authenticated at accept, no cap. */
+static void
+test_preauth_cap_unix(void **state)
+{
+	witch_server_config_t *cfg = th_config();
+	witch_server_t *srv;
+	struct sockaddr_un sun;
+	char dir[] = "/tmp/witch-auth-XXXXXX", path[64];
+	int fd, tcp;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/w.sock", dir);
+	assert_int_equal(witch_server_config_set_key(cfg, KEY, strlen(KEY)),
+	    0);
+	assert_int_equal(witch_server_config_set_unix_path(cfg, path, 0600),
+	    0);
+	srv = th_server_start(cfg, NULL, NULL);
+	witch_server_config_free(cfg);
+	assert_true((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) >=
+	    0);
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	strlcpy(sun.sun_path, path, sizeof(sun.sun_path));
+	assert_int_equal(connect(fd, (struct sockaddr *)&sun, sizeof(sun)),
+	    0);
+	/* The first frame, 100 KiB, no exchange: served. */
+	assert_int_equal(th_send_echo(fd, 1, 100u << 10), 0);
+	expect_echo(fd, 1, 100u << 10);
+	/* TCP on the same server is capped (so the cap is on here). */
+	tcp = th_connect(witch_server_port(srv));
+	assert_int_equal(th_send_echo(tcp, 2, CAP + 1), 0);
+	expect_too_large(tcp);
+	assert_int_equal(th_status_get(fd, "preauth_frame_refusals"), 1);
 	close(fd);
 	witch_server_free(srv);
+	unlink(path);
+	rmdir(dir);
 }
 
 /* ---- peers ------------------------------------------------------------- */
@@ -668,7 +726,9 @@ main(void)
 		cmocka_unit_test(test_bad_auth_messages),
 		cmocka_unit_test(test_replay),
 		cmocka_unit_test(test_flood),
-		cmocka_unit_test(test_protected_mode),
+		cmocka_unit_test(test_preauth_cap_keyed),
+		cmocka_unit_test(test_preauth_cap_lifted),
+		cmocka_unit_test(test_preauth_cap_unix),
 		cmocka_unit_test(test_peers_keys),
 	};
 
