@@ -8,10 +8,11 @@
 #    unauthorized for info (exit 1) while ping works.
 # 3. A packet capture (tcpdump on lo) of an authenticated session holds
 #    the exchange but not the key (skipped without tcpdump or root).
-# 4. Protected mode across two network namespaces: witchd without a key
-#    refuses a remote client (unauthorized, the message says how to set
-#    a key) but serves ping and loopback; --unprotected serves both;
-#    with a key the remote client is served when it has the key
+# 4. Protected mode across two network namespaces (tests/daemon/
+#    netns-lib.sh): witchd without a key refuses a remote client
+#    (unauthorized, the message says how to set a key, counted in status)
+#    but serves its hello and ping, and loopback; --unprotected serves
+#    both; with a key the remote client is served when it has the key
 #    (skipped without root or ip(8)).
 # Every wait is bounded; everything is removed on exit.
 
@@ -22,23 +23,15 @@ fi
 WITCHD=$WITCH_BUILDDIR/src/witchd/witchd
 CTL=$WITCH_BUILDDIR/src/witchctl/witchctl
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/test_auth.XXXXXX") || exit 1
+. "$(dirname "$0")/netns-lib.sh"
 pids=
 NS_S=wauth-$$-s
 NS_C=wauth-$$-c
-VETH_S=wa$$s
-VETH_C=wa$$c
-made_ns=
 cleanup() {
 	for p in $pids; do
 		kill -KILL "$p" 2>/dev/null
 	done
-	for ns in $made_ns; do
-		for p in $(ip netns pids "$ns" 2>/dev/null); do
-			kill -KILL "$p" 2>/dev/null
-		done
-		ip netns del "$ns" 2>/dev/null
-	done
-	[ -n "$made_ns" ] && ip link del "$VETH_S" 2>/dev/null
+	netns_cleanup
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -183,74 +176,72 @@ netns_skip() {
 }
 if [ "$(id -u)" -ne 0 ] || ! command -v ip >/dev/null 2>&1; then
 	netns_skip "needs root and ip(8)"
-elif ! ip netns add "$NS_S" 2>/dev/null; then
+elif ! netns_add "$NS_S" || ! netns_add "$NS_C"; then
 	netns_skip "ip netns add failed"
+elif ! netns_pair "$NS_S" vs 10.250.78.1/24 "$NS_C" vc 10.250.78.2/24 \
+    2>"$tmp/ip.err"; then
+	netns_skip "cannot set up the veth pair"
 else
-	made_ns=$NS_S
-	ip netns add "$NS_C" && made_ns="$made_ns $NS_C"
-	if ! { ip link add "$VETH_S" type veth peer name "$VETH_C" &&
-	    ip link set "$VETH_S" netns "$NS_S" &&
-	    ip link set "$VETH_C" netns "$NS_C" &&
-	    ip -n "$NS_S" addr add 10.250.78.1/24 dev "$VETH_S" &&
-	    ip -n "$NS_C" addr add 10.250.78.2/24 dev "$VETH_C" &&
-	    ip -n "$NS_S" link set lo up && ip -n "$NS_C" link set lo up &&
-	    ip -n "$NS_S" link set "$VETH_S" up &&
-	    ip -n "$NS_C" link set "$VETH_C" up; } 2>"$tmp/ip.err"; then
-		netns_skip "cannot set up the namespaces"
-	else
-		# start NAME ARGS...: witchd on 0.0.0.0:8888 in NS_S.
-		start() {
-			n=$1
-			shift
-			ip netns exec "$NS_S" "$WITCHD" -b 0.0.0.0 -p 8888 \
-			    --no-control-socket --no-discovery \
-			    --drain-timeout 1 --port-file "$tmp/$n.port" \
-			    "$@" 2>"$tmp/$n.log" &
-			spid=$!
-			pids="$pids $spid"
-			wait_file "$tmp/$n.port"
-		}
-		nrun() {
-			ns=$1
-			shift
-			ip netns exec "$ns" timeout 10 "$CTL" --timeout 3 "$@" \
-			    >"$tmp/out" 2>"$tmp/err"
-			rc=$?
-		}
-		R="-H 10.250.78.1 -p 8888"
-		L="-H 127.0.0.1 -p 8888"
-		start protected
-		check "protected: witchd says so at start" \
-		    has "$tmp/protected.log" 'notice: protected mode: no key'
-		nrun "$NS_C" $R ping -c 1
-		check "protected: remote ping answered (exit $rc)" \
-		    test "$rc" -eq 0
-		nrun "$NS_C" $R echo hi
-		check "protected: remote echo refused (exit $rc)" \
-		    test "$rc" -eq 1
-		check "protected: the refusal says how to set a key" \
-		    has "$tmp/err" 'unauthorized: protected mode: .*--key-file'
-		nrun "$NS_S" $L echo hi
-		check "protected: loopback served (exit $rc)" test "$rc" -eq 0
-		kill "$spid"
-		wait "$spid" 2>/dev/null
-		start unprotected --unprotected
-		check "unprotected: witchd warns at start" \
-		    has "$tmp/unprotected.log" 'protected mode is OFF'
-		nrun "$NS_C" $R echo hi
-		check "unprotected: remote served (exit $rc)" test "$rc" -eq 0
-		kill "$spid"
-		wait "$spid" 2>/dev/null
-		start keyed --key-file "$tmp/key"
-		nrun "$NS_C" $R -k "$tmp/key" echo hi
-		check "a key: remote client with it served (exit $rc)" \
-		    test "$rc" -eq 0
-		nrun "$NS_C" $R echo hi
-		check "a key: remote client without it refused (exit $rc)" \
-		    test "$rc" -eq 1
-		kill "$spid"
-		wait "$spid" 2>/dev/null
-	fi
+	# start NAME ARGS...: witchd on 0.0.0.0:8888 in NS_S.
+	start() {
+		n=$1
+		shift
+		ip netns exec "$NS_S" "$WITCHD" -b 0.0.0.0 -p 8888 \
+		    --no-control-socket --no-discovery \
+		    --drain-timeout 1 --port-file "$tmp/$n.port" \
+		    "$@" 2>"$tmp/$n.log" &
+		spid=$!
+		pids="$pids $spid"
+		wait_file "$tmp/$n.port"
+	}
+	nrun() {
+		ns=$1
+		shift
+		ip netns exec "$ns" timeout 10 "$CTL" --timeout 3 "$@" \
+		    >"$tmp/out" 2>"$tmp/err"
+		rc=$?
+	}
+	R="-H 10.250.78.1 -p 8888"
+	L="-H 127.0.0.1 -p 8888"
+	start protected
+	check "protected: witchd says so at start" \
+	    has "$tmp/protected.log" 'notice: protected mode: no key'
+	nrun "$NS_C" $R ping -c 1
+	check "protected: remote ping answered (exit $rc)" \
+	    test "$rc" -eq 0
+	# witchctl says hello on connecting; once more, by hand.
+	nrun "$NS_C" $R --json call hello
+	check "protected: remote hello answered (exit $rc)" \
+	    test "$rc" -eq 0
+	check "protected: hello's result" has "$tmp/out" '"server_id":'
+	nrun "$NS_C" $R echo hi
+	check "protected: remote echo refused (exit $rc)" \
+	    test "$rc" -eq 1
+	check "protected: the refusal says how to set a key" \
+	    has "$tmp/err" 'unauthorized: protected mode: .*--key-file'
+	nrun "$NS_S" $L echo hi
+	check "protected: loopback served (exit $rc)" test "$rc" -eq 0
+	nrun "$NS_S" $L --json status
+	check "protected: the one refusal counted" \
+	    has "$tmp/out" '"unauthorized":1[,}]'
+	kill "$spid"
+	wait "$spid" 2>/dev/null
+	start unprotected --unprotected
+	check "unprotected: witchd warns at start" \
+	    has "$tmp/unprotected.log" 'protected mode is OFF'
+	nrun "$NS_C" $R echo hi
+	check "unprotected: remote served (exit $rc)" test "$rc" -eq 0
+	kill "$spid"
+	wait "$spid" 2>/dev/null
+	start keyed --key-file "$tmp/key"
+	nrun "$NS_C" $R -k "$tmp/key" echo hi
+	check "a key: remote client with it served (exit $rc)" \
+	    test "$rc" -eq 0
+	nrun "$NS_C" $R echo hi
+	check "a key: remote client without it refused (exit $rc)" \
+	    test "$rc" -eq 1
+	kill "$spid"
+	wait "$spid" 2>/dev/null
 fi
 
 echo "$failures failure(s), $skipped part(s) skipped"

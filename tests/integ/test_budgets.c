@@ -7,18 +7,29 @@
  * at the handshake timeout), a client trickling a large frame (closed at
  * the frame timeout with a closing event), many clients each holding a
  * nearly complete large frame (the frame budget closes the largest
- * holders, counted), nesting depth, the per-address connection cap and
- * the pre-authentication frame cap (both from a non-loopback address of
- * this host: loopback is exempt), and the decode budget.  The figures
+ * holders, counted), nesting depth, the decode budget.  The figures
  * (latency, time to close, RSS) are printed for the record; timing is
  * never asserted tightly.
+ *
+ * The per-address connection cap and a keyless server's cap on a remote
+ * client's first frame need a client that is not on loopback (loopback
+ * is exempt from both): tests/daemon/test_budgets_netns.sh runs this
+ * program in a server namespace it creates (its path in
+ * WITCH_NETNS_SERVER), with WITCH_NETNS_CLIENT the path of a client
+ * namespace joined to it by a veth pair and WITCH_NETNS_ADDR the server's
+ * address on that link; then only those
+ * two tests run, the server bound to 0.0.0.0 inside the namespace and the
+ * remote clients' sockets made in the client namespace.  Never in the
+ * host's own namespace: there the program runs every other test.
  */
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 
 #include <arpa/inet.h>
-#include <ifaddrs.h>
+#include <fcntl.h>
 #include <netinet/in.h>
+#include <sched.h>
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <setjmp.h>
@@ -56,41 +67,56 @@ rss_kib(void)
 	return kib;
 }
 
-/* A non-loopback IPv4 address of this host into out, or false. */
+/*
+ * Whether this run is the namespace run: WITCH_NETNS_SERVER,
+ * WITCH_NETNS_CLIENT and WITCH_NETNS_ADDR set, and this process in the
+ * namespace WITCH_NETNS_SERVER names (one the script made), so that a
+ * bind to 0.0.0.0 stays inside it.  Exits on a mismatch.
+ */
 static bool
-local_address(char *out, size_t len)
+netns_run(void)
 {
-	struct ifaddrs *ifa, *i;
-	bool found = false;
+	const char *srv = getenv("WITCH_NETNS_SERVER");
+	struct stat self, ns;
 
-	if (getifaddrs(&ifa) == -1)
+	if (srv == NULL || getenv("WITCH_NETNS_CLIENT") == NULL ||
+	    getenv("WITCH_NETNS_ADDR") == NULL)
 		return false;
-	for (i = ifa; i != NULL && !found; i = i->ifa_next) {
-		struct sockaddr_in *sin = (struct sockaddr_in *)i->ifa_addr;
-
-		if (sin == NULL || sin->sin_family != AF_INET ||
-		    (ntohl(sin->sin_addr.s_addr) >> 24) == 127)
-			continue;
-		found = inet_ntop(AF_INET, &sin->sin_addr, out,
-		    (socklen_t)len) != NULL;
+	if (stat("/proc/self/ns/net", &self) != 0 || stat(srv, &ns) != 0 ||
+	    self.st_ino != ns.st_ino || self.st_dev != ns.st_dev) {
+		fprintf(stderr, "test_budgets: not in the network namespace "
+		    "%s\n", srv);
+		exit(1);
 	}
-	freeifaddrs(ifa);
-	return found;
+	return true;
 }
 
-/* Connect to addr:port (blocking), or -1. */
+/*
+ * A TCP socket made in the client namespace (this thread enters it for
+ * the socket() call only; the socket keeps it), connected to the
+ * server's address on the link, port port.  -1 on failure.
+ */
 static int
-connect_to(const char *addr, unsigned port)
+remote_connect(unsigned port)
 {
 	struct sockaddr_in sin;
-	int fd, on = 1;
+	int fd, here, there, on = 1;
 
-	if ((fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
+	here = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+	there = open(getenv("WITCH_NETNS_CLIENT"), O_RDONLY | O_CLOEXEC);
+	assert_true(here >= 0 && there >= 0);
+	assert_int_equal(setns(there, CLONE_NEWNET), 0);
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_int_equal(setns(here, CLONE_NEWNET), 0);
+	close(here);
+	close(there);
+	if (fd == -1)
 		return -1;
 	memset(&sin, 0, sizeof(sin));
 	sin.sin_family = AF_INET;
 	sin.sin_port = htons(port);
-	if (inet_pton(AF_INET, addr, &sin.sin_addr) != 1 ||
+	if (inet_pton(AF_INET, getenv("WITCH_NETNS_ADDR"),
+	    &sin.sin_addr) != 1 ||
 	    connect(fd, (struct sockaddr *)&sin, sizeof(sin)) == -1) {
 		close(fd);
 		return -1;
@@ -418,24 +444,19 @@ test_max_clients_per_address(void **state)
 {
 	witch_server_config_t *cfg = th_config();
 	witch_server_t *srv;
-	char addr[INET_ADDRSTRLEN];
 	int fds[3], lo[5], extra, i;
 	json_t *r;
 
 	(void)state;
-	if (!local_address(addr, sizeof(addr))) {
-		print_message("skip: no non-loopback IPv4 address here\n");
-		skip();
-	}
 	assert_int_equal(witch_server_config_set_max_clients_per_address(cfg,
 	    3), 0);
-	srv = start(cfg, "0.0.0.0");
+	srv = start(cfg, "0.0.0.0");	/* in the namespace: netns_run() */
 	for (i = 0; i < 3; i++) {
-		assert_true((fds[i] = connect_to(addr,
-		    witch_server_port(srv))) >= 0);
+		assert_true((fds[i] = remote_connect(witch_server_port(srv))) >=
+		    0);
 		th_ping_ok(fds[i]);
 	}
-	assert_true((extra = connect_to(addr, witch_server_port(srv))) >= 0);
+	assert_true((extra = remote_connect(witch_server_port(srv))) >= 0);
 	r = th_recv_ok(extra, 0);
 	assert_string_equal(th_err_code(r), "server_full");
 	assert_non_null(strstr(json_string_value(json_object_get(
@@ -452,7 +473,7 @@ test_max_clients_per_address(void **state)
 	/* A slot freed is a slot again. */
 	close(fds[0]);
 	assert_true(th_status_await(lo[0], "clients", 2 + 5, 3000));
-	assert_true((fds[0] = connect_to(addr, witch_server_port(srv))) >= 0);
+	assert_true((fds[0] = remote_connect(witch_server_port(srv))) >= 0);
 	th_ping_ok(fds[0]);
 	for (i = 0; i < 3; i++)
 		close(fds[i]);
@@ -461,49 +482,28 @@ test_max_clients_per_address(void **state)
 	witch_server_free(srv);
 }
 
-/* Send an echo frame of exactly n payload bytes on fd with id. */
-static void
-echo_frame(int fd, size_t n, int id)
-{
-	char *p = malloc(n + 4);
-	int k;
-
-	assert_non_null(p);
-	k = snprintf(p + 4, n, "{\"id\":%d,\"endpoint\":\"echo\",\"data\":\"",
-	    id);
-	memset(p + 4 + k, 'y', n - (size_t)k - 2);
-	p[4 + n - 2] = '"';
-	p[4 + n - 1] = '}';
-	header((unsigned char *)p, (uint32_t)n);
-	assert_int_equal(th_send_raw(fd, p, n + 4), 0);
-	free(p);
-}
-
 static void
 test_preauth_frame_cap(void **state)
 {
 	witch_server_config_t *cfg;
 	witch_server_t *srv;
-	char addr[INET_ADDRSTRLEN];
 	json_t *r;
 	int fd, lo;
 
 	(void)state;
-	if (!local_address(addr, sizeof(addr))) {
-		print_message("skip: no non-loopback IPv4 address here\n");
-		skip();
-	}
 	/*
 	 * No key and protected mode off, so a remote client is served at all
 	 * (protected mode would answer its echo "unauthorized"): the cap on a
-	 * keyless server's remote first frame is what this test is about.
+	 * keyless server's remote first frame is what this test is about
+	 * (test_auth checks the cap of a server with a key).
 	 */
 	cfg = th_config();
 	assert_int_equal(witch_server_config_set_unprotected(cfg, true), 0);
-	srv = start(cfg, "0.0.0.0");
+	srv = start(cfg, "0.0.0.0");	/* in the namespace: netns_run() */
 	/* A remote client's first frame: at most 16 KiB. */
-	assert_true((fd = connect_to(addr, witch_server_port(srv))) >= 0);
-	echo_frame(fd, WITCH_DEFAULT_PREAUTH_MAX_FRAME + 1, 1);
+	assert_true((fd = remote_connect(witch_server_port(srv))) >= 0);
+	assert_int_equal(th_send_echo(fd, 1,
+	    WITCH_DEFAULT_PREAUTH_MAX_FRAME + 1), 0);
 	r = th_recv_ok(fd, 0);
 	assert_string_equal(th_err_code(r), "frame_too_large");
 	assert_non_null(strstr(json_string_value(json_object_get(
@@ -512,15 +512,16 @@ test_preauth_frame_cap(void **state)
 	assert_int_equal(th_wait_eof(fd, 3000), 1);
 	close(fd);
 	/* Exactly the cap is fine, and after it max_frame applies. */
-	assert_true((fd = connect_to(addr, witch_server_port(srv))) >= 0);
-	echo_frame(fd, WITCH_DEFAULT_PREAUTH_MAX_FRAME, 2);
+	assert_true((fd = remote_connect(witch_server_port(srv))) >= 0);
+	assert_int_equal(th_send_echo(fd, 2, WITCH_DEFAULT_PREAUTH_MAX_FRAME),
+	    0);
 	th_expect_reply(fd, 2, NULL);
-	echo_frame(fd, 512u << 10, 3);
+	assert_int_equal(th_send_echo(fd, 3, 512u << 10), 0);
 	th_expect_reply(fd, 3, NULL);
 	close(fd);
 	/* Loopback is trusted: no cap on its first frame. */
 	lo = th_connect(witch_server_port(srv));
-	echo_frame(lo, 512u << 10, 4);
+	assert_int_equal(th_send_echo(lo, 4, 512u << 10), 0);
 	th_expect_reply(lo, 4, NULL);
 	assert_int_equal(th_status_get(lo, "preauth_frame_refusals"), 1);
 	close(lo);
@@ -642,9 +643,15 @@ main(void)
 		cmocka_unit_test(test_trickle_frame_timeout),
 		cmocka_unit_test(test_max_depth),
 		cmocka_unit_test(test_decode_budget),
+	};
+	/* From a remote namespace (tests/daemon/test_budgets_netns.sh). */
+	const struct CMUnitTest remote[] = {
 		cmocka_unit_test(test_preauth_frame_cap),
 		cmocka_unit_test(test_max_clients_per_address),
 	};
 
+	if (netns_run())
+		return cmocka_run_group_tests_name("remote", remote, NULL,
+		    NULL);
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
