@@ -21,8 +21,8 @@ if [ -z "${WITCH_BUILDDIR:-}" ]; then
 	echo "SKIP: WITCH_BUILDDIR is not set"
 	exit 77
 fi
-[ "$(id -u)" = 0 ] || { echo "SKIP: not root"; exit 77; }
-command -v ip >/dev/null 2>&1 || { echo "SKIP: no ip(8)"; exit 77; }
+. "$(dirname "$0")/netns-lib.sh"
+netns_require
 WITCHD=$WITCH_BUILDDIR/src/witchd/witchd
 CTL=$WITCH_BUILDDIR/src/witchctl/witchctl
 for f in "$WITCHD" "$CTL"; do
@@ -32,7 +32,6 @@ done
 IV=0.5		# announcement interval (s)
 sfx=x$$
 NS_BR=xbr$sfx
-NSES=""
 PIDS=""
 dir=$(mktemp -d "${TMPDIR:-/tmp}/discover-netns.XXXXXX") || exit 1
 : >"$dir/empty.conf"
@@ -40,12 +39,7 @@ dir=$(mktemp -d "${TMPDIR:-/tmp}/discover-netns.XXXXXX") || exit 1
 cleanup() {
 	for p in $PIDS; do kill -9 "$p" 2>/dev/null; done
 	for p in $PIDS; do wait "$p" 2>/dev/null; done
-	for n in $NSES; do
-		for p in $(ip netns pids "$n" 2>/dev/null); do
-			kill -9 "$p" 2>/dev/null
-		done
-		ip netns del "$n" 2>/dev/null
-	done
+	netns_cleanup
 	if [ "${fails:-1}" = 0 ]; then rm -rf "$dir"; else
 		echo "logs kept in $dir"; fi
 }
@@ -61,28 +55,15 @@ show() {
 	sed 's/^/#   /' "$2"
 }
 
-addns() {
-	ip netns add "$1" 2>/dev/null || return 1
-	NSES="$NSES $1"
-	ip -n "$1" link set lo up
-}
-
 # plug NS IP: a veth from NS to the bridge, address 10.252.1.IP.
 plug() {
-	local ns=$1 ip=$2
-	ip -n "$NS_BR" link add "p$ip$sfx" type veth peer name e1 \
-	    netns "$ns" || return 1
-	ip -n "$NS_BR" link set "p$ip$sfx" master br1 up &&
-	ip -n "$ns" addr add "10.252.1.$ip/24" brd + dev e1 &&
-	ip -n "$ns" link set e1 up
+	netns_plug "$NS_BR" br1 "p$2$sfx" "$1" e1 "10.252.1.$2/24"
 }
 
-if ! addns "$NS_BR"; then echo "SKIP: ip netns add failed"; exit 77; fi
-ip -n "$NS_BR" link add br1 type bridge 2>/dev/null ||
-    { echo "SKIP: no bridge support"; exit 77; }
-ip -n "$NS_BR" link set br1 up
+if ! netns_add "$NS_BR"; then echo "SKIP: ip netns add failed"; exit 77; fi
+netns_bridge "$NS_BR" br1 || { echo "SKIP: no bridge support"; exit 77; }
 for h in A B C; do
-	addns "x$h$sfx" || { echo "FAIL: netns x$h"; exit 1; }
+	netns_add "x$h$sfx" || { echo "FAIL: netns x$h"; exit 1; }
 done
 plug "xA$sfx" 1 && plug "xB$sfx" 2 && plug "xC$sfx" 3 ||
     { echo "SKIP: veth setup failed"; exit 77; }

@@ -13,8 +13,8 @@
 # interfaces, and all traffic stays on these namespaces' addresses.
 set -u
 
-[ "$(id -u)" = 0 ] || { echo "SKIP: not root"; exit 77; }
-command -v ip >/dev/null 2>&1 || { echo "SKIP: no ip(8)"; exit 77; }
+. "$(dirname "$0")/netns-lib.sh"
+netns_require
 tool=${WITCH_BUILDDIR:-.}/tests/tools/disc_tool
 [ -x "$tool" ] || { echo "FAIL: $tool not built"; exit 1; }
 
@@ -22,14 +22,13 @@ IV=1000		# announcement interval (ms)
 EXP=3000	# listener expiry (ms)
 sfx=w$$
 NS_BR=dbr$sfx
-NSES=""
 PIDS=""
 dir=$(mktemp -d /tmp/disc-netns.XXXXXX) || exit 1
 
 cleanup() {
 	for p in $PIDS; do kill -9 "$p" 2>/dev/null; done
 	for p in $PIDS; do wait "$p" 2>/dev/null; done
-	for n in $NSES; do ip netns del "$n" 2>/dev/null; done
+	netns_cleanup
 	if [ "${fails:-1}" = 0 ]; then rm -rf "$dir"; else
 		echo "logs kept in $dir"; fi
 }
@@ -40,30 +39,18 @@ fails=0
 ok()   { echo "ok - $*"; }
 bad()  { echo "FAIL - $*"; fails=$((fails + 1)); }
 
-addns() {
-	ip netns add "$1" 2>/dev/null || return 1
-	NSES="$NSES $1"
-	ip -n "$1" link set lo up
-}
-
-# host NS LAN IP: a veth from NS to bridge brLAN, address 10.251.LAN.IP.
+# plug NS LAN IP: a veth from NS to bridge brLAN, address 10.251.LAN.IP.
 plug() {
-	local ns=$1 lan=$2 ip=$3 ifn=e$2
-	ip -n "$NS_BR" link add "p${ns#d}$lan" type veth peer name "$ifn" \
-	    netns "$ns" || return 1
-	ip -n "$NS_BR" link set "p${ns#d}$lan" master "br$lan" up
-	ip -n "$ns" addr add "10.251.$lan.$ip/24" brd + dev "$ifn"
-	ip -n "$ns" link set "$ifn" up
+	netns_plug "$NS_BR" "br$2" "p${1#d}$2" "$1" "e$2" "10.251.$2.$3/24"
 }
 
-if ! addns "$NS_BR"; then echo "SKIP: ip netns add failed"; exit 77; fi
+if ! netns_add "$NS_BR"; then echo "SKIP: ip netns add failed"; exit 77; fi
 for lan in 1 2 3; do
-	ip -n "$NS_BR" link add "br$lan" type bridge 2>/dev/null ||
+	netns_bridge "$NS_BR" "br$lan" ||
 	    { echo "SKIP: no bridge support"; exit 77; }
-	ip -n "$NS_BR" link set "br$lan" up
 done
 for h in A B C M D E; do
-	addns "d$h$sfx" || { echo "FAIL: netns d$h"; exit 1; }
+	netns_add "d$h$sfx" || { echo "FAIL: netns d$h"; exit 1; }
 	# No duplicate address detection: IPv6 link-local at once.  Written
 	# to /proc/sys directly: sysctl(8) is procps, absent from a minimal
 	# Debian, and with DAD on "C verifies B6" raced the tentative address.

@@ -18,14 +18,8 @@ if [ -z "$WITCH_BUILDDIR" ]; then
 	echo "WITCH_BUILDDIR is not set: skipping"
 	exit 77
 fi
-if [ "$(id -u)" -ne 0 ]; then
-	echo "not root: skipping"
-	exit 77
-fi
-if ! command -v ip >/dev/null 2>&1; then
-	echo "no ip(8): skipping"
-	exit 77
-fi
+. "$(dirname "$0")/netns-lib.sh"
+netns_require
 WITCHD=$WITCH_BUILDDIR/src/witchd/witchd
 CTL=$WITCH_BUILDDIR/src/witchctl/witchctl
 for f in "$WITCHD" "$CTL"; do
@@ -37,25 +31,14 @@ done
 
 NS_S=wtest-$$-s
 NS_C=wtest-$$-c
-VETH_S=wt$$s
-VETH_C=wt$$c
 SRV=10.250.77.1
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/test_netns_ops.XXXXXX") || exit 1
 pids=
-made_s=
-made_c=
 cleanup() {
 	for p in $pids; do
 		kill -KILL "$p" 2>/dev/null
 	done
-	for ns in $made_s $made_c; do
-		# Anything still running in a namespace of ours.
-		for p in $(ip netns pids "$ns" 2>/dev/null); do
-			kill -KILL "$p" 2>/dev/null
-		done
-		ip netns del "$ns" 2>/dev/null
-	done
-	ip link del "$VETH_S" 2>/dev/null
+	netns_cleanup
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -67,23 +50,9 @@ skip() {
 }
 
 # ---- the two namespaces and the link between them --------------------------
-ip netns add "$NS_S" 2>"$tmp/ip.err" ||
-    skip "ip netns add failed ($(cat "$tmp/ip.err"))"
-made_s=$NS_S
-ip netns add "$NS_C" 2>"$tmp/ip.err" ||
-    skip "ip netns add failed ($(cat "$tmp/ip.err"))"
-made_c=$NS_C
-ip link add "$VETH_S" type veth peer name "$VETH_C" 2>"$tmp/ip.err" ||
-    skip "cannot create a veth pair ($(cat "$tmp/ip.err"))"
-if ! { ip link set "$VETH_S" netns "$NS_S" &&
-    ip link set "$VETH_C" netns "$NS_C" &&
-    ip -n "$NS_S" addr add "$SRV/24" dev "$VETH_S" &&
-    ip -n "$NS_C" addr add 10.250.77.2/24 dev "$VETH_C" &&
-    ip -n "$NS_S" link set lo up && ip -n "$NS_C" link set lo up &&
-    ip -n "$NS_S" link set "$VETH_S" up &&
-    ip -n "$NS_C" link set "$VETH_C" up; } 2>"$tmp/ip.err"; then
-	skip "cannot set up the namespaces ($(cat "$tmp/ip.err"))"
-fi
+netns_add "$NS_S" && netns_add "$NS_C" || skip "ip netns add failed"
+netns_pair "$NS_S" vs "$SRV/24" "$NS_C" vc 10.250.77.2/24 2>"$tmp/ip.err" ||
+    skip "cannot set up the veth pair ($(cat "$tmp/ip.err"))"
 
 failures=0
 ok() { echo "ok - $*"; }

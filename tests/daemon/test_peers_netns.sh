@@ -21,8 +21,8 @@
 # The times from kill -9 and from SIGSTOP to dead are printed.
 set -u
 
-[ "$(id -u)" = 0 ] || { echo "SKIP: not root"; exit 77; }
-command -v ip >/dev/null 2>&1 || { echo "SKIP: no ip(8)"; exit 77; }
+. "$(dirname "$0")/netns-lib.sh"
+netns_require
 B=${WITCH_BUILDDIR:-.}
 witchd=$B/src/witchd/witchd
 witchctl=$B/src/witchctl/witchctl
@@ -44,7 +44,6 @@ fi
 BOUND_MS=$((4 * HB_MS))		# dead within 4 intervals (witchd(8))
 sfx=p$$
 NS_BR=pbr$sfx
-NSES=""
 PIDS=""
 dir=$(mktemp -d /tmp/peers-netns.XXXXXX) || exit 1
 
@@ -52,7 +51,7 @@ cleanup() {
 	for p in $PIDS; do kill -CONT "$p" 2>/dev/null; kill -9 "$p" \
 	    2>/dev/null; done
 	for p in $PIDS; do wait "$p" 2>/dev/null; done
-	for n in $NSES; do ip netns del "$n" 2>/dev/null; done
+	netns_cleanup
 	if [ "${fails:-1}" = 0 ]; then rm -rf "$dir"; else
 		echo "logs kept in $dir"; fi
 }
@@ -64,30 +63,18 @@ ok()   { echo "ok - $*"; }
 bad()  { echo "FAIL - $*"; fails=$((fails + 1)); }
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
 
-addns() {
-	ip netns add "$1" 2>/dev/null || return 1
-	NSES="$NSES $1"
-	ip -n "$1" link set lo up
-}
-
 # plug NS LAN IP: a veth from NS to bridge brLAN, address 10.252.LAN.IP.
 plug() {
-	local ns=$1 lan=$2 ip=$3 ifn=e$2
-	ip -n "$NS_BR" link add "v${ns%$sfx}$lan" type veth peer name "$ifn" \
-	    netns "$ns" || return 1
-	ip -n "$NS_BR" link set "v${ns%$sfx}$lan" master "br$lan" up
-	ip -n "$ns" addr add "10.252.$lan.$ip/24" brd + dev "$ifn"
-	ip -n "$ns" link set "$ifn" up
+	netns_plug "$NS_BR" "br$2" "v${1%$sfx}$2" "$1" "e$2" "10.252.$2.$3/24"
 }
 
-if ! addns "$NS_BR"; then echo "SKIP: ip netns add failed"; exit 77; fi
+if ! netns_add "$NS_BR"; then echo "SKIP: ip netns add failed"; exit 77; fi
 for lan in 1 2 3; do
-	ip -n "$NS_BR" link add "br$lan" type bridge 2>/dev/null ||
+	netns_bridge "$NS_BR" "br$lan" ||
 	    { echo "SKIP: no bridge support"; exit 77; }
-	ip -n "$NS_BR" link set "br$lan" up
 done
 for h in h1 h3 hb s2 s3 r; do
-	addns "$h$sfx" || { echo "FAIL: netns $h"; exit 1; }
+	netns_add "$h$sfx" || { echo "FAIL: netns $h"; exit 1; }
 done
 plug h1$sfx 1 1 && plug h3$sfx 1 3 && plug hb$sfx 1 4 &&
     plug s2$sfx 2 5 && plug s3$sfx 3 6 && plug r$sfx 2 254 &&
