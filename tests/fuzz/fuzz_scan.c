@@ -2,10 +2,13 @@
  * tests/fuzz/fuzz_scan.c: the scanner's counts and walkers (proto/scan.h)
  * that the decode budget and the built-ins rely on.
  *
- * On every input the scanner accepts: the counts it reports cover the
- * jansson tree of the same text (depth, objects, arrays, strings,
- * numbers, literals and keys: at least as many as the tree holds, equal
- * without duplicate keys), the estimate witch__jcost_bytes() is within a
+ * On every input the scanner accepts: the cost it reports covers the
+ * jansson tree of the same text (the depth, and the estimate summed over
+ * the tree's objects, arrays, strings, numbers, literals and keys with
+ * the same WITCH__JCOST_* sizes: at least as much as the tree holds,
+ * exactly as much when the text has no duplicate keys, which jansson's
+ * JSON_REJECT_DUPLICATES tells; the sizes are distinct, so a miscounted
+ * element changes the sum), the estimate is within a
  * factor of the heap jansson really takes for it (the budget must not be
  * fooled by a shape the estimate undercounts), the elements of a top-level
  * array walked with witch__json_array_next() are each valid JSON on their
@@ -49,7 +52,7 @@ count_free(void *v)
 	free(p - 1);
 }
 
-/* Walk a jansson tree: the counts the scanner should report. */
+/* Walk a jansson tree: the cost the scanner should report. */
 static void
 tree_cost(json_t *j, unsigned depth, struct witch__jcost *c)
 {
@@ -61,26 +64,26 @@ tree_cost(json_t *j, unsigned depth, struct witch__jcost *c)
 		c->depth = depth;
 	switch (json_typeof(j)) {
 	case JSON_OBJECT:
-		c->nobj++;
+		c->bytes += WITCH__JCOST_OBJECT;
 		json_object_foreach(j, k, v) {
-			c->nkeys++;
+			c->bytes += WITCH__JCOST_KEY;
 			tree_cost(v, depth + 1, c);
 		}
 		break;
 	case JSON_ARRAY:
-		c->narr++;
+		c->bytes += WITCH__JCOST_ARRAY;
 		json_array_foreach(j, i, v)
 			tree_cost(v, depth + 1, c);
 		break;
 	case JSON_STRING:
-		c->nstr++;
+		c->bytes += WITCH__JCOST_STRING;
 		break;
 	case JSON_INTEGER:
 	case JSON_REAL:
-		c->nnum++;
+		c->bytes += WITCH__JCOST_NUMBER;
 		break;
 	default:
-		c->nlit++;
+		c->bytes += WITCH__JCOST_LITERAL;
 		break;
 	}
 }
@@ -143,7 +146,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	enum witch__jtype top;
 	size_t est;
 	bool kesc;
-	json_t *j;
+	json_t *j, *d;
 	int v;
 
 	static int once;
@@ -164,19 +167,20 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (j == NULL)
 		abort();	/* fuzz_request checks the verdicts agree */
 	memset(&tc, 0, sizeof(tc));
+	tc.bytes = size;
 	tree_cost(j, 1, &tc);
-	if (sc.depth < tc.depth || sc.nobj < tc.nobj || sc.narr < tc.narr ||
-	    sc.nstr < tc.nstr || sc.nnum < tc.nnum || sc.nlit < tc.nlit ||
-	    sc.nkeys < tc.nkeys)
+	if (sc.depth < tc.depth || sc.bytes < tc.bytes)
 		abort();
-	/* Without duplicate keys the tree holds exactly what was scanned. */
-	if (sc.nkeys == tc.nkeys && (sc.depth != tc.depth ||
-	    sc.nobj != tc.nobj || sc.narr != tc.narr || sc.nstr != tc.nstr ||
-	    sc.nnum != tc.nnum || sc.nlit != tc.nlit))
-		abort();
-	est = witch__jcost_bytes(&sc, size);
+	est = sc.bytes;
 	if (heap_peak > 2 * est + 4096)
 		abort();
+	/* Without duplicate keys the tree holds exactly what was scanned. */
+	if ((d = json_loadb((const char *)data, size, JSON_DECODE_ANY |
+	    JSON_ALLOW_NUL | JSON_REJECT_DUPLICATES, NULL)) != NULL) {
+		if (sc.depth != tc.depth || sc.bytes != tc.bytes)
+			abort();
+		json_decref(d);
+	}
 	if (json_is_array(j))
 		check_walk((const char *)data, size, j);
 	json_decref(j);

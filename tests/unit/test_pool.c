@@ -328,6 +328,13 @@ match_even(const struct witch__job *job, void *arg)
 }
 
 static bool
+match_ge9(const struct witch__job *job, void *arg)
+{
+	(void)arg;
+	return ((const struct tjob *)job)->id >= 9;
+}
+
+static bool
 match_ptr(const struct witch__job *job, void *arg)
 {
 	return job == arg;
@@ -724,6 +731,136 @@ test_stop(void **state)
 	witch__pool_free(p);
 }
 
+/*
+ * Jobs a worker took as one batch and has not started yet are found by
+ * cancel, expire and stop as queued jobs are: removed and dropped on the
+ * caller's thread before the call returns.  One worker, five jobs
+ * submitted at once: it takes them all (its share of the queue), starts
+ * the gate and holds the other four in its batch.
+ */
+static void
+test_batch_cancel_expire_stop(void **state)
+{
+	struct witch__job *batch[5];
+	struct witch__pool *p;
+	struct tjob gate, t[4], extra[5];
+	pthread_t th;
+	uint64_t now = witch__now_ns();
+	unsigned i;
+
+	(void)state;
+	p = pool_new(1, 8);
+	tjob_init(&gate, 1, K_GATE, 0);
+	tjob_init(&t[0], 2, K_PLAIN, 0);		/* cancelled */
+	tjob_init(&t[1], 3, K_PLAIN, now + 3600 * SEC);	/* expired */
+	tjob_init(&t[2], 5, K_PLAIN, now + 7200 * SEC);	/* stop drops */
+	tjob_init(&t[3], 7, K_PLAIN, 0);		/* stop drops */
+	batch[0] = &gate.job;
+	for (i = 0; i < 4; i++)
+		batch[i + 1] = &t[i].job;
+	assert_int_equal(witch__pool_submit(p, batch, 5), 5);
+	assert_true(ev_wait(&ctx.started, 1));
+	/* In the worker's batch: waiting to start, as in the queue. */
+	assert_int_equal(witch__pool_depth(p), 4);
+	assert_int_equal(witch__pool_running(p), 1);
+	assert_int_equal(witch__pool_drain(p, 0), 5);
+	/* They count against the queue's room (cap 8). */
+	tjob_init(&extra[0], 9, K_PLAIN, 0);
+	tjob_init(&extra[1], 11, K_PLAIN, 0);
+	tjob_init(&extra[2], 13, K_PLAIN, 0);
+	tjob_init(&extra[3], 15, K_PLAIN, 0);
+	tjob_init(&extra[4], 17, K_PLAIN, 0);
+	for (i = 0; i < 5; i++)
+		batch[i] = &extra[i].job;
+	assert_int_equal(witch__pool_submit(p, batch, 5), 4);
+	assert_int_equal(witch__pool_depth(p), 8);
+	assert_int_equal(witch__pool_cancel(p, match_ge9, NULL), 4);
+	assert_int_equal(atomic_load(&ctx.drop_on_main), 4);
+	assert_int_equal(witch__pool_depth(p), 4);
+
+	assert_int_equal(witch__pool_cancel(p, match_even, NULL), 1);
+	assert_int_equal(atomic_load(&t[0].ndrop), 1);
+	assert_int_equal(atomic_load(&t[0].reason), WITCH_ECANCELLED);
+	assert_int_equal(atomic_load(&t[0].nrelease), 1);
+	assert_int_equal(atomic_load(&ctx.drop_on_main), 5);
+	assert_int_equal(witch__pool_depth(p), 3);
+	assert_int_equal(witch__pool_running(p), 1);
+
+	assert_int_equal(witch__pool_expire(p, t[1].job.deadline_ns), 1);
+	assert_int_equal(atomic_load(&t[1].reason), WITCH_ETIMEOUT);
+	assert_int_equal(atomic_load(&t[1].nrelease), 1);
+	assert_int_equal(atomic_load(&ctx.drop_on_main), 6);
+	assert_int_equal(witch__pool_depth(p), 2);
+	assert_int_equal(witch__pool_running(p), 1);
+	assert_false(atomic_load(&gate.job.cancelled));
+
+	/* stop joins, and the gate job is blocked: stop on another thread. */
+	assert_int_equal(pthread_create(&th, NULL, stop_thread, p), 0);
+	assert_true(ev_wait(&ctx.drops, 8));
+	/* A drop is followed by its release on the same thread. */
+	while (atomic_load(&ctx.release) < 8 &&
+	    witch__now_ns() - now < EVENT_TIMEOUT)
+		sched_yield();
+	for (i = 2; i < 4; i++) {
+		assert_int_equal(atomic_load(&t[i].nrun), 0);
+		assert_int_equal(atomic_load(&t[i].reason),
+		    WITCH_ESHUTTING_DOWN);
+		assert_int_equal(atomic_load(&t[i].nrelease), 1);
+	}
+	assert_true(atomic_load_explicit(&gate.job.cancelled,
+	    memory_order_acquire));
+	assert_int_equal(witch__pool_depth(p), 0);
+	assert_int_equal(witch__pool_running(p), 1);
+	open_gate();
+	pthread_join(th, NULL);
+	assert_int_equal(witch__pool_running(p), 0);
+	assert_int_equal(atomic_load(&ctx.run), 1);
+	assert_int_equal(atomic_load(&ctx.release), 9);
+	assert_int_equal(atomic_load(&ctx.drop_on_main), 6);
+	assert_int_equal(atomic_load(&ctx.errors), 0);
+	witch__pool_free(p);
+}
+
+/*
+ * A batch does not wait behind a slow handler while another worker is
+ * free: two workers, a gate and three jobs submitted at once; whichever
+ * way they are shared out, the three run while the gate is closed.
+ */
+static void
+test_batch_stolen(void **state)
+{
+	struct witch__job *batch[4];
+	struct witch__pool *p;
+	struct tjob gate, t[3];
+	unsigned i, round;
+
+	(void)state;
+	p = pool_new(2, 8);
+	for (round = 0; round < 20; round++) {
+		pthread_mutex_lock(&ctx.mtx);
+		ctx.started = 0;
+		ctx.pings = 0;
+		ctx.gate_open = false;
+		pthread_mutex_unlock(&ctx.mtx);
+		tjob_init(&gate, 1, K_GATE, 0);
+		batch[0] = &gate.job;
+		for (i = 0; i < 3; i++) {
+			tjob_init(&t[i], 2 + i, K_PING, 0);
+			batch[i + 1] = &t[i].job;
+		}
+		assert_int_equal(witch__pool_submit(p, batch, 4), 4);
+		assert_true(ev_wait(&ctx.started, 1));
+		assert_true(ev_wait(&ctx.pings, 3));
+		open_gate();
+		assert_int_equal(witch__pool_drain(p, witch__now_ns() +
+		    EVENT_TIMEOUT), 0);
+	}
+	assert_int_equal(atomic_load(&ctx.run), 80);
+	assert_int_equal(atomic_load(&ctx.release), 80);
+	assert_int_equal(atomic_load(&ctx.errors), 0);
+	witch__pool_free(p);
+}
+
 /* --- stress --------------------------------------------------------- */
 
 struct stress {
@@ -878,6 +1015,10 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_drain_deadline, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_stop, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_batch_cancel_expire_stop,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_batch_stolen, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(test_stress, setup, teardown),
 	};
 

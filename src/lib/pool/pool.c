@@ -6,8 +6,9 @@
  * One mutex, p->mtx, protects: the queue links (p->head, p->tail and each
  * queued job's next/prev), the idle-worker stack and each worker's
  * `woken' flag (a sleeping worker waits on its own semaphore, outside
- * the mutex: sleep_locked), each worker's `running' slot, p->stopping, p->joined and
- * p->ndrainers.  Every write to p->depth happens under it too, and
+ * the mutex: sleep_locked), p->stopping, p->joined and p->ndrainers;
+ * each worker's `running' slot and batch are under its own batch lock
+ * (below, "Batches").  Every write to p->depth happens under it too, and
  * nrunning is incremented under it.  Job fields other than the links and
  * `cancelled' (ops, deadline_ns, the caller's own data) are written by the
  * submitter before witch__pool_submit(); the mutex hand-off (submit unlocks,
@@ -39,10 +40,39 @@
  * once just before run(), so a job cancelled between being popped and
  * starting is dropped with WITCH_ECANCELLED instead of run.
  *
- * Lifetime: a worker clears its running slot under the mutex before it
- * calls release(), and witch__pool_cancel only looks at jobs through the
- * queue or the running slots under the mutex, so it never touches a job
- * that may have been freed.
+ * Batches: a worker takes up to BATCH_MAX jobs from the queue under one
+ * lock (pop_locked) and runs them one after the other without taking
+ * the mutex again.  Each worker's `running' slot and its batch (the
+ * jobs taken, not started, linked by next, and their count) are guarded
+ * by that worker's batch lock w->blk, a spinlock: its exchange acquires
+ * and its store releases, so each holder sees everything the previous
+ * holder wrote (the job links, the slot), as with a mutex.  Lock order:
+ * p->mtx, then one w->blk; nobody holds two batch locks at once.  The
+ * worker takes its next job from its batch holding only its own blk
+ * (take_own); everyone else (cancel, expire, stop, a thief) takes p->mtx
+ * first, then the blk.  Only the worker adds to its batch, and only
+ * when it is empty, under p->mtx and its blk; the job fields the
+ * submitter wrote became visible to it through p->mtx at that pop.
+ * Jobs stay in a batch only between two of the worker's own steps, so
+ * cancel (under p->mtx, then each blk) finds every job that is queued,
+ * in a batch or running, each in exactly one of those places.
+ *
+ * A batch's jobs were counted out of depth and into nrunning when they
+ * were taken (one atomic each for the whole batch): for depth, running
+ * and drain they are taken by a worker.  Cancel, expire and stop treat
+ * them as queued (they have not started): they remove them from the
+ * batch under its lock, subtract them from nrunning under p->mtx (an
+ * acq_rel read-modify-write, so it continues the release sequence of the
+ * workers' decrements that a drainer's acquire load reads), and drop and
+ * release them on the calling thread before returning.  So a queued job
+ * cancelled is dropped on the canceller's thread before cancel returns,
+ * wherever it waits.
+ *
+ * Lifetime: a worker clears or replaces its running slot under its
+ * batch lock before it calls release() of the job that was there, and
+ * cancel, expire and stop only look at jobs through the queue (under
+ * p->mtx), or the batches and running slots (under p->mtx and the
+ * batch lock), so they never touch a job that may have been freed.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -65,13 +95,21 @@
 /* Workers woken outside the lock per submit; more are woken inside it. */
 #define WAKE_BATCH	16
 
+/* Most jobs a worker takes from the queue at once. */
+#define BATCH_MAX	16
+
 struct worker {
 	struct witch__pool	*pool;
 	pthread_t		 tid;
 	sem_t			 sem;	/* this worker sleeps here */
 	bool			 woken;	/* claimed by a submitter */
 	struct worker		*next_idle;
-	struct witch__job	*running;	/* popped, not yet finished */
+	/* Guarded by blk (below), not only by the pool mutex. */
+	atomic_bool		 blk;	/* the batch lock: a spinlock */
+	struct witch__job	*running;	/* started, not yet finished */
+	struct witch__job	*batch;	/* taken, not started: by next */
+	atomic_size_t		 nbatch;	/* its length; read unlocked
+						 * (relaxed) for snapshots */
 };
 
 struct witch__pool {
@@ -87,6 +125,8 @@ struct witch__pool {
 	atomic_bool		 stopping;	/* written under mtx */
 	bool			 joined;
 	unsigned		 nworkers;	/* threads started */
+	unsigned		 nslots;	/* workers[] entries: set
+						 * before any thread starts */
 	struct worker		*workers;
 };
 
@@ -118,18 +158,198 @@ unlink_job(struct witch__pool *p, struct witch__job *job)
 	atomic_fetch_sub_explicit(&p->depth, 1, memory_order_relaxed);
 }
 
-/* Pop the oldest queued job into w's running slot, or NULL.  Lock held. */
+/*
+ * The batch lock of a worker: a test-and-test-and-set spinlock, held for
+ * a few pointer moves (the worker) or a walk of at most BATCH_MAX jobs
+ * (cancel, expire, stop, a thief).  Acquire on taking it, release on
+ * dropping it, so whatever one holder wrote is visible to the next.
+ */
+static inline void
+blk_lock(struct worker *w)
+{
+	unsigned i = 0;
+
+	while (atomic_exchange_explicit(&w->blk, true, memory_order_acquire))
+		while (atomic_load_explicit(&w->blk, memory_order_relaxed))
+			if (++i < 128)
+				cpu_relax();
+			else
+				sched_yield();	/* the holder was preempted */
+}
+
+static inline void
+blk_unlock(struct worker *w)
+{
+	atomic_store_explicit(&w->blk, false, memory_order_release);
+}
+
+/*
+ * A batch's length: written under its batch lock, read with it held or,
+ * for a snapshot, without (relaxed: only a count).
+ */
+static inline size_t
+nbatch(struct worker *w)
+{
+	return atomic_load_explicit(&w->nbatch, memory_order_relaxed);
+}
+
+static inline void
+set_nbatch(struct worker *w, size_t n)
+{
+	atomic_store_explicit(&w->nbatch, n, memory_order_relaxed);
+}
+
+/*
+ * Jobs waiting in the workers' batches: a snapshot.  With the pool lock
+ * held it is an upper bound that can only fall (batches grow only under
+ * the lock; their workers take from them without it).
+ */
+static size_t
+batched(struct witch__pool *p)
+{
+	size_t n = 0;
+	unsigned i;
+
+	for (i = 0; i < p->nslots; i++)
+		n += nbatch(&p->workers[i]);
+	return n;
+}
+
+/*
+ * Take the later half (rounded up) of another worker's batch: a worker
+ * that finds the queue empty does not leave jobs waiting behind a slow
+ * handler.  Returns the list (by next) and its length in *n.  Pool lock
+ * held; each batch lock is held alone.
+ */
+static struct witch__job *
+steal_locked(struct witch__pool *p, struct worker *self, size_t *n)
+{
+	struct witch__job *list = NULL, **pp;
+	struct worker *v;
+	size_t have, keep, i;
+	unsigned k;
+
+	*n = 0;
+	for (k = 0; k < p->nslots && list == NULL; k++) {
+		if ((v = &p->workers[k]) == self)
+			continue;
+		blk_lock(v);
+		if ((have = nbatch(v)) > 0) {
+			keep = have / 2;
+			for (pp = &v->batch, i = 0; i < keep; i++)
+				pp = &(*pp)->next;
+			list = *pp;
+			*pp = NULL;
+			*n = have - keep;
+			set_nbatch(v, keep);
+		}
+		blk_unlock(v);
+	}
+	return list;
+}
+
+/*
+ * Clear w's running slot and give it the next job: the oldest queued
+ * job, taking up to BATCH_MAX (the queue's share per worker, rounded
+ * up) at once, the first into the running slot, the rest into w's batch,
+ * which w then runs without the pool lock (take_own).  With the queue
+ * empty, half of another worker's batch.  Returns the job, or NULL.
+ * Pool lock held.
+ *
+ * Taken jobs leave depth and join nrunning here, for the whole batch at
+ * once: a batch's jobs count as running (taken by a worker) for
+ * witch__pool_depth/running and drain, and as queued for cancel, expire
+ * and stop, which find them in the batch and remove them (see
+ * witch__pool_cancel).  Only this worker adds to its batch, under the
+ * pool lock; it takes from it, and others remove from it, under its
+ * batch lock.
+ */
 static struct witch__job *
 pop_locked(struct witch__pool *p, struct worker *w)
 {
+	struct witch__job *job, *last, *rest;
+	size_t depth, k, i;
+
+	job = p->head;
+	if (job != NULL) {
+		depth = atomic_load_explicit(&p->depth, memory_order_relaxed);
+		k = (depth + p->nslots - 1) / p->nslots;
+		if (k > BATCH_MAX)
+			k = BATCH_MAX;
+		for (last = job, i = 1; i < k; i++)
+			last = last->next;
+		if ((p->head = last->next) != NULL)
+			p->head->prev = NULL;
+		else
+			p->tail = NULL;
+		last->next = NULL;
+		atomic_fetch_sub_explicit(&p->depth, k, memory_order_relaxed);
+		atomic_fetch_add_explicit(&p->nrunning, k,
+		    memory_order_relaxed);
+		rest = job->next;
+		k--;
+	} else if ((job = steal_locked(p, w, &k)) != NULL) {
+		rest = job->next;
+		k--;
+	} else
+		rest = NULL;
+	if (job != NULL)
+		job->next = job->prev = NULL;
+	blk_lock(w);
+	w->running = job;
+	w->batch = rest;	/* w's batch is empty here */
+	set_nbatch(w, k);
+	blk_unlock(w);
+	return job;
+}
+
+/*
+ * The next job of w's own batch into its running slot, or NULL (the
+ * slot is left as it is: the next pop_locked clears it).  No pool lock:
+ * this is what a batch saves, one pool lock cycle per job.
+ */
+static struct witch__job *
+take_own(struct worker *w)
+{
 	struct witch__job *job;
 
-	if ((job = p->head) == NULL)
-		return NULL;
-	unlink_job(p, job);
-	atomic_fetch_add_explicit(&p->nrunning, 1, memory_order_relaxed);
-	w->running = job;
+	blk_lock(w);
+	if ((job = w->batch) != NULL) {
+		w->batch = job->next;
+		set_nbatch(w, nbatch(w) - 1);
+		job->next = NULL;
+		w->running = job;
+	}
+	blk_unlock(w);
 	return job;
+}
+
+/*
+ * Move the jobs of w's batch for which match(job, arg) is true onto
+ * *tailp (linked by next); returns how many.  Pool lock held.
+ */
+static size_t
+batch_remove(struct worker *w, bool (*match)(const struct witch__job *,
+    void *), void *arg, struct witch__job ***tailp)
+{
+	struct witch__job *job, **pp;
+	size_t n = 0;
+
+	blk_lock(w);
+	for (pp = &w->batch; (job = *pp) != NULL;) {
+		if (!match(job, arg)) {
+			pp = &job->next;
+			continue;
+		}
+		*pp = job->next;
+		job->next = NULL;
+		**tailp = job;
+		*tailp = &job->next;
+		n++;
+	}
+	set_nbatch(w, nbatch(w) - n);
+	blk_unlock(w);
+	return n;
 }
 
 /*
@@ -261,8 +481,7 @@ worker_main(void *arg)
 
 	pthread_mutex_lock(&p->mtx);
 	for (;;) {
-		/* Clear the slot of the job just run, take the next one. */
-		w->running = NULL;
+		/* Clear the slot of the job just run, take the next ones. */
 		next = pop_locked(p, w);
 		if (next == NULL && job == NULL) {
 			if (p->stopping)
@@ -288,9 +507,14 @@ worker_main(void *arg)
 			job->ops->release(job);
 			finished(p);
 		}
-		if ((job = next) != NULL) {
+		/* The job taken, then the rest of its batch without the lock. */
+		while ((job = next) != NULL) {
 			execute(p, job);
 			spun = false;
+			if ((next = take_own(w)) == NULL)
+				break;
+			job->ops->release(job);	/* more to run: not idle */
+			finished(p);
 		}
 		pthread_mutex_lock(&p->mtx);
 	}
@@ -384,6 +608,7 @@ witch__pool_new(struct witch__pool **ret, unsigned nworkers,
 	    NULL)
 		goto fail;
 	p->cap = queue_cap;
+	p->nslots = nworkers;
 	atomic_init(&p->stopping, false);
 	atomic_init(&p->depth, 0);
 	atomic_init(&p->nrunning, 0);
@@ -402,6 +627,8 @@ witch__pool_new(struct witch__pool **ret, unsigned nworkers,
 	have_drain = true;
 	for (; ncv < nworkers; ncv++) {
 		p->workers[ncv].pool = p;
+		atomic_init(&p->workers[ncv].blk, false);
+		atomic_init(&p->workers[ncv].nbatch, 0);
 		if (sem_init(&p->workers[ncv].sem, 0, 0) != 0)
 			goto fail;
 	}
@@ -434,14 +661,17 @@ witch__pool_submit(struct witch__pool *p, struct witch__job **jobs,
     size_t n)
 {
 	struct worker *wake[WAKE_BATCH], *w;
-	size_t i, k, room, nwake = 0;
+	size_t i, k, room, waiting, nwake = 0;
 
 	pthread_mutex_lock(&p->mtx);
 	if (p->stopping) {
 		pthread_mutex_unlock(&p->mtx);
 		return 0;
 	}
-	room = p->cap - atomic_load_explicit(&p->depth, memory_order_relaxed);
+	/* Jobs in batches have not started: they count against cap. */
+	waiting = atomic_load_explicit(&p->depth, memory_order_relaxed) +
+	    batched(p);
+	room = waiting < p->cap ? p->cap - waiting : 0;
 	k = n < room ? n : room;
 	for (i = 0; i < k; i++) {
 		jobs[i]->next = NULL;
@@ -486,7 +716,8 @@ witch__pool_cancel(struct witch__pool *p,
 {
 	struct witch__job *job, *next, *list = NULL, **tailp = &list;
 	struct witch__job *r;
-	size_t n = 0;
+	struct worker *w;
+	size_t n = 0, taken = 0;
 	unsigned i;
 
 	pthread_mutex_lock(&p->mtx);
@@ -500,17 +731,33 @@ witch__pool_cancel(struct witch__pool *p,
 		n++;
 	}
 	for (i = 0; i < p->nworkers; i++) {
-		if ((r = p->workers[i].running) != NULL && match(r, arg)) {
+		w = &p->workers[i];
+		taken += batch_remove(w, match, arg, &tailp);
+		blk_lock(w);
+		if ((r = w->running) != NULL && match(r, arg)) {
 			atomic_store_explicit(&r->cancelled, true,
 			    memory_order_release);
 			n++;
 		}
+		blk_unlock(w);
 	}
+	n += taken;
+	if (taken > 0)
+		atomic_fetch_sub_explicit(&p->nrunning, taken,
+		    memory_order_acq_rel);
 	if (list != NULL)
 		check_idle_locked(p);
 	pthread_mutex_unlock(&p->mtx);
 	drop_list(list, WITCH_ECANCELLED);
 	return n;
+}
+
+/* Is job's deadline set and at or before *(uint64_t *)now? */
+static bool
+expired(const struct witch__job *job, void *now)
+{
+	return job->deadline_ns != 0 &&
+	    job->deadline_ns <= *(const uint64_t *)now;
 }
 
 /*
@@ -522,18 +769,26 @@ size_t
 witch__pool_expire(struct witch__pool *p, uint64_t now_ns)
 {
 	struct witch__job *job, *next, *list = NULL, **tailp = &list;
-	size_t n = 0;
+	size_t n = 0, taken = 0;
+	unsigned i;
 
 	pthread_mutex_lock(&p->mtx);
 	for (job = p->head; job != NULL; job = next) {
 		next = job->next;
-		if (job->deadline_ns == 0 || job->deadline_ns > now_ns)
+		if (!expired(job, &now_ns))
 			continue;
 		unlink_job(p, job);
 		*tailp = job;
 		tailp = &job->next;
 		n++;
 	}
+	for (i = 0; i < p->nworkers; i++)
+		taken += batch_remove(&p->workers[i], expired, &now_ns,
+		    &tailp);
+	n += taken;
+	if (taken > 0)
+		atomic_fetch_sub_explicit(&p->nrunning, taken,
+		    memory_order_acq_rel);
 	if (list != NULL)
 		check_idle_locked(p);
 	pthread_mutex_unlock(&p->mtx);
@@ -541,21 +796,28 @@ witch__pool_expire(struct witch__pool *p, uint64_t now_ns)
 	return n;
 }
 
-/* Jobs queued, not yet taken by a worker: a snapshot.  Any thread. */
+/*
+ * Jobs waiting to start, in the queue or in a worker's batch: a
+ * snapshot.  Any thread.
+ */
 size_t
 witch__pool_depth(struct witch__pool *p)
 {
-	return atomic_load_explicit(&p->depth, memory_order_relaxed);
+	return atomic_load_explicit(&p->depth, memory_order_relaxed) +
+	    batched(p);
 }
 
 /*
- * Jobs taken by a worker whose release() has not returned yet: a
- * snapshot.  Any thread.
+ * Jobs a worker started (or is about to start) whose release() has not
+ * returned yet: a snapshot.  Any thread.
  */
 size_t
 witch__pool_running(struct witch__pool *p)
 {
-	return atomic_load_explicit(&p->nrunning, memory_order_acquire);
+	size_t b = batched(p), n = atomic_load_explicit(&p->nrunning,
+	    memory_order_acquire);
+
+	return n > b ? n - b : 0;
 }
 
 /*
@@ -596,7 +858,9 @@ witch__pool_drain(struct witch__pool *p, uint64_t deadline_ns)
 void
 witch__pool_stop(struct witch__pool *p)
 {
-	struct witch__job *list, *job;
+	struct witch__job *list, *job, **tailp;
+	struct worker *w;
+	size_t taken = 0;
 	unsigned i;
 	bool join;
 
@@ -607,10 +871,28 @@ witch__pool_stop(struct witch__pool *p)
 	list = p->head;
 	p->head = p->tail = NULL;
 	atomic_store_explicit(&p->depth, 0, memory_order_relaxed);
-	for (i = 0; i < p->nworkers; i++)
-		if ((job = p->workers[i].running) != NULL)
+	for (tailp = &list; *tailp != NULL; tailp = &(*tailp)->next)
+		;
+	for (i = 0; i < p->nworkers; i++) {
+		w = &p->workers[i];
+		blk_lock(w);
+		if ((job = w->running) != NULL)
 			atomic_store_explicit(&job->cancelled, true,
 			    memory_order_release);
+		/* A batch's jobs were not started: dropped here too. */
+		if (w->batch != NULL) {
+			*tailp = w->batch;
+			while (*tailp != NULL)
+				tailp = &(*tailp)->next;
+			taken += nbatch(w);
+			w->batch = NULL;
+			set_nbatch(w, 0);
+		}
+		blk_unlock(w);
+	}
+	if (taken > 0)
+		atomic_fetch_sub_explicit(&p->nrunning, taken,
+		    memory_order_acq_rel);
 	check_idle_locked(p);
 	pthread_mutex_unlock(&p->mtx);
 	drop_list(list, WITCH_ESHUTTING_DOWN);

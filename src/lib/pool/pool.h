@@ -63,26 +63,33 @@ int witch__pool_new(struct witch__pool **ret, unsigned nworkers,
 
 /*
  * Queue up to n jobs, in order, with one lock.  Returns how many were
- * accepted (a prefix of jobs); the caller keeps the rest (queue full or
- * pool stopping).  Any thread.
+ * accepted (a prefix of jobs); the caller keeps the rest (queue full:
+ * queue_cap jobs waiting to start, or pool stopping).  Any thread.
  */
 size_t witch__pool_submit(struct witch__pool *p, struct witch__job **jobs,
     size_t n);
 
 /*
- * Cancel every job for which match(job, arg) is true: queued ones are
- * removed and dropped with WITCH_ECANCELLED (after the lock is released,
- * on the calling thread); running ones get job->cancelled set.  Returns
+ * Cancel every job for which match(job, arg) is true: queued ones (in
+ * the queue or waiting in a worker's batch) are removed and dropped with
+ * WITCH_ECANCELLED (after the lock is released, on the calling thread,
+ * before this returns); running ones get job->cancelled set.  Returns
  * the number of jobs matched.  match runs with the pool lock held: it must
  * be quick and must not call into the pool.  Any thread.
  */
 size_t witch__pool_cancel(struct witch__pool *p,
     bool (*match)(const struct witch__job *job, void *arg), void *arg);
 
-/* Drop (WITCH_ETIMEOUT) every queued job whose deadline is <= now_ns. */
+/*
+ * Drop (WITCH_ETIMEOUT) every queued job (in the queue or a worker's
+ * batch) whose deadline is <= now_ns, on the calling thread.
+ */
 size_t witch__pool_expire(struct witch__pool *p, uint64_t now_ns);
 
-/* Jobs queued (not running).  Any thread; a snapshot. */
+/*
+ * Jobs waiting to start (queued, or taken by a worker in a batch behind
+ * the job it runs).  Any thread; a snapshot.
+ */
 size_t witch__pool_depth(struct witch__pool *p);
 /* Jobs running now.  Any thread; a snapshot. */
 size_t witch__pool_running(struct witch__pool *p);

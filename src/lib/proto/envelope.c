@@ -404,7 +404,7 @@ witch__request_scan(const char *payload, size_t len,
 		{ "id", 2, &id }, { "endpoint", 8, &ep }, { "data", 4, &data },
 		{ "oneway", 6, &ow }, { "deadline_ms", 11, &dl }
 	};
-	struct witch__jcost cost = { 0 };
+	struct witch__jcost cost;
 	enum witch__jtype top;
 	bool kesc;
 	int rc;
@@ -446,14 +446,14 @@ witch__request_scan(const char *payload, size_t len,
 		env->data_len = data.len;
 	}
 	env->depth = cost.depth;
-	env->decode_cost = witch__jcost_bytes(&cost, len);
+	env->decode_cost = cost.bytes;
 	return 0;
 slow:
 	rc = parse_bounded(payload, len, rc, top, m, env, msg, msglen);
 	if (rc == 0) {
 		/* parse_bounded succeeds only on text the scanner accepted. */
 		env->depth = cost.depth;
-		env->decode_cost = witch__jcost_bytes(&cost, len);
+		env->decode_cost = cost.bytes;
 	}
 	return rc;
 }

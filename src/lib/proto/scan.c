@@ -308,6 +308,20 @@ literal(struct scan *s, const char *word, size_t n)
 	return 0;
 }
 
+/*
+ * A non-empty container at s->depth holds values one level deeper.  The
+ * deepest value is a leaf (a scalar or an empty container) one level
+ * below a non-empty container, or the top-level value (depth 1, set at
+ * the start), so noting it here, once per container rather than once
+ * per value, finds the same maximum.
+ */
+static inline void
+deeper(struct scan *s)
+{
+	if ((unsigned)s->depth + 1 > s->cost.depth)
+		s->cost.depth = (unsigned)s->depth + 1;
+}
+
 static int
 array(struct scan *s)
 {
@@ -319,6 +333,7 @@ array(struct scan *s)
 		s->p++;
 		return 0;
 	}
+	deeper(s);
 	for (;;) {
 		if (value(s, &sp) != 0)
 			return -1;
@@ -361,6 +376,7 @@ object(struct scan *s, struct witch__jmember *m, size_t nm, bool *kesc)
 		s->p++;
 		return 0;
 	}
+	deeper(s);
 	for (;;) {
 		if (s->p >= s->end || *s->p != '"')
 			return fail(s, WITCH_EPARSE);
@@ -368,7 +384,7 @@ object(struct scan *s, struct witch__jmember *m, size_t nm, bool *kesc)
 		esc = false;
 		if (string(s, 1, &esc) != 0)
 			return -1;
-		s->cost.nkeys++;
+		s->cost.bytes += WITCH__JCOST_KEY;
 		slot = NULL;
 		if (esc && kesc != NULL)
 			*kesc = true;
@@ -409,41 +425,39 @@ value(struct scan *s, struct witch__jspan *sp)
 	/* jansson counts every value, scalars included, against the limit. */
 	if (++s->depth > JSON_PARSER_MAX_DEPTH)
 		return fail(s, WITCH_EPARSE);
-	if ((unsigned)s->depth > s->cost.depth)
-		s->cost.depth = (unsigned)s->depth;
 	switch (*s->p) {
 	case '{':
 		sp->type = WITCH__J_OBJECT;
-		s->cost.nobj++;
+		s->cost.bytes += WITCH__JCOST_OBJECT;
 		rc = object(s, NULL, 0, NULL);
 		break;
 	case '[':
 		sp->type = WITCH__J_ARRAY;
-		s->cost.narr++;
+		s->cost.bytes += WITCH__JCOST_ARRAY;
 		rc = array(s);
 		break;
 	case '"':
 		sp->type = WITCH__J_STRING;
-		s->cost.nstr++;
+		s->cost.bytes += WITCH__JCOST_STRING;
 		rc = string(s, 0, &sp->escaped);
 		break;
 	case 't':
 		sp->type = WITCH__J_TRUE;
-		s->cost.nlit++;
+		s->cost.bytes += WITCH__JCOST_LITERAL;
 		rc = literal(s, "true", 4);
 		break;
 	case 'f':
 		sp->type = WITCH__J_FALSE;
-		s->cost.nlit++;
+		s->cost.bytes += WITCH__JCOST_LITERAL;
 		rc = literal(s, "false", 5);
 		break;
 	case 'n':
 		sp->type = WITCH__J_NULL;
-		s->cost.nlit++;
+		s->cost.bytes += WITCH__JCOST_LITERAL;
 		rc = literal(s, "null", 4);
 		break;
 	default:
-		s->cost.nnum++;
+		s->cost.bytes += WITCH__JCOST_NUMBER;
 		rc = number(s, sp);
 		break;
 	}
@@ -475,7 +489,8 @@ witch__json_scan_cost(const char *buf, size_t len, enum witch__jtype *top,
 	s.end = s.p + len;
 	s.depth = 0;
 	s.err = 0;
-	memset(&s.cost, 0, sizeof(s.cost));
+	s.cost.depth = 1;	/* a valid text holds one value at least */
+	s.cost.bytes = len;
 	*top = WITCH__J_NONE;
 	*key_escaped = false;
 	for (i = 0; i < nmembers; i++)
@@ -484,8 +499,7 @@ witch__json_scan_cost(const char *buf, size_t len, enum witch__jtype *top,
 	if (s.p < s.end && *s.p == '{') {
 		/* The top-level object: report the chosen members. */
 		s.depth = 1;
-		s.cost.depth = 1;
-		s.cost.nobj = 1;
+		s.cost.bytes += WITCH__JCOST_OBJECT;
 		sp.p = (const char *)s.p;
 		rc = object(&s, members, nmembers, key_escaped);
 		*top = WITCH__J_OBJECT;
@@ -517,6 +531,8 @@ witch__json_array_next(const struct witch__jspan *arr, size_t *pos,
 	s.end = (const unsigned char *)arr->p + arr->len;
 	s.depth = 0;
 	s.err = 0;
+	s.cost.depth = 0;	/* counted, not used */
+	s.cost.bytes = 0;
 	if (*pos == 0)
 		s.p++;			/* '[' */
 	ws(&s);
@@ -626,19 +642,4 @@ escaped_slot(const unsigned char *q, const unsigned char *e,
 	    sizeof(name) || n == 0)
 		return NULL;
 	return member_slot((const unsigned char *)name, n, m, nm);
-}
-
-/*
- * Bytes a jansson tree of a text of len bytes with these counts would
- * take, from the sizes measured on jansson 2.14 / glibc x86-64 (heap per
- * element, array slots and malloc overhead included): an object 272, an
- * array 176, a member key 96, a string 112 plus its text, a number 72, a
- * literal 32 (a shared singleton and its slot).  An upper estimate within
- * ~10% for the pathological shapes (`[{},{},...]`: 268 measured).
- */
-size_t
-witch__jcost_bytes(const struct witch__jcost *c, size_t len)
-{
-	return 272 * c->nobj + 176 * c->narr + 96 * c->nkeys +
-	    112 * c->nstr + 72 * c->nnum + 32 * c->nlit + len;
 }

@@ -125,6 +125,28 @@ precancelled(struct witch__conn *c, const char *id)
 	return false;
 }
 
+/*
+ * The common case of witch__conn_admit() without a call: within both
+ * budgets.  Anything else (a refusal, or a check that must be redone
+ * with its error reply) goes to witch__conn_admit(), which decides
+ * again from the same fields; decode_held only falls meanwhile (workers
+ * release), so a request admitted here is admitted there too.
+ */
+static inline bool
+admit(struct witch__conn *c, const struct witch__request_env *env,
+    bool is_inline)
+{
+	const struct witch__reactor *r = c->r;
+	size_t budget = r->opt.decode_budget;
+
+	if ((r->opt.max_depth == 0 || env->depth <= r->opt.max_depth) &&
+	    (budget == 0 || (env->decode_cost <= budget && (is_inline ||
+	    atomic_load_explicit(&c->decode_held, memory_order_relaxed) +
+	    env->decode_cost <= budget))))
+		return true;
+	return witch__conn_admit(c, env, is_inline);
+}
+
 /* Make a job of a valid request and add it to this turn's batch. */
 static void
 dispatch(struct witch__conn *c, struct witch__request_env *env,
@@ -338,7 +360,7 @@ witch__route_frame(void *ud, const char *payload, size_t len)
 			    "deadline_ms is 0: no time to run");
 		goto done;
 	}
-	if (!witch__conn_admit(c, &env, ep->run_inline))
+	if (!admit(c, &env, ep->run_inline))
 		goto done;
 	if (ep->run_inline)
 		run_inline(c, &env, ep);
