@@ -451,6 +451,74 @@ test_drop_while_writing(void **state)
 	witch_server_free(srv);
 }
 
+/* The reactor's hook: the first armed flush lets the held worker go on
+ * and waits until it has finished its short write. */
+static atomic_int fhook_state;	/* 0 off, 1 armed, 2 done */
+
+static void
+fhook(void)
+{
+	int armed = 1;
+
+	if (!atomic_compare_exchange_strong(&fhook_state, &armed, 2))
+		return;
+	atomic_store(&hook_state, 3);	/* the worker writes, short */
+	th_sleep_ms(300);		/* ...and hands its rest over */
+}
+
+/*
+ * The reactor takes X's queue (a reply it built itself) while a worker
+ * is inside a direct write to X; the worker's write is short and it hands
+ * over its rest before the reactor claims the socket.  The rest must
+ * still go out before the reactor's frame: the stream holds the whole
+ * big reply, then the error, each intact.
+ */
+static void
+test_rest_before_taken_queue(void **state)
+{
+	witch_server_t *srv = start();
+	unsigned port = witch_server_port(srv), i;
+	int x, ctl;
+	json_t *j;
+
+	(void)state;
+	ctl = th_connect(port);
+	th_ping_ok(ctl);
+	atomic_store(&hook_state, 1);
+	atomic_store(&witch__direct_write_hook, hook);
+	x = dial_small(port, 4096);
+	assert_int_equal(th_sendf(x, "{\"id\":1,\"endpoint\":\"big\","
+	    "\"data\":%u}", BIG), 0);
+	for (i = 0; i < 1000 && atomic_load(&hook_state) != 2; i++)
+		th_sleep_ms(10);
+	assert_int_equal(atomic_load(&hook_state), 2);
+	/* A reply the reactor builds itself, flushed while the worker
+	 * still holds the socket. */
+	atomic_store(&fhook_state, 1);
+	atomic_store(&witch__flush_hook, fhook);
+	assert_int_equal(th_sendf(x, "{\"id\":2,\"endpoint\":\"nope\"}"),
+	    0);
+	for (i = 0; i < 1000 && atomic_load(&fhook_state) != 2; i++)
+		th_sleep_ms(10);
+	assert_int_equal(atomic_load(&fhook_state), 2);
+	th_sleep_ms(400);
+	atomic_store(&witch__flush_hook, NULL);
+	atomic_store(&witch__direct_write_hook, NULL);
+	j = next_frame(x);
+	assert_int_equal(th_id(j), 1);
+	check_big(j, BIG);
+	json_decref(j);
+	j = next_frame(x);
+	assert_int_equal(th_id(j), 2);
+	assert_string_equal(th_err_code(j), "unknown_endpoint");
+	json_decref(j);
+	assert_true(th_status_get(ctl, "direct_short_writes") >= 1);
+	close(x);
+	close(ctl);
+	assert_int_equal(witch_server_stop(srv, 2000), 0);
+	witch_server_free(srv);
+}
+
 int
 main(void)
 {
@@ -459,6 +527,7 @@ main(void)
 		cmocka_unit_test(test_short_write),
 		cmocka_unit_test(test_reset_while_writing),
 		cmocka_unit_test(test_drop_while_writing),
+		cmocka_unit_test(test_rest_before_taken_queue),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -57,7 +57,8 @@
  * - A short write: the worker stores the rest as an omsg in c->wrest,
  *   charges its bytes to the output queue's count, and sets R in the same
  *   RMW that clears W, then schedules c.  The reactor takes wrest (acquire
- *   exchange) first thing in its next flush, ahead of everything queued,
+ *   exchange) in its next flush right after its RMW that set R and read
+ *   no W (never before it: rest_take), ahead of everything queued,
  *   so the rest of the frame is what follows on the stream.  A worker
  *   cannot write again before the reactor has cleared R, i.e. before the
  *   rest is out.
@@ -179,6 +180,7 @@ witch__conn_send_buf(struct witch__conn *c, struct witch__buf *b)
 }
 
 void (*_Atomic witch__direct_write_hook)(void);
+void (*_Atomic witch__flush_hook)(void);
 
 /* A worker lets go of c's socket, setting `set' (0 or R) as it does. */
 static void
@@ -708,24 +710,12 @@ witch__conn_read(struct witch__conn *c)
 	}
 }
 
-/*
- * Move everything workers queued for c to the reactor's own list, after
- * the rest of a worker's short direct write, which goes first.
- */
+/* Move everything workers queued for c to the reactor's own list. */
 static void
 conn_take(struct witch__conn *c)
 {
-	struct witch__omsg *m, *last, *rest;
+	struct witch__omsg *m, *last;
 
-	if (atomic_load_explicit(&c->wrest, memory_order_relaxed) != NULL &&
-	    (rest = atomic_exchange_explicit(&c->wrest, NULL,
-	    memory_order_acquire)) != NULL) {
-		/* R is set and no worker writes: out_head was empty. */
-		rest->next = c->out_head;
-		c->out_head = rest;
-		if (c->out_tail == NULL)
-			c->out_tail = rest;
-	}
 	if ((m = witch__oqueue_take(&c->oq)) == NULL)
 		return;
 	for (last = m; last->next != NULL; last = last->next)
@@ -735,6 +725,30 @@ conn_take(struct witch__conn *c)
 	else
 		c->out_head = m;
 	c->out_tail = last;
+}
+
+/*
+ * Put the rest of a worker's short direct write at the head of the
+ * reactor's list: it is what follows on the stream.  Only after the RMW
+ * that set R and read no W (witch__conn_flush): a rest taken before it
+ * could be missed by this flush while the worker, finishing meanwhile,
+ * stores it and clears W, and the flush would then write the frames it
+ * took from the queue into the middle of the worker's frame.  After that
+ * RMW no worker writes, the rest (if any) is visible, and nothing on the
+ * list has been written since R was last clear.
+ */
+static void
+rest_take(struct witch__conn *c)
+{
+	struct witch__omsg *rest;
+
+	if ((rest = atomic_exchange_explicit(&c->wrest, NULL,
+	    memory_order_acquire)) == NULL)
+		return;
+	rest->next = c->out_head;
+	c->out_head = rest;
+	if (c->out_tail == NULL)
+		c->out_tail = rest;
 }
 
 /* Drop c for passing the hard output limit: counted and logged. */
@@ -770,13 +784,18 @@ witch__conn_flush(struct witch__conn *c)
 		output_drop(c);
 		return;
 	}
-	if (c->out_head == NULL)
+	if (c->out_head == NULL && atomic_load_explicit(&c->wrest,
+	    memory_order_relaxed) == NULL)
 		return;
+	if (atomic_load_explicit(&witch__flush_hook,
+	    memory_order_relaxed) != NULL)
+		atomic_load(&witch__flush_hook)();
 	/* Own the socket's output (see the top); a writing worker calls
 	 * us back. */
 	if (atomic_fetch_or_explicit(&c->wown, WITCH__WOWN_R,
 	    memory_order_acq_rel) & WITCH__WOWN_W)
 		return;
+	rest_take(c);
 	while (c->writable && c->out_head != NULL) {
 		cnt = 0;
 		want = 0;

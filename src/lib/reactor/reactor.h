@@ -566,6 +566,13 @@ bool witch__conn_write_direct(struct witch__conn *c, struct witch__buf *b);
  */
 extern void (*_Atomic witch__direct_write_hook)(void);
 /*
+ * Tests only: when set, the reactor calls it in witch__conn_flush after
+ * taking the output queue, when it holds output, just before it claims
+ * the socket (to widen the window in which a worker may finish a short
+ * direct write).  NULL in the library.
+ */
+extern void (*_Atomic witch__flush_hook)(void);
+/*
  * Any thread: a reply owed to c could not be built (no memory).  The
  * client would wait for it forever, so the reactor closes c (closing
  * event "out_of_memory") once the replies before it are written.
