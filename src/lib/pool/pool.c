@@ -274,9 +274,12 @@ spin_fit(struct worker *w)
 {
 	uint64_t gap = witch__now_ns() - w->idle_ns;
 
-	if (gap < SPIN_MAX_NS)
+	if (gap < SPIN_MAX_NS) {
 		w->spin_ns = gap + gap / 2 < SPIN_MAX_NS ? gap + gap / 2 :
 		    SPIN_MAX_NS;
+		if (w->spin_ns < SPIN_MIN_NS)
+			w->spin_ns = SPIN_MIN_NS;
+	}
 	else if (w->spin_ns / 2 > SPIN_MIN_NS)
 		w->spin_ns /= 2;
 	else
