@@ -126,6 +126,11 @@ TESTS += tests/integ/test_pool_batch
 tests_integ_test_pool_batch_SOURCES = tests/integ/test_pool_batch.c
 tests_integ_test_pool_batch_CFLAGS = $(WITCHTEST_CFLAGS_)
 tests_integ_test_pool_batch_LDADD = $(INTEG_LIBS_)
+check_PROGRAMS += tests/integ/test_direct_write
+TESTS += tests/integ/test_direct_write
+tests_integ_test_direct_write_SOURCES = tests/integ/test_direct_write.c
+tests_integ_test_direct_write_CFLAGS = $(WITCHTEST_CFLAGS_)
+tests_integ_test_direct_write_LDADD = $(INTEG_LIBS_)
 endif
 
 if HAVE_CMOCKA

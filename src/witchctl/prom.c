@@ -86,6 +86,12 @@ static const struct prom_scalar scalars[] = {
 	{ SRC_STATS, "emfile_pauses", KIND_NUMBER,
 	  "witch_accept_emfile_pauses_total", "counter",
 	  "Times accepting paused for lack of file descriptors." },
+	{ SRC_STATS, "direct_writes", KIND_NUMBER,
+	  "witch_direct_writes_total", "counter",
+	  "Reply batches a worker wrote to the client's socket itself." },
+	{ SRC_STATS, "direct_short_writes", KIND_NUMBER,
+	  "witch_direct_short_writes_total", "counter",
+	  "Direct writes the socket took only part of." },
 	/* The memory budgets (witchd.conf(5), MEMORY BUDGETS). */
 	{ SRC_STATS, "frame_bytes_held", KIND_NUMBER,
 	  "witch_frame_bytes_held", "gauge",

@@ -22,6 +22,9 @@ struct witch__counters {
 	atomic_uint_fast64_t	overloaded;
 	atomic_uint_fast64_t	protocol_errors;
 	atomic_uint_fast64_t	poll_errors;	/* failed waits for events */
+	atomic_uint_fast64_t	direct_writes;	/* reply batches a worker wrote */
+	atomic_uint_fast64_t	direct_short;	/* ... of which the rest was
+						 * left to the reactor */
 	/* Memory budgets (doc/internals/reactor.md, "Budgets"). */
 	atomic_uint_fast64_t	frame_timeouts;		/* closed mid-frame */
 	atomic_uint_fast64_t	frame_budget_drops;	/* largest holders */

@@ -90,8 +90,20 @@
 #include "core/alloc.h"
 #include "pool/pool.h"
 
-/* How long an idle worker polls for new work before it sleeps. */
-#define SPIN_NS		3000
+/*
+ * How long an idle worker polls for new work before it sleeps: adaptive,
+ * between SPIN_MIN_NS and SPIN_MAX_NS (see spin()).
+ */
+#ifndef SPIN_MIN_NS
+#define SPIN_MIN_NS	3000
+#endif
+#ifndef SPIN_MAX_NS
+#define SPIN_MAX_NS	50000
+#endif
+/* After this long the spin yields the CPU at every poll. */
+#ifndef SPIN_YIELD_NS
+#define SPIN_YIELD_NS	SPIN_MIN_NS
+#endif
 /* Workers woken outside the lock per submit; more are woken inside it. */
 #define WAKE_BATCH	16
 
@@ -110,6 +122,8 @@ struct worker {
 	struct witch__job	*batch;	/* taken, not started: by next */
 	atomic_size_t		 nbatch;	/* its length; read unlocked
 						 * (relaxed) for snapshots */
+	uint64_t		 spin_ns;	/* this worker's spin, adaptive */
+	uint64_t		 idle_ns;	/* when it last went idle */
 };
 
 struct witch__pool {
@@ -128,6 +142,8 @@ struct witch__pool {
 	unsigned		 nslots;	/* workers[] entries: set
 						 * before any thread starts */
 	struct worker		*workers;
+	/* witch__pool_spin_hint: release store, acquire load */
+	_Atomic(const atomic_bool *) asleep;
 };
 
 static inline void
@@ -420,20 +436,74 @@ finished(struct witch__pool *p)
 	pthread_mutex_unlock(&p->mtx);
 }
 
-/* Poll for new work for at most SPIN_NS.  No lock held. */
+/*
+ * Poll for new work for at most w->spin_ns.  No lock held.
+ *
+ * The spin adapts to the gaps between jobs that this worker sees (the
+ * time from going idle to the next job, spin_fit): a gap that a spin
+ * would have covered (under SPIN_MAX_NS) sets the spin to 1.5 times that
+ * gap, so the next one is caught without a sleep and a wakeup (at one
+ * request in flight the gap is the client's round trip); a longer gap
+ * halves it, down to SPIN_MIN_NS.  The long spin is only for while the
+ * submitter sleeps (the hint, witch__pool_spin_hint): then the worker
+ * takes no CPU from the thread that produces its work.  Once the
+ * submitter is seen awake, the spin goes on for at most SPIN_MIN_NS
+ * more (it is probably reading the next request), so on a busy server
+ * with fewer cores than threads a worker never spins long beside the
+ * reactor.  After SPIN_YIELD_NS the loop yields the CPU at every poll.
+ * The clock is read every 16 polls, then at every yield.
+ */
 static void
-spin(struct witch__pool *p)
+spin(struct witch__pool *p, struct worker *w)
 {
-	uint64_t start = witch__now_ns();
+	const atomic_bool *asleep = atomic_load_explicit(&p->asleep,
+	    memory_order_acquire);
+	uint64_t start = witch__now_ns(), now, awake_ns = 0;
+	bool yield = false;
 	unsigned i;
 
+	w->idle_ns = start;
 	for (i = 1;; i++) {
 		if (atomic_load_explicit(&p->depth, memory_order_relaxed) > 0)
 			return;
-		cpu_relax();
-		if ((i & 15) == 0 && witch__now_ns() - start >= SPIN_NS)
+		if (yield)
+			sched_yield();
+		else {
+			cpu_relax();
+			if ((i & 15) != 0)
+				continue;
+		}
+		now = witch__now_ns();
+		if (now - start >= w->spin_ns)
 			return;
+		if (asleep == NULL ||
+		    !atomic_load_explicit(asleep, memory_order_relaxed)) {
+			if (awake_ns == 0)
+				awake_ns = now;
+			else if (now - awake_ns >= SPIN_MIN_NS)
+				return;
+		} else
+			awake_ns = 0;
+		yield = now - start >= SPIN_YIELD_NS;
 	}
+}
+
+/* A worker got work after being idle: fit its spin to the gap. */
+static void
+spin_fit(struct worker *w)
+{
+	uint64_t gap = witch__now_ns() - w->idle_ns;
+
+	if (gap < SPIN_MAX_NS) {
+		w->spin_ns = gap + gap / 2 < SPIN_MAX_NS ? gap + gap / 2 :
+		    SPIN_MAX_NS;
+		if (w->spin_ns < SPIN_MIN_NS)
+			w->spin_ns = SPIN_MIN_NS;
+	}
+	else if (w->spin_ns / 2 > SPIN_MIN_NS)
+		w->spin_ns /= 2;
+	else
+		w->spin_ns = SPIN_MIN_NS;
 }
 
 /*
@@ -469,6 +539,7 @@ sleep_locked(struct witch__pool *p, struct worker *w)
 		pthread_mutex_lock(&p->mtx);
 	}
 	/* witch__pool_stop empties the idle stack and sets woken. */
+	spin_fit(w);
 }
 
 static void *
@@ -488,7 +559,7 @@ worker_main(void *arg)
 				break;
 			if (!spun) {
 				pthread_mutex_unlock(&p->mtx);
-				spin(p);
+				spin(p, w);
 				pthread_mutex_lock(&p->mtx);
 				spun = true;
 			} else
@@ -536,6 +607,12 @@ wake_all_locked(struct witch__pool *p)
 	p->idle = NULL;
 }
 
+void
+witch__pool_spin_hint(struct witch__pool *p, const atomic_bool *asleep)
+{
+	atomic_store_explicit(&p->asleep, asleep, memory_order_release);
+}
+
 /* Join and destroy the first n workers; called once. */
 static void
 join_workers(struct witch__pool *p, unsigned n)
@@ -556,6 +633,7 @@ start_workers(struct witch__pool *p, unsigned n)
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	for (p->nworkers = 0; p->nworkers < n; p->nworkers++) {
+		p->workers[p->nworkers].spin_ns = SPIN_MIN_NS;
 		if (pthread_create(&p->workers[p->nworkers].tid, NULL,
 		    worker_main, &p->workers[p->nworkers]) != 0) {
 			rc = WITCH_ESYSTEM;
@@ -611,6 +689,7 @@ witch__pool_new(struct witch__pool **ret, unsigned nworkers,
 	p->nslots = nworkers;
 	atomic_init(&p->stopping, false);
 	atomic_init(&p->depth, 0);
+	atomic_init(&p->asleep, NULL);
 	atomic_init(&p->nrunning, 0);
 	rc = WITCH_ESYSTEM;
 	if (pthread_mutex_init(&p->mtx, NULL) != 0)

@@ -62,6 +62,16 @@ int witch__pool_new(struct witch__pool **ret, unsigned nworkers,
     size_t queue_cap);
 
 /*
+ * Tell p's idle workers whether the thread that submits their work is
+ * blocked: *asleep true means it is (or is about to be) asleep, so a
+ * spinning worker takes no CPU from it and may spin its full adaptive
+ * time; false means it is busy, and a worker spins at most a few
+ * microseconds more (pool.md, "Spinning").  NULL: no hint, spins stay
+ * short.  *asleep must outlive the pool.  Any thread.
+ */
+void witch__pool_spin_hint(struct witch__pool *p, const atomic_bool *asleep);
+
+/*
  * Queue up to n jobs, in order, with one lock.  Returns how many were
  * accepted (a prefix of jobs); the caller keeps the rest (queue full:
  * queue_cap jobs waiting to start, or pool stopping).  Any thread.

@@ -162,6 +162,20 @@ witch__oqueue_release(struct witch__oqueue *q, size_t n)
 	atomic_fetch_sub_explicit(&q->bytes, n, memory_order_relaxed);
 }
 
+/* Count n bytes owed outside the queue (see oqueue.h).  Any thread. */
+void
+witch__oqueue_charge(struct witch__oqueue *q, size_t n)
+{
+	/*
+	 * Relaxed, as in push: the charger publishes the message by a
+	 * release operation sequenced after this (conn.c's direct write
+	 * releases the socket with an acq_rel RMW and then counts its jobs
+	 * out with seq_cst), so a consumer that sees the message, or the
+	 * jobs' end, also sees these bytes counted.
+	 */
+	atomic_fetch_add_explicit(&q->bytes, n, memory_order_relaxed);
+}
+
 /* Bytes pushed and not yet released: a snapshot.  Any thread. */
 size_t
 witch__oqueue_bytes(const struct witch__oqueue *q)

@@ -85,6 +85,12 @@ void witch__oqueue_release(struct witch__oqueue *q, size_t n);
 /* Bytes pushed and not yet released.  Any thread (a snapshot). */
 size_t witch__oqueue_bytes(const struct witch__oqueue *q);
 /*
+ * Count n bytes owed outside the queue (a message the consumer will get
+ * another way) in q's byte count; the consumer releases them with
+ * witch__oqueue_release as for a pushed message.  Any thread.
+ */
+void witch__oqueue_charge(struct witch__oqueue *q, size_t n);
+/*
  * Free every message still queued.  Only once no producer can push any
  * more (after the last reference to the owner is gone).
  */

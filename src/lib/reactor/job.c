@@ -148,8 +148,10 @@ pend_flush(struct pend *pd)
 	if (c == NULL)
 		return;
 	pd->conn = NULL;
-	if (pd->b.len > sizeof(struct witch__omsg))
-		witch__conn_send_buf(c, &pd->b);
+	if (pd->b.len > sizeof(struct witch__omsg)) {
+		if (!witch__conn_write_direct(c, &pd->b))
+			witch__conn_send_buf(c, &pd->b);
+	}
 	else
 		witch__buf_free(&pd->b);
 	witch__job_done_n(c, pd->ndone);

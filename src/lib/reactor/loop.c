@@ -42,6 +42,7 @@ witch__reactor_init(struct witch__reactor *r, struct witch_server *owner)
 	r->wakeup.rfd = r->wakeup.wfd = -1;
 	atomic_init(&r->phase, WITCH__PHASE_NEW);
 	atomic_init(&r->ready, NULL);
+	atomic_init(&r->asleep, false);
 	pthread_mutex_init(&r->mail_mtx, NULL);
 	witch__freelist_init(&r->jobs, sizeof(struct witch__reqjob) +
 	    WITCH__JOB_DATA_SMALL, WITCH__JOB_CACHE);
@@ -358,12 +359,22 @@ witch__reactor_main(void *arg)
 			timeout = (int)((r->next_tick_ns - r->now_ns) /
 			    1000000u) + 1;
 		n = poll_wait(r, ev, timeout, &poll_fails);
+		atomic_store_explicit(&r->asleep, false, memory_order_relaxed);
 		r->now_ns = witch__now_ns();
 		for (i = 0; i < n; i++)
 			handle_event(r, &ev[i]);
 		witch__mail_deliver(r);
 		process_ready(r);
 		process_turn(r);
+		/*
+		 * Nothing carried over: this turn writes nothing more and the
+		 * next wait blocks.  Said before the jobs go to the workers,
+		 * so that a worker answering one of them already counts the
+		 * reactor asleep and writes the reply itself.
+		 */
+		if (r->turn == NULL && !r->accept_retry)
+			atomic_store_explicit(&r->asleep, true,
+			    memory_order_relaxed);
 		witch__batch_submit(r);
 		if (r->accept_retry)
 			witch__accept_resume(r);

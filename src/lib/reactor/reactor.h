@@ -159,6 +159,17 @@ struct witch__conn {
 							 * reactor after its
 							 * acquire exchange */
 	struct witch__oqueue	 oq;			/* [A] output queue */
+	/*
+	 * [A] Who may write to the socket (conn.c, "Direct writes"): a
+	 * worker while WITCH__WOWN_W is set, the reactor while
+	 * WITCH__WOWN_R is; WITCH__WOWN_C once the reactor dropped c.
+	 */
+	atomic_uint		 wown;
+	_Atomic(struct witch__omsg *) wrest;		/* [A] what a worker's
+							 * short direct write
+							 * left: written next */
+	int			 wfd;			/* [I] the socket, for
+							 * direct writes */
 
 	int			 fd;			/* [R] -1 once closed */
 	enum witch__conn_state	 state;			/* [R] */
@@ -221,6 +232,11 @@ struct witch__conn {
 	}			*precancel;		/* [R] */
 	size_t			 nprecancel;		/* [R] */
 };
+
+/* Bits of witch__conn.wown. */
+#define WITCH__WOWN_W	1u	/* a worker is writing to the socket */
+#define WITCH__WOWN_R	2u	/* the reactor has output to write */
+#define WITCH__WOWN_C	4u	/* dropped: the socket is (to be) closed */
 
 /* A request on its way through the pool. */
 struct witch__reqjob {
@@ -317,6 +333,13 @@ struct witch__reactor {
 	struct witch__poller		*poller;
 	struct witch__wakeup		 wakeup;
 	_Atomic(struct witch__conn *)	 ready;		/* [A] MPSC stack */
+	/*
+	 * [A] The reactor is in (or about to enter) a blocking wait in the
+	 * poller.  Only a hint, read relaxed: workers write replies to an
+	 * idle connection themselves while the reactor sleeps, and leave
+	 * them to its batched writes while it is awake (conn.c).
+	 */
+	atomic_bool			 asleep;
 	struct witch__counters		 ctr;
 	struct witch__live		 live;		/* [A] */
 
@@ -527,6 +550,28 @@ void witch__conn_unref(struct witch__conn *c);
  * witch__omsg_buf_init) for the client; b is emptied.
  */
 void witch__conn_send_buf(struct witch__conn *c, struct witch__buf *b);
+/*
+ * A worker thread: write the frames in b (started with
+ * witch__omsg_buf_init) to c's socket itself, when nobody else is
+ * writing and the reactor holds no output for c.  True: b was taken
+ * (written, or its unwritten rest handed to the reactor, which writes it
+ * before anything else); b is emptied.  False: b is untouched, queue it
+ * with witch__conn_send_buf.
+ */
+bool witch__conn_write_direct(struct witch__conn *c, struct witch__buf *b);
+/*
+ * Tests only: when set, a worker calls it while it holds a connection's
+ * socket for a direct write, just before send(2) (to widen the window in
+ * which the reactor may drop the connection).  NULL in the library.
+ */
+extern void (*_Atomic witch__direct_write_hook)(void);
+/*
+ * Tests only: when set, the reactor calls it in witch__conn_flush after
+ * taking the output queue, when it holds output, just before it claims
+ * the socket (to widen the window in which a worker may finish a short
+ * direct write).  NULL in the library.
+ */
+extern void (*_Atomic witch__flush_hook)(void);
 /*
  * Any thread: a reply owed to c could not be built (no memory).  The
  * client would wait for it forever, so the reactor closes c (closing

@@ -112,7 +112,7 @@ counters_json(const struct witch_server *srv)
 	    "auth_failed", (json_int_t)atomic_load(&srv->r.auth_failed),
 	    "unauthorized", (json_int_t)atomic_load(&srv->r.auth_refused));
 	/* The memory budgets (reactor.md, "Budgets"): what each refused. */
-	b = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+	b = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
 	    "frame_bytes_held", (json_int_t)atomic_load(&c->frame_bytes_held),
 	    "frame_timeouts", (json_int_t)atomic_load(&c->frame_timeouts),
 	    "frame_budget_drops",
@@ -121,7 +121,9 @@ counters_json(const struct witch_server *srv)
 	    (json_int_t)atomic_load(&c->preauth_frame_refusals),
 	    "address_refusals", (json_int_t)atomic_load(&c->address_refusals),
 	    "depth_refusals", (json_int_t)atomic_load(&c->depth_refusals),
-	    "decode_refusals", (json_int_t)atomic_load(&c->decode_refusals));
+	    "decode_refusals", (json_int_t)atomic_load(&c->decode_refusals),
+	    "direct_writes", (json_int_t)atomic_load(&c->direct_writes),
+	    "direct_short_writes", (json_int_t)atomic_load(&c->direct_short));
 	if (o == NULL || b == NULL || json_object_update(o, b) != 0) {
 		json_decref(o);
 		o = NULL;

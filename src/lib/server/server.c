@@ -465,6 +465,7 @@ start_locked(struct witch_server *srv, witch_error_t *err)
 		rc = set_err(err, rc, "cannot start %u workers", srv->nworkers);
 		goto fail;
 	}
+	witch__pool_spin_hint(srv->r.pool, &srv->r.asleep);
 	atomic_store(&srv->r.phase, WITCH__PHASE_RUNNING);
 	/* The reactor takes no process signals, whatever the caller's mask. */
 	sigfillset(&all);
