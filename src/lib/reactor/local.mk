@@ -3,6 +3,7 @@ libwitch_core_la_SOURCES += \
 	%reldir%/reactor.h \
 	%reldir%/loop.c \
 	%reldir%/conn.c \
+	%reldir%/direct.c \
 	%reldir%/accept.c \
 	%reldir%/route.c \
 	%reldir%/job.c \

@@ -160,7 +160,7 @@ struct witch__conn {
 							 * acquire exchange */
 	struct witch__oqueue	 oq;			/* [A] output queue */
 	/*
-	 * [A] Who may write to the socket (conn.c, "Direct writes"): a
+	 * [A] Who may write to the socket (direct.c, "Direct writes"): a
 	 * worker while WITCH__WOWN_W is set, the reactor while
 	 * WITCH__WOWN_R is; WITCH__WOWN_C once the reactor dropped c.
 	 */
