@@ -28,6 +28,14 @@
  *   byte of the dropped client's reply, and the descriptor is closed
  *   once, by the worker.
  *
+ * Whether a worker writes directly also depends on scheduling (the
+ * reactor asleep, the worker serving one connection since it was idle):
+ * one_in_flight and reset_while_writing leave that to chance, as a
+ * server does; short_write and the tests with hooks set
+ * witch__direct_always so that the write they need surely happens (they
+ * failed now and then under TSan on a loaded machine when the worker
+ * had served the control connection's ping without going idle first).
+ *
  * Run plain, under ASan+UBSan and under TSan (CI).
  */
 #include <stdarg.h>
@@ -268,11 +276,13 @@ test_short_write(void **state)
 	int i, id, round;
 
 	(void)state;
-	/* Nothing else for this client: the reactor is idle, the worker
-	 * writes itself, and the socket takes only part of 4 MiB. */
+	/* The worker writes itself (surely: witch__direct_always), and the
+	 * socket takes only part of 4 MiB. */
+	atomic_store(&witch__direct_always, true);
 	assert_int_equal(th_sendf(fd, "{\"id\":1,\"endpoint\":\"big\","
 	    "\"data\":%u}", BIG), 0);
 	assert_true(th_status_await(ctl, "direct_short_writes", 1, 10000));
+	atomic_store(&witch__direct_always, false);
 	/* Behind the rest: worker replies, a reactor-built error, more. */
 	assert_int_equal(th_sendf(fd, "{\"id\":2,\"endpoint\":\"echo\","
 	    "\"data\":\"two\"}"), 0);
@@ -416,6 +426,7 @@ test_drop_while_writing(void **state)
 	before = open_fds();
 	atomic_store(&hook_state, 1);
 	atomic_store(&witch__direct_write_hook, hook);
+	atomic_store(&witch__direct_always, true);
 	/* X's reply is held in a worker that owns X's socket... */
 	x = dial_small(port, 4096);
 	assert_int_equal(th_sendf(x, "{\"id\":1,\"endpoint\":\"big\","
@@ -440,6 +451,7 @@ test_drop_while_writing(void **state)
 	json_decref(j);
 	th_ping_ok(y);
 	atomic_store(&witch__direct_write_hook, NULL);
+	atomic_store(&witch__direct_always, false);
 	close(y);
 	/* X's descriptor was closed once, by the worker. */
 	assert_true(th_status_await(ctl, "clients", 1, 10000));
@@ -486,6 +498,7 @@ test_rest_before_taken_queue(void **state)
 	th_ping_ok(ctl);
 	atomic_store(&hook_state, 1);
 	atomic_store(&witch__direct_write_hook, hook);
+	atomic_store(&witch__direct_always, true);
 	x = dial_small(port, 4096);
 	assert_int_equal(th_sendf(x, "{\"id\":1,\"endpoint\":\"big\","
 	    "\"data\":%u}", BIG), 0);
@@ -504,6 +517,7 @@ test_rest_before_taken_queue(void **state)
 	th_sleep_ms(400);
 	atomic_store(&witch__flush_hook, NULL);
 	atomic_store(&witch__direct_write_hook, NULL);
+	atomic_store(&witch__direct_always, false);
 	j = next_frame(x);
 	assert_int_equal(th_id(j), 1);
 	check_big(j, BIG);

@@ -55,6 +55,7 @@
 #include "reactor/reactor.h"
 
 void (*_Atomic witch__direct_write_hook)(void);
+atomic_bool witch__direct_always;
 
 /* A worker lets go of c's socket, setting `set' (0 or R) as it does. */
 static void
@@ -86,7 +87,8 @@ witch__conn_write_direct(struct witch__conn *c, struct witch__buf *b)
 	 * worker batch (c=50 P=1: 25% fewer requests per second with
 	 * every reply written by the worker).
 	 */
-	if (!atomic_load_explicit(&c->r->asleep, memory_order_relaxed))
+	if (!atomic_load_explicit(&c->r->asleep, memory_order_relaxed) &&
+	    !atomic_load_explicit(&witch__direct_always, memory_order_relaxed))
 		return false;
 	if (b->len <= hdr || !atomic_compare_exchange_strong_explicit(
 	    &c->wown, &idle, WITCH__WOWN_W, memory_order_acq_rel,

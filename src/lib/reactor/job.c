@@ -161,6 +161,8 @@ pend_flush(struct pend *pd, bool may_direct)
 		return;
 	pd->conn = NULL;
 	if (pd->b.len > sizeof(struct witch__omsg)) {
+		may_direct = may_direct || atomic_load_explicit(
+		    &witch__direct_always, memory_order_relaxed);
 		if (!may_direct || !witch__conn_write_direct(c, &pd->b))
 			witch__conn_send_buf(c, &pd->b);
 	}

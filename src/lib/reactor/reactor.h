@@ -566,6 +566,15 @@ bool witch__conn_write_direct(struct witch__conn *c, struct witch__buf *b);
  */
 extern void (*_Atomic witch__direct_write_hook)(void);
 /*
+ * Tests only: when true, every worker flush writes directly when the
+ * socket is free, whether or not the reactor sleeps and however many
+ * connections the worker served.  Those two conditions only choose the
+ * cheaper path, never a correct one, and they depend on scheduling: the
+ * tests that hold a worker inside its write set this so that the write
+ * they hold surely happens.  False in the library.
+ */
+extern atomic_bool witch__direct_always;
+/*
  * Tests only: when set, the reactor calls it in witch__conn_flush after
  * taking the output queue, when it holds output, just before it claims
  * the socket (to widen the window in which a worker may finish a short
