@@ -1,6 +1,7 @@
 # pool: fixed worker pool with a bounded queue.  See doc/internals/pool.md.
 libwitch_core_la_SOURCES += \
-	%reldir%/pool.c %reldir%/pool.h
+	%reldir%/pool.c %reldir%/pool.h %reldir%/pool_int.h \
+	%reldir%/worker.c
 
 if HAVE_CMOCKA
 check_PROGRAMS += tests/unit/test_pool
