@@ -4,6 +4,7 @@ libwitch_core_la_SOURCES += \
 	%reldir%/loop.c \
 	%reldir%/conn.c \
 	%reldir%/direct.c \
+	%reldir%/budget.c \
 	%reldir%/accept.c \
 	%reldir%/route.c \
 	%reldir%/job.c \

@@ -625,6 +625,17 @@ bool witch__conn_admit(struct witch__conn *c,
     const struct witch__request_env *env, bool is_inline);
 /* Reactor (housekeeping): c's partial frame took too long: close it. */
 void witch__conn_frame_expired(struct witch__conn *c);
+/*
+ * Reactor: account the change of c's partial-frame memory since the last
+ * call in the server-wide gauge (what the frame budget compares).
+ */
+void witch__conn_held_update(struct witch__conn *c);
+/* Reactor: free c's partial frame, if any (c takes no more input). */
+void witch__conn_partial_release(struct witch__conn *c);
+/* Reactor, after a feed: note when c's partial frame began, if any. */
+void witch__conn_frame_track(struct witch__conn *c);
+/* Reactor: past the frame budget, close the largest holders. */
+void witch__frame_budget_enforce(struct witch__reactor *r);
 
 /* ---- reactor/route.c: endpoints, request routing and dispatch ------- */
 
