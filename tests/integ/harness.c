@@ -74,19 +74,59 @@ th_server_start(witch_server_config_t *cfg,
 int
 th_connect(unsigned port)
 {
+	int fd = th_dial(port);
+
+	if (fd == -1)
+		die("connect");
+	return fd;
+}
+
+int
+th_dial(unsigned port)
+{
 	struct sockaddr_in sin;
 	int fd, on = 1;
 
 	if ((fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
-		die("socket");
+		return -1;
 	memset(&sin, 0, sizeof(sin));
 	sin.sin_family = AF_INET;
 	sin.sin_port = htons(port);
 	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (connect(fd, (struct sockaddr *)&sin, sizeof(sin)) == -1)
-		die("connect");
+	if (connect(fd, (struct sockaddr *)&sin, sizeof(sin)) == -1) {
+		close(fd);
+		return -1;
+	}
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
 	return fd;
+}
+
+uint64_t
+th_rand(uint64_t *state)
+{
+	/* xorshift64*: a fixed seed gives a reproducible sequence. */
+	*state ^= *state >> 12;
+	*state ^= *state << 25;
+	*state ^= *state >> 27;
+	return *state * 2685821657736338717ull;
+}
+
+unsigned
+th_randn(uint64_t *state, unsigned n)
+{
+	return (unsigned)(th_rand(state) >> 33) % n;
+}
+
+void
+th_fail_first(char *buf, size_t len, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (buf[0] != '\0')
+		return;
+	va_start(ap, fmt);
+	vsnprintf(buf, len, fmt, ap);
+	va_end(ap);
 }
 
 int

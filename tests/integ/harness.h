@@ -32,6 +32,21 @@ witch_server_config_t *th_config(void);
 
 /* Connect to 127.0.0.1:port (blocking).  Aborts the test on failure. */
 int th_connect(unsigned port);
+/*
+ * Connect to 127.0.0.1:port with TCP_NODELAY; -1 on failure, never
+ * aborts (for client threads, where cmocka's assertions must not run).
+ */
+int th_dial(unsigned port);
+/* xorshift64*: the next number of the sequence in *state (not 0). */
+uint64_t th_rand(uint64_t *state);
+/* A number below n from th_rand. */
+unsigned th_randn(uint64_t *state, unsigned n);
+/*
+ * Keep the first failure of a client thread: format into buf (len
+ * bytes) unless it already holds a message.
+ */
+void th_fail_first(char *buf, size_t len, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 /* Write all n bytes (MSG_NOSIGNAL).  0, or -1 on error. */
 int th_send_raw(int fd, const void *p, size_t n);
 /* Send one frame with payload json (strlen bytes). */

@@ -43,6 +43,10 @@
 
 #include "integ/harness.h"
 
+/* The first failure of a client thread, kept in c->fail. */
+#define failf(c, ...) \
+	th_fail_first((c)->fail, sizeof((c)->fail), __VA_ARGS__)
+
 #if defined(__SANITIZE_THREAD__)
 #define BATCH_TSAN 1
 #elif defined(__has_feature)
@@ -111,53 +115,6 @@ struct client {
 	unsigned	 checked;	/* replies verified */
 	unsigned	 full;		/* rounds read to the end */
 };
-
-static uint64_t
-rnd(struct client *c)
-{
-	c->rng ^= c->rng >> 12;
-	c->rng ^= c->rng << 25;
-	c->rng ^= c->rng >> 27;
-	return c->rng * 2685821657736338717ull;
-}
-
-static unsigned
-rndn(struct client *c, unsigned n)
-{
-	return (unsigned)(rnd(c) >> 33) % n;
-}
-
-static void
-failf(struct client *c, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (c->fail[0] != '\0')
-		return;
-	va_start(ap, fmt);
-	vsnprintf(c->fail, sizeof(c->fail), fmt, ap);
-	va_end(ap);
-}
-
-static int
-dial(unsigned port)
-{
-	struct sockaddr_in sin;
-	int fd, on = 1;
-
-	if ((fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
-		return -1;
-	memset(&sin, 0, sizeof(sin));
-	sin.sin_family = AF_INET;
-	sin.sin_port = htons(port);
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (connect(fd, (struct sockaddr *)&sin, sizeof(sin)) == -1) {
-		close(fd);
-		return -1;
-	}
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
-	return fd;
-}
 
 /* Read exactly n bytes within READ_MS; 1 ok, 0 EOF first, -1 error. */
 static int
@@ -284,11 +241,11 @@ round_run(struct client *c)
 	json_t *r;
 	int fd;
 
-	if ((fd = dial(c->port)) == -1) {
+	if ((fd = th_dial(c->port)) == -1) {
 		failf(c, "connect: %s", strerror(errno));
 		return;
 	}
-	n = 1 + rndn(c, MAX_REQ);
+	n = 1 + th_randn(&c->rng, MAX_REQ);
 	if ((buf = malloc((size_t)n * 160)) == NULL) {
 		close(fd);
 		failf(c, "out of memory");
@@ -296,10 +253,10 @@ round_run(struct client *c)
 	}
 	for (i = 0; i < n; i++) {
 		got[i] = false;
-		switch (rndn(c, 10)) {
+		switch (th_randn(&c->rng, 10)) {
 		case 0:
 			k[i] = K_BIG;
-			arg[i] = 100 + rndn(c, 7900);
+			arg[i] = 100 + th_randn(&c->rng, 7900);
 			snprintf(pl, sizeof(pl), "{\"id\":%u,\"endpoint\":"
 			    "\"big\",\"data\":%u}", i + 1, arg[i]);
 			break;
@@ -317,7 +274,7 @@ round_run(struct client *c)
 			break;
 		default:
 			k[i] = K_ECHO;
-			arg[i] = (unsigned)rndn(c, 1000000);
+			arg[i] = (unsigned)th_randn(&c->rng, 1000000);
 			snprintf(pl, sizeof(pl), "{\"id\":%u,\"endpoint\":"
 			    "\"echo\",\"data\":%u}", i + 1, arg[i]);
 			break;
@@ -330,7 +287,7 @@ round_run(struct client *c)
 		failf(c, "send: %s", strerror(errno));
 		goto out;
 	}
-	mode = rndn(c, 8);
+	mode = th_randn(&c->rng, 8);
 	if (mode == 0) {		/* reset with replies in flight */
 		setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
 		goto out;

@@ -47,6 +47,10 @@
 
 #include "integ/harness.h"
 
+/* The first failure of a client thread, kept in c->fail. */
+#define failf(c, ...) \
+	th_fail_first((c)->fail, sizeof((c)->fail), __VA_ARGS__)
+
 #if defined(__SANITIZE_THREAD__)
 #define STRESS_TSAN 1
 #elif defined(__has_feature)
@@ -137,54 +141,6 @@ struct client {
 	unsigned	 full_rounds;	/* rounds read to the end */
 	unsigned	 modes[5];
 };
-
-static uint64_t
-rnd(struct client *c)
-{
-	/* xorshift64*: fixed seed per thread, reproducible mixes. */
-	c->rng ^= c->rng >> 12;
-	c->rng ^= c->rng << 25;
-	c->rng ^= c->rng >> 27;
-	return c->rng * 2685821657736338717ull;
-}
-
-static unsigned
-rndn(struct client *c, unsigned n)
-{
-	return (unsigned)(rnd(c) >> 33) % n;
-}
-
-static void
-failf(struct client *c, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (c->fail[0] != '\0')
-		return;
-	va_start(ap, fmt);
-	vsnprintf(c->fail, sizeof(c->fail), fmt, ap);
-	va_end(ap);
-}
-
-/* Connect to 127.0.0.1:port; -1 on failure (never aborts). */
-static int
-connect_port(unsigned port)
-{
-	struct sockaddr_in sin;
-	int fd;
-
-	if ((fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
-		return -1;
-	memset(&sin, 0, sizeof(sin));
-	sin.sin_family = AF_INET;
-	sin.sin_port = htons(port);
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (connect(fd, (struct sockaddr *)&sin, sizeof(sin)) == -1) {
-		close(fd);
-		return -1;
-	}
-	return fd;
-}
 
 /* Append one frame holding the printf-formatted payload to a buffer. */
 struct obuf {
@@ -316,7 +272,7 @@ check_reply(struct client *c, struct req *rq, int nids, json_t *r)
 static void
 build_round(struct client *c, struct obuf *b, struct req *rq, int *nids)
 {
-	int n = 1 + (int)rndn(c, MAX_REQ), i, id = 0, target;
+	int n = 1 + (int)th_randn(&c->rng, MAX_REQ), i, id = 0, target;
 	unsigned r;
 	bool oneway;
 	long long echo;
@@ -324,10 +280,10 @@ build_round(struct client *c, struct obuf *b, struct req *rq, int *nids)
 	memset(rq, 0, sizeof(*rq) * MAX_IDS);
 	for (i = 0; i < n; i++) {
 		id++;
-		r = rndn(c, 100);
-		oneway = rndn(c, 8) == 0;
+		r = th_randn(&c->rng, 100);
+		oneway = th_randn(&c->rng, 8) == 0;
 		if (r < 40) {
-			echo = (long long)(rnd(c) >> 20);
+			echo = (long long)(th_rand(&c->rng) >> 20);
 			rq[id].kind = K_ECHO;
 			rq[id].echo = echo;
 			obuf_framef(b, "{\"id\":%d,\"endpoint\":\"echo\","
@@ -335,13 +291,13 @@ build_round(struct client *c, struct obuf *b, struct req *rq, int *nids)
 			    oneway ? ",\"oneway\":true" : "");
 		} else if (r < 80) {
 			rq[id].kind = K_SLOW;
-			rq[id].slow_us = 100 + rndn(c, 400);
+			rq[id].slow_us = 100 + th_randn(&c->rng, 400);
 			c->slow_sent++;
-			if (rndn(c, 3) == 0)
+			if (th_randn(&c->rng, 3) == 0)
 				obuf_framef(b, "{\"id\":%d,\"endpoint\":"
 				    "\"slow\",\"data\":%lld,\"deadline_ms\":%u"
 				    "%s}", id, (long long)rq[id].slow_us,
-				    rndn(c, 4), oneway ? ",\"oneway\":true" :
+				    th_randn(&c->rng, 4), oneway ? ",\"oneway\":true" :
 				    "");
 			else
 				obuf_framef(b, "{\"id\":%d,\"endpoint\":"
@@ -354,11 +310,11 @@ build_round(struct client *c, struct obuf *b, struct req *rq, int *nids)
 			 * remembered and cancels the request on arrival).
 			 */
 			rq[id].kind = K_CANCEL;
-			if (id > 1 && rndn(c, 4) != 0)
-				target = 1 + (int)rndn(c, (unsigned)id - 1);
+			if (id > 1 && th_randn(&c->rng, 4) != 0)
+				target = 1 + (int)th_randn(&c->rng, (unsigned)id - 1);
 			else
-				target = id + 1 + (int)rndn(c, 3);
-			oneway = rndn(c, 6) == 0;
+				target = id + 1 + (int)th_randn(&c->rng, 3);
+			oneway = th_randn(&c->rng, 6) == 0;
 			obuf_framef(b, "{\"id\":%d,\"endpoint\":\"cancel\","
 			    "\"data\":{\"ids\":[%d, 99999]}%s}", id, target,
 			    oneway ? ",\"oneway\":true" : "");
@@ -421,18 +377,18 @@ do_round(struct client *c)
 	int fd, nids;
 
 	build_round(c, &b, rq, &nids);
-	k = rndn(c, 100);
+	k = th_randn(&c->rng, 100);
 	m = k < 35 ? M_FULL : k < 50 ? M_HALFCLOSE : k < 70 ? M_PARTIAL :
 	    k < 85 ? M_CLOSE : M_RESET;
 	c->modes[m]++;
-	if ((fd = connect_port(c->port)) == -1) {
+	if ((fd = th_dial(c->port)) == -1) {
 		failf(c, "connect: %s", strerror(errno));
 		free(b.p);
 		return;
 	}
 	/* Sometimes in two pieces, split inside a frame. */
-	if (b.len > 8 && rndn(c, 2) == 0) {
-		size_t cut = 1 + rndn(c, (unsigned)b.len - 1);
+	if (b.len > 8 && th_randn(&c->rng, 2) == 0) {
+		size_t cut = 1 + th_randn(&c->rng, (unsigned)b.len - 1);
 
 		if (th_send_raw(fd, b.p, cut) != 0 ||
 		    th_send_raw(fd, b.p + cut, b.len - cut) != 0)
@@ -449,7 +405,7 @@ do_round(struct client *c)
 		read_all(c, fd, rq, nids, true);
 		break;
 	case M_PARTIAL:
-		for (i = rndn(c, 6); i > 0; i--) {
+		for (i = th_randn(&c->rng, 6); i > 0; i--) {
 			if ((r = th_recv(fd, 200)) == NULL)
 				break;
 			check_reply(c, rq, nids, r);
@@ -460,8 +416,8 @@ do_round(struct client *c)
 		break;
 	case M_RESET:
 		setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
-		if (rndn(c, 2) == 0)
-			sleep_us(rndn(c, 500));
+		if (th_randn(&c->rng, 2) == 0)
+			sleep_us(th_randn(&c->rng, 500));
 		break;
 	}
 	close(fd);
@@ -502,7 +458,7 @@ spammer_main(void *arg)
 	int fd, id = 0, i;
 	uint64_t t0;
 
-	if ((fd = connect_port(s->port)) == -1)
+	if ((fd = th_dial(s->port)) == -1)
 		return NULL;
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 	atomic_store(&s->connected, true);
