@@ -79,7 +79,9 @@ done
 plug h1$sfx 1 1 && plug h3$sfx 1 3 && plug hb$sfx 1 4 &&
     plug s2$sfx 2 5 && plug s3$sfx 3 6 && plug r$sfx 2 254 &&
     plug r$sfx 3 254 || { echo "SKIP: veth setup failed"; exit 77; }
-ip netns exec r$sfx sysctl -qw net.ipv4.ip_forward=1
+# /proc/sys/net is the reading process's namespace's; not sysctl(8),
+# which minimal Debian lacks (procps).
+ip netns exec r$sfx sh -c 'echo 1 >/proc/sys/net/ipv4/ip_forward'
 ip -n s2$sfx route add default via 10.252.2.254
 ip -n s3$sfx route add default via 10.252.3.254
 
