@@ -163,6 +163,7 @@ uint64_t witch_announcer_sent(const witch_announcer_t *);
 int witch_listener_config_new(witch_listener_config_t **ret);
 void witch_listener_config_free(witch_listener_config_t *);
 int witch_listener_config_set_port(witch_listener_config_t *, unsigned);
+int witch_listener_config_set_bind(witch_listener_config_t *, const char *);
 int witch_listener_config_set_expiry(witch_listener_config_t *, unsigned);
 int witch_listener_config_set_verify(witch_listener_config_t *, bool);
 int witch_listener_config_set_verify_timeout(witch_listener_config_t *,

@@ -118,10 +118,11 @@ _witchctl()
 		esac ;;
 	discover)
 		case $prev in
-		-t | --timeout | -d | --discovery-port) return ;;
+		-t | --timeout | -d | --discovery-port | -b | --bind) return ;;
 		esac
 		COMPREPLY=($(compgen -W "-t --timeout -v --verify -j --json
-		    -w --watch -d --discovery-port -h --help" -- "$cur")) ;;
+		    -w --watch -d --discovery-port -b --bind -h --help" \
+		    -- "$cur")) ;;
 	call)
 		# The endpoint is the first operand after "call".
 		if [ "$COMP_CWORD" -eq $((i + 1)) ]; then

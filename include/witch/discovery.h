@@ -187,6 +187,17 @@ WITCH_EXTERN void witch_listener_config_free(witch_listener_config_t *cfg);
 /* UDP port (0..65535, default 8889; 0 picks a free one, for tests). */
 WITCH_EXTERN int witch_listener_config_set_port(witch_listener_config_t *cfg,
     unsigned port);
+/*
+ * Numeric address to bind (NULL or "": the wildcard, the default).  An
+ * IPv4 address gives one IPv4 socket bound to it and an IPv6 address one
+ * IPv6 socket, whatever witch_listener_config_set_ipv6() says.  A socket
+ * bound to a unicast address gets no broadcasts (Linux) and no multicast:
+ * this is for one interface's address, or loopback for tests with an
+ * announcer whose target is that address.  WITCH_EINVAL for anything but
+ * a numeric address (copied; unchanged then).
+ */
+WITCH_EXTERN int witch_listener_config_set_bind(
+    witch_listener_config_t *cfg, const char *addr);
 /* Forget a server silent for this long (100..86400000 ms, default 6000). */
 WITCH_EXTERN int witch_listener_config_set_expiry(
     witch_listener_config_t *cfg, unsigned ms);
@@ -196,7 +207,10 @@ WITCH_EXTERN int witch_listener_config_set_verify(
 /* Timeout of one verification (100..60000 ms, default 2000). */
 WITCH_EXTERN int witch_listener_config_set_verify_timeout(
     witch_listener_config_t *cfg, unsigned ms);
-/* Also listen on the IPv6 group on every interface (default true). */
+/*
+ * Also listen on the IPv6 group on every interface (default true);
+ * ignored with a bind address.
+ */
 WITCH_EXTERN int witch_listener_config_set_ipv6(
     witch_listener_config_t *cfg, bool on);
 /* Event callback (NULL: none; use witch_listener_snapshot()). */

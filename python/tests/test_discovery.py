@@ -1,6 +1,7 @@
 """witch.discovery on loopback: lo has no broadcast, so announcers send by
 unicast to 127.0.0.1 at the listener's port (picked free), as
-tests/integ/test_discovery_lo.c does."""
+tests/integ/test_discovery_lo.c does.  Listeners bind 127.0.0.1, never the
+wildcard of the host's namespace."""
 
 import threading
 import time
@@ -34,6 +35,7 @@ class Recorder:
 def test_broadcast_and_listen():
     rec = Recorder()
     with listen_for_server_broadcasts(callback=rec, port=0, ipv6=False,
+                                      bind="127.0.0.1",
                                       events=("found", "lost")) as lis:
         assert lis.port > 0
         with broadcast_server_info(server_name="MyServer", port=8888,
@@ -63,7 +65,8 @@ def test_broadcast_and_listen():
 
 def test_callback_that_raises_does_not_stop_the_listener(caplog):
     rec = Recorder(fail_first=1)
-    lis = listen_for_server_broadcasts(callback=rec, port=0, ipv6=False)
+    lis = listen_for_server_broadcasts(callback=rec, port=0, ipv6=False,
+                                       bind="127.0.0.1")
     try:
         a1 = broadcast_server_info("one", 1001, interval=0.2,
                                    discovery_port=lis.port,
@@ -92,7 +95,8 @@ def test_stop_from_callback_is_refused():
             errs.append(e)
 
     box["lis"] = lis = listen_for_server_broadcasts(callback=cb, port=0,
-                                                    ipv6=False)
+                                                    ipv6=False,
+                                                    bind="127.0.0.1")
     a = broadcast_server_info("x", 1, interval=0.2, discovery_port=lis.port,
                               bind="127.0.0.1", target="127.0.0.1")
     deadline = time.monotonic() + 5
@@ -106,7 +110,7 @@ def test_stop_from_callback_is_refused():
 def test_server_announces_itself(make_server, make_client):
     rec = Recorder()
     lis = listen_for_server_broadcasts(callback=rec, port=0, ipv6=False,
-                                       verify=True,
+                                       bind="127.0.0.1", verify=True,
                                        events=("found", "verified"))
     try:
         srv = make_server(server_name="Announced", enable_discovery=True,
@@ -132,3 +136,30 @@ def test_bad_arguments():
     with pytest.raises(ValueError, match="unknown events"):
         listen_for_server_broadcasts(callback=print, port=0,
                                      events=("found", "gone"))
+    with pytest.raises(ValueError, match="invalid bind"):
+        listen_for_server_broadcasts(callback=print, port=0,
+                                     bind="localhost")
+    with pytest.raises(TypeError):
+        listen_for_server_broadcasts(callback=print, port=0, bind=1)
+
+
+def test_bound_listener_hears_only_its_address():
+    """Bound to 127.0.0.2: an announcer sending to 127.0.0.1 at its port
+    is not heard; one sending to 127.0.0.2 is."""
+    rec = Recorder()
+    with listen_for_server_broadcasts(callback=rec, port=0,
+                                      bind="127.0.0.2") as lis:
+        with broadcast_server_info("elsewhere", 1, interval=0.2,
+                                   discovery_port=lis.port,
+                                   bind="127.0.0.1",
+                                   target="127.0.0.1") as a1:
+            deadline = time.monotonic() + 5.0
+            while a1.sent < 3 and time.monotonic() < deadline:
+                time.sleep(0.01)
+            assert a1.sent >= 3
+            with broadcast_server_info("here", 2, interval=0.2,
+                                       discovery_port=lis.port,
+                                       bind="127.0.0.1",
+                                       target="127.0.0.2"):
+                assert rec.wait(lambda i: i["name"] == "here")
+            assert [i["name"] for i in rec.infos] == ["here"]

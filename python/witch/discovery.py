@@ -144,7 +144,7 @@ class Listener:
     """A running discovery listener; stop() (or the with block) ends it."""
 
     def __init__(self, callback, port, expiry, verify, verify_timeout,
-                 ipv6, events, log):
+                 ipv6, events, log, bind=None):
         if not callable(callback):
             raise TypeError("callback must be callable")
         bad = set(events) - set(EVENTS)
@@ -165,6 +165,9 @@ class Listener:
         try:
             s = _util.setopt
             s(lib.witch_listener_config_set_port, cfg, "port", port, port)
+            if bind is not None:
+                s(lib.witch_listener_config_set_bind, cfg, "bind", bind,
+                  _util.cstr(bind, "bind"))
             s(lib.witch_listener_config_set_expiry, cfg, "expiry", expiry,
               _util.ms(expiry, "expiry"))
             s(lib.witch_listener_config_set_verify, cfg, "verify", verify,
@@ -242,12 +245,18 @@ _listening = set()
 
 def listen_for_server_broadcasts(callback, *, port=8889, expiry=6.0,
                                  verify=False, verify_timeout=2.0,
-                                 ipv6=True, events=("found",), log=False):
+                                 ipv6=True, events=("found",), log=False,
+                                 bind=None):
     """Listen for announcements on UDP port (0: a free one) and call
     callback(server_info) on the listener's thread for each event in
     events ("found" by default; also "changed", "verified", "lost").
     server_info: name, ip, port, server_id, protocols, project_id,
-    source_hash, verified, leaving, event, seq, age_ms.  Returns the
-    running Listener."""
+    source_hash, verified, leaving, event, seq, age_ms.  bind, a numeric
+    IPv4 or IPv6 address, listens on that address only, with one socket
+    of its family (ipv6 then does not apply); a listener bound to a
+    unicast address gets no broadcasts, so this is for one interface's
+    address, or loopback in tests (announcers with target=that address).
+    None, the default, listens on every address.  Returns the running
+    Listener."""
     return Listener(callback, port, expiry, verify, verify_timeout, ipv6,
-                    events, log)
+                    events, log, bind)

@@ -3,18 +3,21 @@
  * the local networks by their UDP announcements (witch-protocol(7),
  * witch_listener_new(3)).
  *
- * discover starts a libwitch listener on the discovery port, waits, and
- * prints the registry: a table, or with --json one JSON array.  With
- * --verify the listener also checks each server over TCP (hello + ping),
- * and discover waits for those checks to end, bounded.  With --watch it
- * prints one JSON line per event until SIGINT or SIGTERM.  It never sends
- * a datagram.
+ * discover starts a libwitch listener on the discovery port (every
+ * address, or with --bind one), waits, and prints the registry: a table,
+ * or with --json one JSON array.  With --verify the listener also checks
+ * each server over TCP (hello + ping), and discover waits for those
+ * checks to end, bounded.  With --watch it prints one JSON line per event
+ * until SIGINT or SIGTERM.  It never sends a datagram.
  *
  * SIGINT and SIGTERM are blocked before the listener's threads start (so
  * they inherit the mask) and taken by the main thread with sigtimedwait().
  * Event lines are printed by the listener's thread, the only one calling
  * the callback.
  */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
 #include <errno.h>
 #include <getopt.h>
 #include <pthread.h>
@@ -44,6 +47,7 @@ struct discover {
 	const struct ctl *ctl;		/* --key-file */
 	unsigned	 timeout_ms;
 	unsigned	 port;
+	const char	*bind;		/* --bind; NULL: all addresses */
 	bool		 verify;
 	bool		 watch;
 	atomic_bool	 out_failed;	/* --watch: stdout is gone */
@@ -316,6 +320,8 @@ start_listener(struct discover *dc, witch_listener_t **ret)
 	memset(&err, 0, sizeof(err));
 	if ((rc = witch_listener_config_new(&cfg)) != 0 ||
 	    (rc = witch_listener_config_set_port(cfg, dc->port)) != 0 ||
+	    (dc->bind != NULL &&
+	    (rc = witch_listener_config_set_bind(cfg, dc->bind)) != 0) ||
 	    (rc = witch_listener_config_set_verify(cfg, dc->verify)) != 0 ||
 	    (rc = witch_listener_config_set_verify_timeout(cfg,
 	    DISCOVER_VERIFY_MS)) != 0 ||
@@ -403,6 +409,7 @@ run_discover(struct ctl *ctl, const struct ctl_cmd *cmd, int argc,
 		{ "json", no_argument, NULL, 'j' },
 		{ "watch", no_argument, NULL, 'w' },
 		{ "discovery-port", required_argument, NULL, 'd' },
+		{ "bind", required_argument, NULL, 'b' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -413,13 +420,14 @@ run_discover(struct ctl *ctl, const struct ctl_cmd *cmd, int argc,
 	};
 	witch_listener_t *l = NULL;
 	sigset_t sigs, old;
+	unsigned char a[sizeof(struct in6_addr)];
 	const char *errstr;
 	bool own_timeout = false;
 	int ch, status;
 
 	optind = 0;
 	opterr = 0;
-	while ((ch = getopt_long(argc, argv, "+:t:vjwd:h", longopts,
+	while ((ch = getopt_long(argc, argv, "+:t:vjwd:b:h", longopts,
 	    NULL)) != -1) {
 		switch (ch) {
 		case 't':
@@ -446,6 +454,14 @@ run_discover(struct ctl *ctl, const struct ctl_cmd *cmd, int argc,
 				return ctl_usage_error(cmd, "discover: "
 				    "--discovery-port %s: value is %s (allowed "
 				    "1 to 65535)", optarg, errstr);
+			break;
+		case 'b':
+			if (inet_pton(AF_INET, optarg, a) != 1 &&
+			    inet_pton(AF_INET6, optarg, a) != 1)
+				return ctl_usage_error(cmd, "discover: "
+				    "--bind %s: expected a numeric IPv4 or "
+				    "IPv6 address", optarg);
+			dc.bind = optarg;
 			break;
 		case 'h':
 			ctl_cmd_help(cmd);
@@ -484,7 +500,7 @@ run_discover(struct ctl *ctl, const struct ctl_cmd *cmd, int argc,
 }
 
 const struct ctl_cmd ctl_cmd_discover = {
-	"discover", "discover [-jvw] [-d PORT] [-t S]",
+	"discover", "discover [-jvw] [-b ADDR] [-d PORT] [-t S]",
 	"find witch servers on the local networks",
 	"  -t, --timeout S            listen this long (default 3; fractions\n"
 	"                             allowed)\n"
@@ -494,7 +510,10 @@ const struct ctl_cmd ctl_cmd_discover = {
 	"                             --json)\n"
 	"  -w, --watch                print one JSON line per event until\n"
 	"                             interrupted\n"
-	"  -d, --discovery-port N     UDP port to listen on (default 8889)\n",
+	"  -d, --discovery-port N     UDP port to listen on (default 8889)\n"
+	"  -b, --bind ADDR            listen on this numeric address only\n"
+	"                             (default all); a listener bound to a\n"
+	"                             unicast address gets no broadcasts\n",
 	"Listens for the UDP announcements of witch servers (it sends\n"
 	"nothing) and prints what it found: NAME ADDRESS PORT PROTOCOLS\n"
 	"PROJECT SOURCE-HASH VERIFIED, or \"no servers found\"; with\n"

@@ -12,6 +12,13 @@
  * (verification authenticates); unsigned, badly signed, replayed and
  * stale announcements are dropped and counted, leaving ones included;
  * the largest announcement fits 1,200 bytes signed.
+ *
+ * Every listener here binds a loopback address (never the wildcard of the
+ * host's namespace).  The bind option itself: a bad address fails in the
+ * setter; a listener bound to 127.0.0.2 has that address and no IPv6
+ * socket, hears what is sent to 127.0.0.2 and nothing of an announcer
+ * sending to 127.0.0.1 at its port; one bound to ::1 hears an announcer
+ * sending there; an address not on this host fails at start.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -34,6 +41,7 @@
 
 #include "integ/harness.h"
 #include "discovery/discovery_int.h"
+#include "discovery/listener_int.h"
 #include "proto/auth.h"
 
 #define MAXEV 256
@@ -151,8 +159,9 @@ reset_ev(void)
 	pthread_mutex_unlock(&mu);
 }
 
+/* A started listener bound to addr at a free port. */
 static witch_listener_t *
-listener(unsigned expiry, bool verify)
+listener_at(const char *addr, unsigned expiry, bool verify)
 {
 	witch_listener_config_t *cfg;
 	witch_listener_t *l;
@@ -160,6 +169,7 @@ listener(unsigned expiry, bool verify)
 
 	assert_int_equal(witch_listener_config_new(&cfg), 0);
 	assert_int_equal(witch_listener_config_set_port(cfg, 0), 0);
+	assert_int_equal(witch_listener_config_set_bind(cfg, addr), 0);
 	assert_int_equal(witch_listener_config_set_expiry(cfg, expiry), 0);
 	assert_int_equal(witch_listener_config_set_verify(cfg, verify), 0);
 	assert_int_equal(witch_listener_config_set_ipv6(cfg, false), 0);
@@ -173,8 +183,15 @@ listener(unsigned expiry, bool verify)
 	return l;
 }
 
+static witch_listener_t *
+listener(unsigned expiry, bool verify)
+{
+	return listener_at("127.0.0.1", expiry, verify);
+}
+
+/* An announcer of srv sending to target at disc_port every 200 ms. */
 static witch_announcer_t *
-announcer(witch_server_t *srv, unsigned disc_port)
+announcer_to(witch_server_t *srv, const char *target, unsigned disc_port)
 {
 	witch_announcer_config_t *cfg;
 	witch_announcer_t *a;
@@ -192,33 +209,67 @@ announcer(witch_server_t *srv, unsigned disc_port)
 	assert_int_equal(witch_announcer_config_set_interval(cfg, 200), 0);
 	assert_int_equal(witch_announcer_config_set_bind(cfg, "127.0.0.1"),
 	    0);
-	assert_int_equal(witch_announcer_config_set_target(cfg, "127.0.0.1"),
-	    0);
+	assert_int_equal(witch_announcer_config_set_target(cfg, target), 0);
 	assert_int_equal(witch_announcer_new(&a, cfg), 0);
 	witch_announcer_config_free(cfg);
 	return a;
 }
 
+static witch_announcer_t *
+announcer(witch_server_t *srv, unsigned disc_port)
+{
+	return announcer_to(srv, "127.0.0.1", disc_port);
+}
+
+/* Send one datagram to the numeric address addr at port. */
+static void
+send_dgram_to(const char *addr, unsigned port, const void *p, size_t n)
+{
+	struct sockaddr_storage ss;
+	struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+	socklen_t len;
+	int fd;
+
+	memset(&ss, 0, sizeof(ss));
+	if (inet_pton(AF_INET, addr, &sin->sin_addr) == 1) {
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons(port);
+		len = sizeof(*sin);
+	} else {
+		assert_int_equal(inet_pton(AF_INET6, addr, &sin6->sin6_addr),
+		    1);
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons(port);
+		len = sizeof(*sin6);
+	}
+	fd = socket(ss.ss_family, SOCK_DGRAM, 0);
+	assert_true(fd >= 0);
+	(void)sendto(fd, p, n, 0, (struct sockaddr *)&ss, len);
+	close(fd);
+}
+
 static void
 send_dgram(unsigned port, const void *p, size_t n)
 {
-	struct sockaddr_in sin;
-	int fd;
-
-	memset(&sin, 0, sizeof(sin));
-	sin.sin_family = AF_INET;
-	sin.sin_port = htons(port);
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	fd = socket(AF_INET, SOCK_DGRAM, 0);
-	assert_true(fd >= 0);
-	(void)sendto(fd, p, n, 0, (struct sockaddr *)&sin, sizeof(sin));
-	close(fd);
+	send_dgram_to("127.0.0.1", port, p, n);
 }
 
 static void
 send_str(unsigned port, const char *s)
 {
 	send_dgram(port, s, strlen(s));
+}
+
+/* An announcement of the server "here1" sent to addr at port. */
+static void
+send_str_to(const char *addr, unsigned port)
+{
+	static const char dg[] = "{\"witch\":1,\"name\":\"here\","
+	    "\"server_id\":\"here1\",\"port\":1,\"protocols\":[\"v1\"],"
+	    "\"state\":\"up\",\"seq\":1}";
+
+	send_dgram_to(addr, port, dg, strlen(dg));
 }
 
 /* Found, verified by a real ping, visible in the snapshot; then garbage
@@ -500,6 +551,7 @@ keyed_listener(const char *key, bool verify)
 
 	assert_int_equal(witch_listener_config_new(&cfg), 0);
 	assert_int_equal(witch_listener_config_set_port(cfg, 0), 0);
+	assert_int_equal(witch_listener_config_set_bind(cfg, "127.0.0.1"), 0);
 	assert_int_equal(witch_listener_config_set_expiry(cfg, 30000), 0);
 	assert_int_equal(witch_listener_config_set_verify(cfg, verify), 0);
 	assert_int_equal(witch_listener_config_set_ipv6(cfg, false), 0);
@@ -696,6 +748,229 @@ test_signed_size(void **state)
 	}
 }
 
+/* "addr port" of the address socket fd is bound to. */
+static void
+sock_name(int fd, char *buf, size_t len)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	char a[INET6_ADDRSTRLEN];
+	unsigned port;
+
+	assert_true(fd >= 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&ss, &sl), 0);
+	if (ss.ss_family == AF_INET) {
+		inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, a,
+		    sizeof(a));
+		port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+	} else {
+		inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr,
+		    a, sizeof(a));
+		port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+	}
+	snprintf(buf, len, "%s %u", a, port);
+}
+
+/* "addr port" for the listener's port. */
+static void
+want_name(const witch_listener_t *l, const char *addr, char *buf,
+    size_t len)
+{
+	snprintf(buf, len, "%s %u", addr, witch_listener_port(l));
+}
+
+/*
+ * The bind setter takes numeric addresses and the wildcard (NULL, ""),
+ * refuses anything else with WITCH_EINVAL and keeps the last good value;
+ * the listener then has one socket, of the address's family, bound to it,
+ * though IPv6 is left on.
+ */
+static void
+test_bind_setter(void **state)
+{
+	static const char *const good[] = {
+		"127.0.0.1", "::1", "0.0.0.0", "::", "", "192.0.2.1",
+		"::ffff:127.0.0.1",
+		"ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255",
+	};
+	static const char *const bad[] = {
+		"nope", "localhost", "127.0.0.256", "127.1", " 127.0.0.1",
+		"127.0.0.1 ", "127.0.0.1:8889", "[::1]", "::1%lo",
+		"fe80::1%lo", "1.2.3.4.5", "::1::",
+	};
+	witch_listener_config_t *cfg;
+	witch_listener_t *l;
+	witch_error_t err;
+	char longs[200], got[80], want[80];
+	size_t i;
+
+	(void)state;
+	assert_int_equal(witch_listener_config_set_bind(NULL, "127.0.0.1"),
+	    WITCH_EINVAL);
+	assert_int_equal(witch_listener_config_new(&cfg), 0);
+	for (i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+		assert_int_equal(witch_listener_config_set_bind(cfg, good[i]),
+		    0);
+	assert_int_equal(witch_listener_config_set_bind(cfg, NULL), 0);
+	assert_int_equal(witch_listener_config_set_bind(cfg, "127.0.0.2"), 0);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_int_equal(witch_listener_config_set_bind(cfg, bad[i]),
+		    WITCH_EINVAL);
+	memset(longs, '1', sizeof(longs) - 1);
+	longs[sizeof(longs) - 1] = '\0';
+	assert_int_equal(witch_listener_config_set_bind(cfg, longs),
+	    WITCH_EINVAL);
+
+	/* Still 127.0.0.2, and only an IPv4 socket though IPv6 is on. */
+	assert_int_equal(witch_listener_config_set_port(cfg, 0), 0);
+	assert_int_equal(witch_listener_config_set_ipv6(cfg, true), 0);
+	assert_int_equal(witch_listener_new(&l, cfg), 0);
+	witch_listener_config_free(cfg);
+	if (witch_listener_start(l, &err) != 0)
+		fail_msg("listener: %s", err.text);
+	sock_name(l->s4.fd, got, sizeof(got));
+	want_name(l, "127.0.0.2", want, sizeof(want));
+	assert_string_equal(got, want);
+	assert_int_equal(l->s6.fd, -1);
+	witch_listener_free(l);
+}
+
+/*
+ * A listener bound to 127.0.0.2 hears what is sent to 127.0.0.2 and
+ * nothing of an announcer sending to 127.0.0.1 at its port, while a
+ * listener bound to 127.0.0.1 at that port does hear the announcer.
+ */
+static void
+test_bind_hears_only_its_address(void **state)
+{
+	witch_listener_config_t *cfg;
+	witch_server_t *srv;
+	witch_listener_t *l, *l1;
+	witch_announcer_t *a;
+	witch_error_t err;
+	uint64_t recv, t0;
+	char got[80], want[80];
+	const char *id;
+	unsigned port;
+
+	(void)state;
+	reset_ev();
+	srv = th_server_start(NULL, NULL, NULL);
+	id = witch_server_id(srv);
+	l = listener_at("127.0.0.2", 30000, false);
+	port = witch_listener_port(l);
+	sock_name(l->s4.fd, got, sizeof(got));
+	want_name(l, "127.0.0.2", want, sizeof(want));
+	assert_string_equal(got, want);
+
+	/* What is sent to its address arrives. */
+	send_str_to("127.0.0.2", port);
+	assert_true(await_ev(WITCH_DISCOVERY_FOUND, "here1", 5000) >= 0);
+
+	/* An announcer sending to 127.0.0.1 at that port is not heard. */
+	a = announcer_to(srv, "127.0.0.1", port);
+	assert_int_equal(witch_announcer_start(a), 0);
+	t0 = now_ms();
+	while (witch_announcer_sent(a) < 3 && now_ms() - t0 < 5000)
+		msleep(10);
+	assert_true(witch_announcer_sent(a) >= 3);
+	msleep(200);	/* the last one is past the kernel */
+	assert_int_equal(count_ev(WITCH_DISCOVERY_FOUND, id), 0);
+	witch_listener_counters(l, &recv, NULL, NULL, NULL);
+	assert_int_equal(recv, 1);
+
+	/* It was sending: a listener on 127.0.0.1 at that port hears it. */
+	assert_int_equal(witch_listener_config_new(&cfg), 0);
+	assert_int_equal(witch_listener_config_set_port(cfg, port), 0);
+	assert_int_equal(witch_listener_config_set_bind(cfg, "127.0.0.1"), 0);
+	assert_int_equal(witch_listener_config_set_callback(cfg, on_event,
+	    NULL), 0);
+	assert_int_equal(witch_listener_new(&l1, cfg), 0);
+	witch_listener_config_free(cfg);
+	if (witch_listener_start(l1, &err) != 0)
+		fail_msg("listener: %s", err.text);
+	assert_int_equal(witch_listener_port(l1), port);
+	assert_true(await_ev(WITCH_DISCOVERY_FOUND, id, 5000) >= 0);
+	witch_listener_counters(l, &recv, NULL, NULL, NULL);
+	assert_int_equal(recv, 1);
+
+	witch_announcer_free(a);
+	witch_listener_free(l1);
+	witch_listener_free(l);
+	witch_server_stop(srv, 0);
+	witch_server_free(srv);
+}
+
+/*
+ * Bound to ::1: one IPv6 socket there (no IPv4 one), which hears an
+ * announcer sending to ::1.  Skipped where the host has no ::1.
+ */
+static void
+test_bind_ipv6(void **state)
+{
+	witch_listener_config_t *cfg;
+	witch_server_t *srv;
+	witch_listener_t *l;
+	witch_announcer_t *a;
+	witch_error_t err;
+	char got[80], want[80];
+	const char *id;
+	int k;
+
+	(void)state;
+	reset_ev();
+	assert_int_equal(witch_listener_config_new(&cfg), 0);
+	assert_int_equal(witch_listener_config_set_port(cfg, 0), 0);
+	assert_int_equal(witch_listener_config_set_bind(cfg, "::1"), 0);
+	assert_int_equal(witch_listener_config_set_ipv6(cfg, false), 0);
+	assert_int_equal(witch_listener_config_set_callback(cfg, on_event,
+	    NULL), 0);
+	assert_int_equal(witch_listener_new(&l, cfg), 0);
+	witch_listener_config_free(cfg);
+	if (witch_listener_start(l, &err) != 0) {
+		print_message("no ::1 here (%s): skipped\n", err.text);
+		witch_listener_free(l);
+		skip();
+	}
+	assert_int_equal(l->s4.fd, -1);
+	sock_name(l->s6.fd, got, sizeof(got));
+	want_name(l, "::1", want, sizeof(want));
+	assert_string_equal(got, want);
+	srv = th_server_start(NULL, NULL, NULL);
+	id = witch_server_id(srv);
+	a = announcer_to(srv, "::1", witch_listener_port(l));
+	assert_int_equal(witch_announcer_start(a), 0);
+	k = await_ev(WITCH_DISCOVERY_FOUND, id, 5000);
+	assert_true(k >= 0);
+	assert_string_equal(evs[k].addr, "::1");
+	witch_announcer_free(a);
+	witch_listener_free(l);
+	witch_server_stop(srv, 0);
+	witch_server_free(srv);
+}
+
+/* An address that is not this host's: WITCH_ESYSTEM at start, named. */
+static void
+test_bind_not_here(void **state)
+{
+	witch_listener_config_t *cfg;
+	witch_listener_t *l;
+	witch_error_t err;
+
+	(void)state;
+	assert_int_equal(witch_listener_config_new(&cfg), 0);
+	assert_int_equal(witch_listener_config_set_port(cfg, 0), 0);
+	assert_int_equal(witch_listener_config_set_bind(cfg, "192.0.2.1"), 0);
+	assert_int_equal(witch_listener_new(&l, cfg), 0);
+	witch_listener_config_free(cfg);
+	memset(&err, 0, sizeof(err));
+	assert_int_equal(witch_listener_start(l, &err), WITCH_ESYSTEM);
+	assert_int_equal(err.code, WITCH_ESYSTEM);
+	assert_non_null(strstr(err.text, "192.0.2.1"));
+	assert_int_equal(witch_listener_port(l), 0);
+	witch_listener_free(l);
+}
+
 int
 main(void)
 {
@@ -708,6 +983,10 @@ main(void)
 		cmocka_unit_test(test_server_option),
 		cmocka_unit_test(test_signed),
 		cmocka_unit_test(test_signed_size),
+		cmocka_unit_test(test_bind_setter),
+		cmocka_unit_test(test_bind_hears_only_its_address),
+		cmocka_unit_test(test_bind_ipv6),
+		cmocka_unit_test(test_bind_not_here),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

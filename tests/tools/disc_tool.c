@@ -1,12 +1,14 @@
 /*
  * disc_tool: drive discovery from scripts
- * (tests/daemon/test_discovery_netns.sh).
+ * (tests/daemon/test_discovery_netns.sh, tests/daemon/test_witchctl.sh).
  * Not installed.
  *
  *   disc_tool announce [-n name] [-i server_id] [-p port] [-b bind]
- *       [-d discovery_port] [-t interval_ms] [-a advertise] [-s]
+ *       [-d discovery_port] [-t interval_ms] [-a advertise] [-T target] [-s]
  *     Announce until SIGINT/SIGTERM, then send "leaving" and exit.  -s
- *     starts a real witch server on bind, port 0, and announces it.
+ *     starts a real witch server on bind, port 0, and announces it; -T
+ *     sends by unicast to the numeric address target instead of to the
+ *     interfaces (the announcer's test hook, for loopback).
  *   disc_tool listen [-d discovery_port] [-e expiry_ms] [-v]
  *     Print one JSON line per event until SIGINT/SIGTERM.
  * Log lines go to stderr.
@@ -88,7 +90,7 @@ announce(int argc, char **argv)
 	if (witch_announcer_config_new(&cfg) != 0)
 		return 1;
 	witch_announcer_config_set_logger(cfg, on_log, NULL);
-	while ((ch = getopt(argc, argv, "n:i:p:b:d:t:a:s")) != -1) {
+	while ((ch = getopt(argc, argv, "n:i:p:b:d:t:a:T:s")) != -1) {
 		switch (ch) {
 		case 'n': name = optarg; break;
 		case 'i': id = optarg; break;
@@ -105,6 +107,11 @@ announce(int argc, char **argv)
 			break;
 		case 'a':
 			if (witch_announcer_config_set_advertise(cfg,
+			    optarg) != 0)
+				return 2;
+			break;
+		case 'T':
+			if (witch_announcer_config_set_target(cfg,
 			    optarg) != 0)
 				return 2;
 			break;

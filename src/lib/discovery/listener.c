@@ -2,12 +2,12 @@
  * discovery/listener.c: the discovery listener (see witch/discovery.h).
  *
  * One thread owns the UDP sockets (IPv4 0.0.0.0:port, IPv6 [::]:port
- * joined to ff02::114 on every interface) in an edge-triggered poller
- * with a wakeup.  Reading is itself rate limited (a token bucket of
- * recvfrom calls): past it, the socket is left alone and the kernel drops
- * the excess, so a flood costs a bounded amount of CPU.  Each datagram
- * read then passes a per-source and an overall bucket before it is
- * parsed.  Nothing is ever sent.
+ * joined to ff02::114 on every interface; or, with a bind address, one
+ * socket bound to it) in an edge-triggered poller with a wakeup.  Reading
+ * is itself rate limited (a token bucket of recvfrom calls): past it, the
+ * socket is left alone and the kernel drops the excess, so a flood costs
+ * a bounded amount of CPU.  Each datagram read then passes a per-source
+ * and an overall bucket before it is parsed.  Nothing is ever sent.
  *
  * Verification runs on VERIFIERS helper threads with the client library
  * (hello + ping, bounded by the verify timeout); jobs and results cross
@@ -292,7 +292,9 @@ join_groups(struct witch_listener *l)
 	struct ipv6_mreq mr;
 	size_t n = 0, i;
 
-	if (l->s6.fd == -1 || witch__ifaces_scan(&v, &n) != 0)
+	/* A socket bound to an address gets nothing sent to the group. */
+	if (l->s6.fd == -1 || l->cfg.bind[0] != '\0' ||
+	    witch__ifaces_scan(&v, &n) != 0)
 		return;
 	memset(&mr, 0, sizeof(mr));
 	inet_pton(AF_INET6, WITCH_DISCOVERY_V6_GROUP, &mr.ipv6mr_multiaddr);
@@ -415,14 +417,29 @@ fail:
 	return WITCH_ESYSTEM;
 }
 
+/* The family of a bind address: AF_UNSPEC for "" (the wildcard). */
 static int
-open_udp(int family, unsigned port, unsigned *bound)
+bind_family(const char *addr)
+{
+	struct in_addr a4;
+
+	if (*addr == '\0')
+		return AF_UNSPEC;
+	return inet_pton(AF_INET, addr, &a4) == 1 ? AF_INET : AF_INET6;
+}
+
+/*
+ * A non-blocking UDP socket of family bound to addr ("": the wildcard)
+ * and port; stores the bound port.  The fd, or -1 with errno set.
+ */
+static int
+open_udp(int family, const char *addr, unsigned port, unsigned *bound)
 {
 	struct sockaddr_storage ss;
 	struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
 	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
 	socklen_t len;
-	int fd, on = 1;
+	int fd, on = 1, saved;
 
 	fd = socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd == -1)
@@ -432,20 +449,59 @@ open_udp(int family, unsigned port, unsigned *bound)
 	if (family == AF_INET) {
 		sin->sin_family = AF_INET;
 		sin->sin_port = htons(port);
+		if (*addr != '\0')
+			inet_pton(AF_INET, addr, &sin->sin_addr);
 		len = sizeof(*sin);
 	} else {
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof(on));
 		sin6->sin6_family = AF_INET6;
 		sin6->sin6_port = htons(port);
+		if (*addr != '\0')
+			inet_pton(AF_INET6, addr, &sin6->sin6_addr);
 		len = sizeof(*sin6);
 	}
 	if (bind(fd, (struct sockaddr *)&ss, len) == -1 ||
 	    getsockname(fd, (struct sockaddr *)&ss, &len) == -1) {
+		saved = errno;
 		close(fd);
+		errno = saved;
 		return -1;
 	}
 	*bound = ntohs(family == AF_INET ? sin->sin_port : sin6->sin6_port);
 	return fd;
+}
+
+/*
+ * Open the sockets the bind address asks for: with the wildcard, IPv4
+ * and (if configured and available) IPv6 at the same port; with an
+ * address, one socket of its family.  0, or WITCH_EADDRINUSE or
+ * WITCH_ESYSTEM with errno set and nothing left open.
+ */
+static int
+open_sockets(struct witch_listener *l)
+{
+	int fam = bind_family(l->cfg.bind), saved;
+	unsigned p6;
+
+	if (fam != AF_INET6 && (l->s4.fd = open_udp(AF_INET, l->cfg.bind,
+	    l->cfg.port, &l->port)) == -1)
+		goto fail;
+	if (fam == AF_INET6) {
+		if ((l->s6.fd = open_udp(AF_INET6, l->cfg.bind, l->cfg.port,
+		    &l->port)) == -1)
+			goto fail;
+	} else if (fam == AF_UNSPEC && l->cfg.ipv6 &&
+	    (l->s6.fd = open_udp(AF_INET6, "", l->port, &p6)) == -1)
+		llog(l, WITCH_LOG_INFO, "discovery: no IPv6 listener: %s",
+		    strerror(errno));
+	return 0;
+fail:
+	saved = errno;
+	if (l->s4.fd != -1)
+		close(l->s4.fd);
+	l->s4.fd = -1;
+	errno = saved;
+	return saved == EADDRINUSE ? WITCH_EADDRINUSE : WITCH_ESYSTEM;
 }
 
 static int
@@ -479,27 +535,27 @@ close_all(struct witch_listener *l)
 int
 witch_listener_start(witch_listener_t *l, witch_error_t *err)
 {
-	unsigned p6;
-	int rc;
+	char what[INET6_ADDRSTRLEN + 32];
+	int rc, saved;
 
 	if (l == NULL)
 		return WITCH_EINVAL;
 	if (l->started)
 		return start_fail(l, err, WITCH_ESTATE, "already started");
-	if ((l->s4.fd = open_udp(AF_INET, l->cfg.port, &l->port)) == -1) {
-		rc = errno == EADDRINUSE ? WITCH_EADDRINUSE : WITCH_ESYSTEM;
-		return start_fail(l, err, rc, "udp bind");
+	if ((rc = open_sockets(l)) != 0) {
+		saved = errno;
+		snprintf(what, sizeof(what), "udp bind %s port %u",
+		    l->cfg.bind[0] != '\0' ? l->cfg.bind : "*", l->cfg.port);
+		errno = saved;
+		return start_fail(l, err, rc, what);
 	}
-	if (l->cfg.ipv6 &&
-	    (l->s6.fd = open_udp(AF_INET6, l->port, &p6)) == -1)
-		llog(l, WITCH_LOG_INFO, "discovery: no IPv6 listener: %s",
-		    strerror(errno));
 	if ((rc = witch__poller_new(&l->poller)) != 0 ||
 	    (rc = witch__wakeup_init(&l->wk)) != 0)
 		goto fail;
 	l->wk_ok = 1;
 	if ((rc = witch__poller_add(l->poller, l->wk.rfd, &l->wk, 1)) != 0 ||
-	    (rc = witch__poller_add(l->poller, l->s4.fd, &l->s4, 1)) != 0 ||
+	    (l->s4.fd != -1 &&
+	    (rc = witch__poller_add(l->poller, l->s4.fd, &l->s4, 1)) != 0) ||
 	    (l->s6.fd != -1 &&
 	    (rc = witch__poller_add(l->poller, l->s6.fd, &l->s6, 1)) != 0))
 		goto fail;

@@ -4,19 +4,30 @@
  * is listener.c.
  */
 #include "discovery/listener_int.h"
+#include "net/sock.h"
 
 /* ---- configuration ---------------------------------------------------- */
 
+/* A bind address: "" (the wildcard) or a numeric IPv4 or IPv6 address. */
+static int
+valid_bind(const char *s)
+{
+	return *s == '\0' || witch__addr_is_numeric(s);
+}
+
 /* The fields with a one-value setter (core/setter.h). */
-enum { F_PORT, F_EXPIRY, F_VERIFY, F_VERIFY_TIMEOUT, F_IPV6 };
+enum { F_PORT, F_BIND, F_EXPIRY, F_VERIFY, F_VERIFY_TIMEOUT, F_IPV6 };
 
 #define UINT_F(m, lo, hi) \
 	WITCH__FIELD_NUM(struct witch_listener_config, \
 	    WITCH__FIELD_UNSIGNED, m, lo, hi)
 #define FLAG_F(m)	WITCH__FIELD_FLAG(struct witch_listener_config, m)
+#define TEXT_F(m, valid, null_clears) \
+	WITCH__FIELD_STR(struct witch_listener_config, m, valid, null_clears)
 
 static const struct witch__field fields[] = {
 	[F_PORT] = UINT_F(port, 0, 65535),
+	[F_BIND] = TEXT_F(bind, valid_bind, true),
 	[F_EXPIRY] = UINT_F(expiry_ms, 100, 86400000),
 	[F_VERIFY] = FLAG_F(verify),
 	[F_VERIFY_TIMEOUT] = UINT_F(verify_timeout_ms, 100, 60000),
@@ -66,6 +77,14 @@ int
 witch_listener_config_set_port(witch_listener_config_t *cfg, unsigned port)
 {
 	return witch__set_num(cfg, &fields[F_PORT], port);
+}
+
+/* Set (or clear, NULL or "") the address to bind. */
+int
+witch_listener_config_set_bind(witch_listener_config_t *cfg,
+    const char *addr)
+{
+	return witch__set_text(cfg, &fields[F_BIND], addr);
 }
 
 /* Set the expiry of silent servers. */

@@ -41,6 +41,7 @@
 
 struct witch_listener_config {
 	unsigned		 port;
+	char			 bind[INET6_ADDRSTRLEN];	/* "": any */
 	unsigned		 expiry_ms;
 	unsigned		 verify_timeout_ms;
 	bool			 verify;
