@@ -45,9 +45,11 @@ tests_integ_test_reactor_bounds_LDADD = $(INTEG_LIBS_) -lpthread
 endif
 
 # test_budgets' remote tests, from a network namespace (root only); the
-# namespace helpers every tests/daemon/*netns*.sh script sources.
+# namespace helpers every tests/daemon/*netns*.sh script sources; the
+# ok/fail/check helpers the shell tests source.
 TESTS += tests/daemon/test_budgets_netns.sh
-EXTRA_DIST += tests/daemon/test_budgets_netns.sh tests/daemon/netns-lib.sh
+EXTRA_DIST += tests/daemon/test_budgets_netns.sh tests/daemon/netns-lib.sh \
+	tests/daemon/check-lib.sh
 
 TESTS += tests/check-abi.sh
 EXTRA_DIST += tests/check-abi.sh

@@ -37,25 +37,8 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 1' HUP INT TERM
 
-failures=0
+. "$(dirname "$0")/check-lib.sh"
 skipped=0
-ok() { echo "ok - $*"; }
-fail() { echo "FAIL - $*"; failures=$((failures + 1)); }
-check() {
-	d=$1
-	shift
-	if "$@"; then ok "$d"; else fail "$d"; fi
-}
-has() { grep -q -e "$2" "$1"; }
-
-wait_file() {
-	i=0
-	while [ ! -s "$1" ] && [ $i -lt 100 ]; do
-		sleep 0.05
-		i=$((i + 1))
-	done
-	[ -s "$1" ]
-}
 
 # refuse DESCRIPTION PATTERN KEYFILE: witchd exits non-zero saying PATTERN.
 refuse() {

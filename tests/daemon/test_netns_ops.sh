@@ -54,25 +54,7 @@ netns_add "$NS_S" && netns_add "$NS_C" || skip "ip netns add failed"
 netns_pair "$NS_S" vs "$SRV/24" "$NS_C" vc 10.250.77.2/24 2>"$tmp/ip.err" ||
     skip "cannot set up the veth pair ($(cat "$tmp/ip.err"))"
 
-failures=0
-ok() { echo "ok - $*"; }
-fail() { echo "FAIL - $*"; failures=$((failures + 1)); }
-check() { # check DESCRIPTION COMMAND...: ok if the command succeeds
-	d=$1
-	shift
-	if "$@"; then ok "$d"; else fail "$d"; fi
-}
-has() { grep -q -e "$2" "$1"; }
-
-# Wait (at most 5 s) until file $1 is not empty.
-wait_file() {
-	i=0
-	while [ ! -s "$1" ] && [ $i -lt 100 ]; do
-		sleep 0.05
-		i=$((i + 1))
-	done
-	[ -s "$1" ]
-}
+. "$(dirname "$0")/check-lib.sh"
 
 # start_witchd NAME ADDR [ARGS]: witchd in the server namespace on
 # ADDR:8888.

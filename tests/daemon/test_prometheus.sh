@@ -39,14 +39,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 1' HUP INT TERM
 
-failures=0
-ok() { echo "ok - $*"; }
-fail() { echo "FAIL - $*"; failures=$((failures + 1)); }
-check() { # check DESCRIPTION COMMAND...: ok if the command succeeds
-	d=$1
-	shift
-	if "$@"; then ok "$d"; else fail "$d"; fi
-}
+. "$(dirname "$0")/check-lib.sh"
 # sample FILE LINE-START: the value of the first sample line starting so.
 sample() {
 	awk -v p="$2 " 'index($0, p) == 1 { print substr($0, length(p) + 1);

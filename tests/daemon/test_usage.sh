@@ -18,9 +18,7 @@ tmp=$(mktemp -d "${TMPDIR:-/tmp}/test_usage.XXXXXX") || exit 1
 trap 'rm -rf "$tmp"' EXIT
 trap 'exit 1' HUP INT TERM
 
-failures=0
-ok() { echo "ok - $*"; }
-fail() { echo "FAIL - $*"; failures=$((failures + 1)); }
+. "$(dirname "$0")/check-lib.sh"
 
 # usage WANT-RC WANT-STDERR PROG ARGS...: run PROG, compare exit status
 # and the whole of stderr (one line).

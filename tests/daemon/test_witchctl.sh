@@ -32,15 +32,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 1' HUP INT TERM
 
-failures=0
-ok() { echo "ok - $*"; }
-fail() { echo "FAIL - $*"; failures=$((failures + 1)); }
-check() { # check DESCRIPTION COMMAND...: ok if the command succeeds
-	d=$1
-	shift
-	if "$@"; then ok "$d"; else fail "$d"; fi
-}
-has() { grep -q -e "$2" "$1"; }
+. "$(dirname "$0")/check-lib.sh"
 
 if command -v python3 >/dev/null 2>&1; then
 	# Every non-empty line of the file is one JSON value.
@@ -57,26 +49,6 @@ else
 	json_lines() { ! grep -v -q -e '^[[{"0-9tfn-]' "$1"; }
 	json_file() { grep -q -e '^[[{]' "$1" && grep -q -e '^[]}]$' "$1"; }
 fi
-
-# Wait (at most 5 s) until file $1 is not empty.
-wait_file() {
-	i=0
-	while [ ! -s "$1" ] && [ $i -lt 100 ]; do
-		sleep 0.05
-		i=$((i + 1))
-	done
-	[ -s "$1" ]
-}
-
-# Wait (at most 5 s) until file $1 matches $2.
-wait_match() {
-	i=0
-	while ! grep -q -e "$2" "$1" 2>/dev/null && [ $i -lt 100 ]; do
-		sleep 0.05
-		i=$((i + 1))
-	done
-	grep -q -e "$2" "$1" 2>/dev/null
-}
 
 # start_witchd PORT NAME: start a server (control socket $tmp/NAME.sock),
 # set $srv_pid and $srv_port.
