@@ -1,6 +1,6 @@
 /*
- * witchd/config.c: the option table, the witchd.conf(5) parser and the
- * mapping onto libwitch's configuration object.
+ * witchd/config.c: the option table and the witchd.conf(5) parser; the
+ * mapping onto libwitch's configuration object is in apply.c.
  *
  * The file format is deliberately the one administrators already know from
  * sshd_config(5), sysctl.conf(5) and systemd's environment files: one
@@ -412,12 +412,8 @@ conf_defaults(struct conf *c)
 	}
 }
 
-static void
-errf(conf_err_fn errfn, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static void
-errf(conf_err_fn errfn, const char *fmt, ...)
+void
+conf_errf(conf_err_fn errfn, const char *fmt, ...)
 {
 	char msg[1024];
 	va_list ap;
@@ -495,7 +491,7 @@ parse_line(struct conf *c, const char *path, int lineno, char *line,
 	klen = strspn(p, "abcdefghijklmnopqrstuvwxyz"
 	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.");
 	if (klen == 0 || klen >= sizeof(key)) {
-		errf(errfn, "%s:%d: expected 'key = value'", path, lineno);
+		conf_errf(errfn, "%s:%d: expected 'key = value'", path, lineno);
 		return 1;
 	}
 	memcpy(key, p, klen);
@@ -503,38 +499,38 @@ parse_line(struct conf *c, const char *path, int lineno, char *line,
 	for (p += klen; *p == ' ' || *p == '\t'; p++)
 		;
 	if (*p != '=') {
-		errf(errfn, "%s:%d: expected '=' after '%s'", path, lineno,
+		conf_errf(errfn, "%s:%d: expected '=' after '%s'", path, lineno,
 		    key);
 		return 1;
 	}
 	for (p++; *p == ' ' || *p == '\t'; p++)
 		;
 	if ((id = conf_lookup(key)) == -1) {
-		errf(errfn, "%s:%d: unknown key '%s'", path, lineno, key);
+		conf_errf(errfn, "%s:%d: unknown key '%s'", path, lineno, key);
 		return 1;
 	}
 	if (take_value(p, value, sizeof(value), &what) != 0) {
-		errf(errfn, "%s:%d: %s: %s", path, lineno, key, what);
+		conf_errf(errfn, "%s:%d: %s: %s", path, lineno, key, what);
 		return 1;
 	}
 	if (seen[id] != 0 && conf_opts[id].type == T_SEEDS) {
 		/* Repeatable: this line adds to the earlier ones. */
 		if (conf_add_value(id, &c->v[id], value, why,
 		    sizeof(why)) != 0) {
-			errf(errfn, "%s:%d: %s = %s: %s", path, lineno, key,
+			conf_errf(errfn, "%s:%d: %s = %s: %s", path, lineno, key,
 			    value, why);
 			return 1;
 		}
 		return 0;
 	}
 	if (seen[id] != 0) {
-		errf(errfn, "%s:%d: %s: already set on line %d", path, lineno,
+		conf_errf(errfn, "%s:%d: %s: already set on line %d", path, lineno,
 		    key, seen[id]);
 		return 1;
 	}
 	seen[id] = lineno;
 	if (conf_parse_value(id, value, &v, why, sizeof(why)) != 0) {
-		errf(errfn, "%s:%d: %s = %s: %s", path, lineno, key, value,
+		conf_errf(errfn, "%s:%d: %s = %s: %s", path, lineno, key, value,
 		    why);
 		return 1;
 	}
@@ -560,7 +556,7 @@ load_stream(struct conf *c, FILE *f, const char *path, conf_err_fn errfn)
 	strlcpy(c->path, path, sizeof(c->path));
 	while ((len = getline(&line, &cap, f)) != -1) {
 		if (++lineno > 100000) {
-			errf(errfn, "%s:%d: file too long", path, lineno);
+			conf_errf(errfn, "%s:%d: file too long", path, lineno);
 			errors++;
 			break;
 		}
@@ -569,10 +565,10 @@ load_stream(struct conf *c, FILE *f, const char *path, conf_err_fn errfn)
 		if (len > 0 && line[len - 1] == '\r')
 			line[--len] = '\0';
 		if ((size_t)len != strlen(line)) {
-			errf(errfn, "%s:%d: NUL byte in line", path, lineno);
+			conf_errf(errfn, "%s:%d: NUL byte in line", path, lineno);
 			errors++;
 		} else if (len > LINE_MAX_LEN) {
-			errf(errfn, "%s:%d: line longer than %d bytes", path,
+			conf_errf(errfn, "%s:%d: line longer than %d bytes", path,
 			    lineno, LINE_MAX_LEN);
 			errors++;
 		} else
@@ -580,7 +576,7 @@ load_stream(struct conf *c, FILE *f, const char *path, conf_err_fn errfn)
 			    errfn);
 	}
 	if (ferror(f)) {
-		errf(errfn, "%s: read error: %s", path, strerror(errno));
+		conf_errf(errfn, "%s: read error: %s", path, strerror(errno));
 		errors++;
 	}
 	free(line);
@@ -701,209 +697,4 @@ conf_differs(const struct conf *a, const struct conf *b, enum conf_id id)
 	default:
 		return a->v[id].num != b->v[id].num;
 	}
-}
-
-/* Report a value the library refused; count it. */
-static int
-refused(const struct conf *c, enum conf_id id, const char *why,
-    conf_err_fn errfn)
-{
-	char where[CONF_STR_MAX + 16];
-
-	conf_last_bad = id;
-	if (c->v[id].src == SRC_FLAG)
-		errf(errfn, "%s %s: %s", conf_where(c, id, where,
-		    sizeof(where)), c->v[id].str, why);
-	else
-		errf(errfn, "%s: %s = %s: %s", conf_where(c, id, where,
-		    sizeof(where)), conf_opts[id].name, c->v[id].str, why);
-	return 1;
-}
-
-static int
-set_protocols(witch_server_config_t *cfg, const char *s)
-{
-	char buf[CONF_STR_MAX], *p, *tok;
-	const char *list[16];
-	size_t n = 0;
-
-	strlcpy(buf, s, sizeof(buf));
-	for (p = buf; (tok = strsep(&p, ",")) != NULL && n < 16;)
-		list[n++] = tok;
-	return witch_server_config_set_protocols(cfg, list, n);
-}
-
-/* Discovery: on/off, port, interval, advertised address.  Errors. */
-static int
-set_discovery(const struct conf *c, witch_server_config_t *cfg,
-    conf_err_fn errfn)
-{
-	const struct conf_val *v = c->v;
-	int errors = 0;
-
-	if (witch_server_config_set_discovery(cfg,
-	    v[C_DISCOVERY].num != 0) != 0)
-		errors += refused(c, C_DISCOVERY, "invalid", errfn);
-	if (witch_server_config_set_discovery_port(cfg,
-	    (unsigned)v[C_DISCOVERY_PORT].num) != 0)
-		errors += refused(c, C_DISCOVERY_PORT, "invalid port", errfn);
-	if (witch_server_config_set_discovery_interval(cfg,
-	    (unsigned)v[C_DISCOVERY_INTERVAL].num) != 0)
-		errors += refused(c, C_DISCOVERY_INTERVAL, "expected seconds "
-		    "from 0.1 to 3600", errfn);
-	if (witch_server_config_set_advertise(cfg,
-	    v[C_ADVERTISE].str[0] != '\0' ? v[C_ADVERTISE].str : NULL) != 0)
-		errors += refused(c, C_ADVERTISE, "expected a numeric IPv4 "
-		    "or IPv6 address", errfn);
-	return errors;
-}
-
-/* The memory budgets of c into cfg; the number of values refused. */
-static int
-set_budgets(const struct conf *c, witch_server_config_t *cfg,
-    conf_err_fn errfn)
-{
-	const struct conf_val *v = c->v;
-	int errors = 0;
-
-	if (witch_server_config_set_frame_timeout(cfg,
-	    v[C_FRAME_TIMEOUT].num) != 0)
-		errors += refused(c, C_FRAME_TIMEOUT, "invalid", errfn);
-	if (witch_server_config_set_preauth_max_frame(cfg,
-	    v[C_PREAUTH_MAX_FRAME].num) != 0)
-		errors += refused(c, C_PREAUTH_MAX_FRAME, "invalid", errfn);
-	if (witch_server_config_set_decode_budget(cfg,
-	    v[C_DECODE_BUDGET].num) != 0)
-		errors += refused(c, C_DECODE_BUDGET, "invalid", errfn);
-	if (witch_server_config_set_frame_budget(cfg,
-	    v[C_FRAME_BUDGET].num) != 0)
-		errors += refused(c, C_FRAME_BUDGET, "invalid", errfn);
-	if (witch_server_config_set_max_depth(cfg, v[C_MAX_DEPTH].num) != 0)
-		errors += refused(c, C_MAX_DEPTH, "invalid", errfn);
-	if (witch_server_config_set_max_clients_per_address(cfg,
-	    v[C_MAX_CLIENTS_PER_ADDRESS].num) != 0)
-		errors += refused(c, C_MAX_CLIENTS_PER_ADDRESS, "invalid",
-		    errfn);
-	return errors;
-}
-
-/* The key (read from its file, which must be private) and protected mode. */
-static int
-set_auth(const struct conf *c, witch_server_config_t *cfg, conf_err_fn errfn)
-{
-	const struct conf_val *v = c->v;
-	unsigned char key[WITCH_KEY_MAX];
-	char why[CONF_STR_MAX + 160];
-	size_t len;
-	int errors = 0;
-
-	if (v[C_KEY_FILE].str[0] != '\0') {
-		if (witch_key_load(v[C_KEY_FILE].str, key, sizeof(key), &len,
-		    why, sizeof(why)) != 0 ||
-		    witch_server_config_set_key(cfg, key, len) != 0)
-			errors += refused(c, C_KEY_FILE, why, errfn);
-		explicit_bzero(key, sizeof(key));
-	}
-	if (witch_server_config_set_unprotected(cfg,
-	    v[C_PROTECTED_MODE].num == 0) != 0)
-		errors += refused(c, C_PROTECTED_MODE, "invalid", errfn);
-	return errors;
-}
-
-/* Peering: on/off, seeds, heartbeat.  Errors. */
-static int
-set_peering(const struct conf *c, witch_server_config_t *cfg,
-    conf_err_fn errfn)
-{
-	const struct conf_val *v = c->v;
-	char buf[CONF_STR_MAX], *p, *tok;
-	int errors = 0;
-
-	if (witch_server_config_set_peering(cfg, v[C_PEER].num != 0) != 0)
-		errors += refused(c, C_PEER, "invalid", errfn);
-	strlcpy(buf, v[C_PEER_SEED].str, sizeof(buf));
-	for (p = buf; (tok = strsep(&p, ",")) != NULL;)
-		if (*tok != '\0' &&
-		    witch_server_config_add_peer_seed(cfg, tok) != 0) {
-			errors += refused(c, C_PEER_SEED, "expected HOST:PORT "
-			    "(port 1 to 65535; [ADDR]:PORT for IPv6)", errfn);
-			break;
-		}
-	if (witch_server_config_set_peer_heartbeat(cfg,
-	    (unsigned)v[C_PEER_HEARTBEAT].num) != 0)
-		errors += refused(c, C_PEER_HEARTBEAT, "expected seconds from "
-		    "0.05 to 60", errfn);
-	return errors;
-}
-
-int
-conf_to_server(const struct conf *c, witch_server_config_t **ret,
-    conf_err_fn errfn)
-{
-	witch_server_config_t *cfg;
-	const struct conf_val *v = c->v;
-	int errors = 0;
-
-	*ret = NULL;
-	conf_last_bad = -1;
-	if (witch_server_config_new(&cfg) != 0) {
-		errfn("out of memory");
-		return 1;
-	}
-	if (witch_server_config_set_port(cfg, v[C_PORT].num) != 0)
-		errors += refused(c, C_PORT, "invalid port", errfn);
-	if (witch_server_config_set_bind(cfg, v[C_BIND].str) != 0)
-		errors += refused(c, C_BIND, "expected a numeric IPv4 or IPv6 "
-		    "address", errfn);
-	if (witch_server_config_set_name(cfg, v[C_NAME].str) != 0)
-		errors += refused(c, C_NAME, "expected 1 to 63 bytes without "
-		    "control characters", errfn);
-	if (witch_server_config_set_project_id(cfg, v[C_PROJECT_ID].str) != 0)
-		errors += refused(c, C_PROJECT_ID, "expected 0 to 63 bytes "
-		    "without control characters", errfn);
-	if (witch_server_config_set_workers(cfg, v[C_WORKERS].num) != 0)
-		errors += refused(c, C_WORKERS, "invalid", errfn);
-	if (witch_server_config_set_inline_builtins(cfg,
-	    v[C_INLINE_BUILTINS].num != 0) != 0)
-		errors += refused(c, C_INLINE_BUILTINS, "invalid", errfn);
-	if (witch_server_config_set_max_clients(cfg,
-	    v[C_MAX_CLIENTS].num) != 0)
-		errors += refused(c, C_MAX_CLIENTS, "invalid", errfn);
-	if (witch_server_config_set_max_frame(cfg, v[C_MAX_FRAME].num) != 0)
-		errors += refused(c, C_MAX_FRAME, "invalid", errfn);
-	if (witch_server_config_set_queue_depth(cfg,
-	    v[C_QUEUE_DEPTH].num) != 0)
-		errors += refused(c, C_QUEUE_DEPTH, "invalid", errfn);
-	if (witch_server_config_set_idle_timeout(cfg,
-	    v[C_IDLE_TIMEOUT].num) != 0)
-		errors += refused(c, C_IDLE_TIMEOUT, "invalid", errfn);
-	if (witch_server_config_set_handshake_timeout(cfg,
-	    v[C_HANDSHAKE_TIMEOUT].num) != 0)
-		errors += refused(c, C_HANDSHAKE_TIMEOUT, "invalid", errfn);
-	if (witch_server_config_set_drain_timeout(cfg,
-	    v[C_DRAIN_TIMEOUT].num) != 0)
-		errors += refused(c, C_DRAIN_TIMEOUT, "invalid", errfn);
-	if (witch_server_config_set_output_limits(cfg, v[C_OUTPUT_SOFT].num,
-	    v[C_OUTPUT_HARD].num) != 0) {
-		char why[128];
-
-		snprintf(why, sizeof(why), "must not exceed output-hard "
-		    "(%lld)", v[C_OUTPUT_HARD].num);
-		errors += refused(c, C_OUTPUT_SOFT, why, errfn);
-	}
-	if (set_protocols(cfg, v[C_PROTOCOLS].str) != 0)
-		errors += refused(c, C_PROTOCOLS, "expected 1 to 16 distinct "
-		    "names of 1 to 15 bytes", errfn);
-	if (witch_server_config_set_listen_tcp(cfg, v[C_TCP].num != 0) != 0)
-		errors += refused(c, C_TCP, "invalid", errfn);
-	errors += set_budgets(c, cfg, errfn);
-	errors += set_discovery(c, cfg, errfn);
-	errors += set_auth(c, cfg, errfn);
-	errors += set_peering(c, cfg, errfn);
-	if (errors != 0) {
-		witch_server_config_free(cfg);
-		return errors;
-	}
-	*ret = cfg;
-	return 0;
 }

@@ -78,6 +78,9 @@ struct conf {
 
 /* Reports one error (a full line without newline). */
 typedef void (*conf_err_fn)(const char *msg);
+/* Format a message and hand it to errfn. */
+void	conf_errf(conf_err_fn errfn, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 /* Fill c with every default (src SRC_DEFAULT). */
 void	conf_defaults(struct conf *c);

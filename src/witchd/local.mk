@@ -1,7 +1,7 @@
 # witchd: the daemon (links only the public API: libwitch.la)
 sbin_PROGRAMS += src/witchd/witchd
 src_witchd_witchd_SOURCES = %reldir%/main.c \
-	%reldir%/config.c %reldir%/config.h \
+	%reldir%/config.c %reldir%/config.h %reldir%/apply.c \
 	%reldir%/listen.c %reldir%/listen.h \
 	%reldir%/log.c %reldir%/log.h \
 	%reldir%/notify.c %reldir%/notify.h

@@ -97,7 +97,7 @@ EXTRA_DIST += %reldir%/common.h \
 # condition only would be empty, not AM_*, in the other.
 FUZZ_TARGETS_ = frame request discovery config scan hello auth \
 	signed_disc
-FUZZ_CONFIG_SRC_ = src/witchd/config.c src/witchd/config.h \
+FUZZ_CONFIG_SRC_ = src/witchd/config.c src/witchd/config.h src/witchd/apply.c \
 	src/common/secs.c src/common/secs.h
 if ENABLE_FUZZING
 # Instrument the code under test (not only the harness) for coverage
