@@ -2,7 +2,8 @@
 # `make bench`, which compares witchd with redis-server on loopback
 # (src/bench/run-bench.sh; `make bench ROUNDS=3` for fewer rounds).
 bin_PROGRAMS += src/bench/witch-bench
-src_bench_witch_bench_SOURCES = %reldir%/witch-bench.c
+src_bench_witch_bench_SOURCES = %reldir%/witch-bench.c %reldir%/bench.h \
+	%reldir%/hist.c %reldir%/template.c %reldir%/sys.c %reldir%/idle.c
 src_bench_witch_bench_LDADD = $(LIBBSD_LIBS)
 EXTRA_DIST += %reldir%/run-bench.sh
 # A server with one endpoint doing real work (parse 1 KiB, digest it), for

@@ -41,27 +41,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define EXIT_ERRORS	1
-#define EXIT_USAGE	2
-#define EXIT_FAIL	3
-
-#define STALL_MS	10000		/* no reply this long: give up */
-#define FRAME_CEILING	(64u << 20)	/* largest server frame */
-#define IDLE_BATCH	256		/* idle mode: connects per batch */
-
-/* Log-linear histogram: values below H_SUB exact, then H_SUB buckets per
- * power of two. */
-#define H_SUB_BITS	5
-#define H_SUB		(1u << H_SUB_BITS)
-#define H_BUCKETS	((64 - H_SUB_BITS + 1) * H_SUB)
-
-struct hist {
-	uint64_t	 n[H_BUCKETS];
-	uint64_t	 count;
-	uint64_t	 max;
-};
-
-enum reply_kind { REPLY_OK, REPLY_ERROR, REPLY_EVENT };
+#include "bench.h"
 
 struct conn {
 	int		 fd;
@@ -89,25 +69,18 @@ struct worker {
 	uint64_t	 t_end;
 };
 
-static struct {
-	const char	*host, *port, *upath, *endpoint;
-	unsigned	 conns, pipeline, threads, idle, hold;
-	uint64_t	 total;
-	size_t		 dsize;
-	long long	 pid;
-	bool		 resp, csv, csv_header, object;
-} o = {
+struct bench_opts o = {
 	.host = "127.0.0.1", .port = "8888", .endpoint = "echo",
 	.conns = 50, .pipeline = 1, .threads = 1, .total = 100000,
 	.dsize = 32, .pid = -1
 };
 
 static atomic_uint_fast64_t issued;	/* requests claimed, all threads */
-static unsigned char	*tmpl;		/* witch: after the id */
-static size_t		 tmpllen;
+unsigned char	*tmpl;			/* witch: after the id */
+size_t		 tmpllen;
 static atomic_flag	 err_shown = ATOMIC_FLAG_INIT;
 
-static void __attribute__((noreturn, format(printf, 1, 2)))
+void
 fail(const char *fmt, ...)
 {
 	va_list ap;
@@ -120,7 +93,7 @@ fail(const char *fmt, ...)
 	exit(EXIT_FAIL);
 }
 
-static void *
+void *
 xmalloc(size_t n)
 {
 	void *p;
@@ -139,164 +112,13 @@ now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-/* Histogram */
-
-static unsigned
-hist_index(uint64_t v)
-{
-	unsigned e;
-
-	if (v < H_SUB)
-		return (unsigned)v;
-	e = 63 - (unsigned)__builtin_clzll(v);
-	return (e - H_SUB_BITS + 1) * H_SUB +
-	    (unsigned)((v >> (e - H_SUB_BITS)) & (H_SUB - 1));
-}
-
-/* Largest value that falls into bucket i. */
-static uint64_t
-hist_upper(unsigned i)
-{
-	unsigned e, m;
-
-	if (i < H_SUB)
-		return i;
-	e = i / H_SUB - 1 + H_SUB_BITS;
-	m = i % H_SUB;
-	return (((uint64_t)H_SUB + m + 1) << (e - H_SUB_BITS)) - 1;
-}
-
-static inline void
-hist_add(struct hist *h, uint64_t v)
-{
-	h->n[hist_index(v)]++;
-	h->count++;
-	if (v > h->max)
-		h->max = v;
-}
-
-static void
-hist_merge(struct hist *to, const struct hist *from)
-{
-	unsigned i;
-
-	for (i = 0; i < H_BUCKETS; i++)
-		to->n[i] += from->n[i];
-	to->count += from->count;
-	if (from->max > to->max)
-		to->max = from->max;
-}
-
-/* The q-quantile in microseconds: the upper bound of its bucket. */
-static double
-hist_pct(const struct hist *h, double q)
-{
-	uint64_t rank, cum = 0, v;
-	unsigned i;
-
-	if (h->count == 0)
-		return 0;
-	rank = (uint64_t)(q * (double)h->count + 0.999999);
-	if (rank == 0)
-		rank = 1;
-	for (i = 0; i < H_BUCKETS; i++) {
-		cum += h->n[i];
-		if (cum >= rank)
-			break;
-	}
-	v = i < H_BUCKETS ? hist_upper(i) : h->max;
-	if (v > h->max)
-		v = h->max;
-	return (double)v / 1000.0;
-}
-
 /* Requests */
-
-/*
- * --object: a JSON object of exactly size (>= 10) bytes at out, not
- * terminated: string and integer members, then "pad" filling the rest.
- */
-static void
-build_object(unsigned char *out, size_t size)
-{
-	char m[64];
-	size_t len = 1, i, n;
-
-	out[0] = '{';
-	for (i = 0; size - len > 48; i++) {
-		if (i % 2)
-			n = (size_t)snprintf(m, sizeof(m), "\"n%zu\":%zu,", i,
-			    i * 7919);
-		else
-			n = (size_t)snprintf(m, sizeof(m),
-			    "\"k%zu\":\"abcdefghijklmnop\",", i);
-		memcpy(out + len, m, n);
-		len += n;
-	}
-	memcpy(out + len, "\"pad\":\"", 7);
-	len += 7;
-	n = size - len - 2;
-	memset(out + len, 'x', n);
-	len += n;
-	memcpy(out + len, "\"}", 2);
-}
 
 /* Build the fixed part of a request: for witch, what follows the id; for
  * RESP, the whole command. */
-static void
-build_template(void)
-{
-	char head[128];
-	size_t i, hl, cl;
-	int n;
-
-	if (!o.resp && o.object) {
-		n = snprintf(head, sizeof(head), ",\"endpoint\":\"%s\","
-		    "\"data\":", o.endpoint);
-		hl = (size_t)n;
-		tmpllen = hl + o.dsize + 1;
-		tmpl = xmalloc(tmpllen);
-		memcpy(tmpl, head, hl);
-		build_object(tmpl + hl, o.dsize);
-		tmpl[hl + o.dsize] = '}';
-		return;
-	}
-	if (!o.resp) {
-		n = snprintf(head, sizeof(head), ",\"endpoint\":\"%s\","
-		    "\"data\":\"", o.endpoint);
-		hl = (size_t)n;
-		tmpllen = hl + o.dsize + 2;
-		tmpl = xmalloc(tmpllen);
-		memcpy(tmpl, head, hl);
-		memset(tmpl + hl, 'x', o.dsize);
-		memcpy(tmpl + hl + o.dsize, "\"}", 2);
-		return;
-	}
-	cl = strlen(o.endpoint);
-	if (strcasecmp(o.endpoint, "ping") == 0)
-		n = snprintf(head, sizeof(head), "*1\r\n$%zu\r\n", cl);
-	else
-		n = snprintf(head, sizeof(head), "*2\r\n$%zu\r\n", cl);
-	hl = (size_t)n;
-	tmpl = xmalloc(hl + cl + 2 + 32 + o.dsize + 2);
-	memcpy(tmpl, head, hl);
-	for (i = 0; i < cl; i++)
-		tmpl[hl + i] = (unsigned char)(o.endpoint[i] & ~0x20);
-	memcpy(tmpl + hl + cl, "\r\n", 2);
-	tmpllen = hl + cl + 2;
-	if (strcasecmp(o.endpoint, "ping") == 0)
-		return;
-	n = snprintf((char *)tmpl + tmpllen, 32, "$%zu\r\n", o.dsize);
-	tmpllen += (size_t)n;
-	memset(tmpl + tmpllen, 'x', o.dsize);
-	tmpllen += o.dsize;
-	memcpy(tmpl + tmpllen, "\r\n", 2);
-	tmpllen += 2;
-}
-
 /* Write one request with this id into buf (room: tmpllen + 32); return
  * its length. */
-static size_t
+size_t
 format_req(unsigned char *buf, uint64_t id)
 {
 	char dig[24];
@@ -335,7 +157,7 @@ show_error(const unsigned char *p, size_t len)
  * *id when a whole frame is there, 0 when more bytes are needed (*used is
  * then the frame size), and fails on a frame that is not a reply to us.
  */
-static int
+int
 witch_reply(const unsigned char *p, size_t len, size_t *used,
     enum reply_kind *kind, uint64_t *id)
 {
@@ -379,7 +201,7 @@ witch_reply(const unsigned char *p, size_t len, size_t *used,
 
 /* Parse one RESP reply at p, as witch_reply() does.  Arrays are not
  * expected from ECHO or PING, so they are a failure. */
-static int
+int
 resp_reply(const unsigned char *p, size_t len, size_t *used,
     enum reply_kind *kind)
 {
@@ -581,7 +403,7 @@ conn_event(struct conn *c, uint32_t events)
 }
 
 /* Open one blocking connection to the server, or fail. */
-static int
+int
 dial(void)
 {
 	struct addrinfo hints, *res, *ai;
@@ -682,83 +504,9 @@ worker_run(void *arg)
 	return NULL;
 }
 
-/* Measurement */
-
-/* utime + stime of a process, in seconds; -1 if unreadable. */
-static double
-proc_cpu(long long pid)
-{
-	char path[64], buf[1024], *p;
-	unsigned long long ut, st;
-	size_t n;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%lld/stat", pid);
-	if ((f = fopen(path, "r")) == NULL)
-		return -1;
-	n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = '\0';
-	/* The command name may hold anything; fields restart after ')'. */
-	if ((p = strrchr(buf, ')')) == NULL ||
-	    sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u "
-	    "%llu %llu", &ut, &st) != 2)
-		return -1;
-	return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
-}
-
-static double
-self_cpu(void)
-{
-	struct rusage ru;
-
-	getrusage(RUSAGE_SELF, &ru);
-	return (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 +
-	    (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
-}
-
-/* VmRSS of a process in KiB; -1 if unreadable. */
-static long long
-proc_rss(long long pid)
-{
-	char path[64], line[256];
-	long long kib = -1;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%lld/status", pid);
-	if ((f = fopen(path, "r")) == NULL)
-		return -1;
-	while (fgets(line, sizeof(line), f) != NULL)
-		if (sscanf(line, "VmRSS: %lld", &kib) == 1)
-			break;
-	fclose(f);
-	return kib;
-}
-
-static void
-raise_nofile(rlim_t want)
-{
-	struct rlimit rl;
-
-	if (getrlimit(RLIMIT_NOFILE, &rl) == -1 || rl.rlim_cur >= want)
-		return;
-	rl.rlim_cur = want;
-	if (rl.rlim_max < want)
-		rl.rlim_max = want;	/* works as root */
-	if (setrlimit(RLIMIT_NOFILE, &rl) == -1) {
-		getrlimit(RLIMIT_NOFILE, &rl);
-		rl.rlim_cur = rl.rlim_max;
-		setrlimit(RLIMIT_NOFILE, &rl);
-		if (rl.rlim_cur < want)
-			fail("need %llu file descriptors, the limit is %llu",
-			    (unsigned long long)want,
-			    (unsigned long long)rl.rlim_cur);
-	}
-}
-
 /* Run mode */
 
-static const char *
+const char *
 proto_name(void)
 {
 	return o.resp ? "resp" : "witch";
@@ -847,106 +595,6 @@ run(void)
 		s1 = proc_cpu(o.pid);
 	report(all, errors, events, (double)(t1 - t0) / 1e9,
 	    s1 >= 0 ? s1 - s0 : -1, c1 - c0);
-	return errors ? EXIT_ERRORS : 0;
-}
-
-/* Idle mode */
-
-/* Read one whole reply from blocking fd; return its kind. */
-static enum reply_kind
-read_reply(int fd, unsigned char *buf, size_t cap)
-{
-	enum reply_kind k = REPLY_OK;
-	uint64_t id;
-	size_t len = 0, used = 0;
-	ssize_t r;
-	int done;
-
-	for (;;) {
-		if (len > 0) {
-			done = o.resp ? resp_reply(buf, len, &used, &k) :
-			    witch_reply(buf, len, &used, &k, &id);
-			if (done && k != REPLY_EVENT)
-				return k;
-			if (done) {
-				memmove(buf, buf + used, len - used);
-				len -= used;
-				continue;
-			}
-			if (used > cap)
-				fail("idle reply larger than %zu bytes", cap);
-		}
-		r = recv(fd, buf + len, cap - len, 0);
-		if (r == 0)
-			fail("the server closed an idle connection");
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-			fail("no reply for %d s", STALL_MS / 1000);
-		if (r < 0)
-			fail("recv: %s", strerror(errno));
-		len += (size_t)r;
-	}
-}
-
-/*
- * Open o.idle connections, each sending one request and reading its reply
- * (so the server has seen a complete frame and keeps the connection past
- * its handshake timeout), then measure the server's RSS and hold them.
- */
-static int
-idle(void)
-{
-	struct timeval tv = { STALL_MS / 1000, 0 };
-	unsigned char *req, *buf;
-	size_t rl, cap = tmpllen + 65536;
-	long long r0 = -1, r1 = -1;
-	uint64_t errors = 0;
-	unsigned i, j, n;
-	int *fds;
-
-	raise_nofile((rlim_t)o.idle + 64);
-	fds = xmalloc(o.idle * sizeof(*fds));
-	req = xmalloc(tmpllen + 32);
-	buf = xmalloc(cap);
-	rl = format_req(req, 0);
-	if (o.pid > 0 && (r0 = proc_rss(o.pid)) < 0)
-		fail("cannot read /proc/%lld/status", o.pid);
-	for (i = 0; i < o.idle; i += n) {
-		n = o.idle - i < IDLE_BATCH ? o.idle - i : IDLE_BATCH;
-		for (j = i; j < i + n; j++) {
-			fds[j] = dial();
-			setsockopt(fds[j], SOL_SOCKET, SO_RCVTIMEO, &tv,
-			    sizeof(tv));
-			if (send(fds[j], req, rl, MSG_NOSIGNAL) != (ssize_t)rl)
-				fail("send: %s", strerror(errno));
-		}
-		for (j = i; j < i + n; j++)
-			if (read_reply(fds[j], buf, cap) == REPLY_ERROR)
-				errors++;
-	}
-	sleep(1);		/* let the server settle */
-	if (o.pid > 0)
-		r1 = proc_rss(o.pid);
-	if (o.csv) {
-		printf("%s,%u,%lld,%lld,", proto_name(), o.idle, r0, r1);
-		if (r0 >= 0 && r1 >= 0)
-			printf("%.0f", (double)(r1 - r0) * 1024 / o.idle);
-		printf(",%llu\n", (unsigned long long)errors);
-	} else if (o.pid > 0)
-		printf("%s idle: %u connections; server RSS %lld KiB before, "
-		    "%lld KiB after: %.0f bytes/connection; errors %llu\n",
-		    proto_name(), o.idle, r0, r1,
-		    (double)(r1 - r0) * 1024 / o.idle,
-		    (unsigned long long)errors);
-	else
-		printf("%s idle: %u connections open; errors %llu\n",
-		    proto_name(), o.idle, (unsigned long long)errors);
-	fflush(stdout);
-	if (o.hold > 0)
-		sleep(o.hold);
-	for (i = 0; i < o.idle; i++)
-		close(fds[i]);
 	return errors ? EXIT_ERRORS : 0;
 }
 
