@@ -822,6 +822,61 @@ test_batch_cancel_expire_stop(void **state)
 }
 
 /*
+ * A pool's only worker takes everything queued at once, however much
+ * (pool.md, "A worker takes a batch"): a gate and 40 jobs submitted
+ * together, the gate blocking.  Cancel and expiry find their jobs in
+ * that long batch (dropped on this thread before they return), the rest
+ * run once each after the gate opens, and nothing is lost or doubled.
+ */
+static void
+test_one_worker_long_batch(void **state)
+{
+	struct witch__job *batch[41];
+	struct witch__pool *p;
+	struct tjob gate, t[40];
+	uint64_t now = witch__now_ns();
+	unsigned i, ran = 0;
+
+	(void)state;
+	p = pool_new(1, 64);
+	tjob_init(&gate, 1, K_GATE, 0);
+	batch[0] = &gate.job;
+	for (i = 0; i < 40; i++) {
+		/* ids 2..41; odd ids below 20 carry a deadline to expire */
+		tjob_init(&t[i], i + 2, K_PLAIN,
+		    (i + 2) % 2 == 1 && i + 2 < 20 ? now + 3600 * SEC : 0);
+		batch[i + 1] = &t[i].job;
+	}
+	assert_int_equal(witch__pool_submit(p, batch, 41), 41);
+	assert_true(ev_wait(&ctx.started, 1));
+	assert_int_equal(witch__pool_depth(p), 40);
+	assert_int_equal(witch__pool_cancel(p, match_even, NULL), 20);
+	assert_int_equal(atomic_load(&ctx.drop_on_main), 20);
+	assert_int_equal(witch__pool_expire(p, now + 3600 * SEC), 9);
+	assert_int_equal(atomic_load(&ctx.drop_on_main), 29);
+	assert_int_equal(witch__pool_depth(p), 11);
+	open_gate();
+	assert_int_equal(witch__pool_drain(p, now + EVENT_TIMEOUT), 0);
+	for (i = 0; i < 40; i++) {
+		unsigned id = i + 2;
+		bool dropped = id % 2 == 0 || id < 20;
+
+		assert_int_equal(atomic_load(&t[i].nrun), dropped ? 0 : 1);
+		assert_int_equal(atomic_load(&t[i].ndrop), dropped ? 1 : 0);
+		assert_int_equal(atomic_load(&t[i].nrelease), 1);
+		if (dropped)
+			assert_int_equal(atomic_load(&t[i].reason),
+			    id % 2 == 0 ? WITCH_ECANCELLED : WITCH_ETIMEOUT);
+		ran += atomic_load(&t[i].nrun);
+	}
+	assert_int_equal(ran, 11);
+	assert_int_equal(atomic_load(&ctx.run), 12);	/* and the gate */
+	assert_int_equal(atomic_load(&ctx.release), 41);
+	assert_int_equal(atomic_load(&ctx.errors), 0);
+	witch__pool_free(p);
+}
+
+/*
  * A batch does not wait behind a slow handler while another worker is
  * free: two workers, a gate and three jobs submitted at once; whichever
  * way they are shared out, the three run while the gate is closed.
@@ -1019,6 +1074,8 @@ main(void)
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_batch_stolen, setup,
 		    teardown),
+		cmocka_unit_test_setup_teardown(test_one_worker_long_batch,
+		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stress, setup, teardown),
 	};
 

@@ -34,9 +34,21 @@
 /* Workers woken outside the lock per submit; more are woken inside it. */
 #define WAKE_BATCH	16
 
-/* Most jobs a worker takes from the queue at once. */
+/* Most jobs a worker takes from the queue at once... */
 #ifndef BATCH_MAX
 #define BATCH_MAX	16
+#endif
+/*
+ * ... unless it is the pool's only worker: then it takes the whole queue
+ * (there is nobody to share it with, and taking it all needs no walk of
+ * the list).  0 for the experiment without.
+ */
+#ifndef ONE_TAKES_ALL
+#define ONE_TAKES_ALL	1
+#endif
+/* Cache lines of its next job a worker prefetches (worker.c). */
+#ifndef JOB_PREFETCH_LINES
+#define JOB_PREFETCH_LINES 6
 #endif
 
 struct worker {
@@ -89,8 +101,10 @@ cpu_relax(void)
 
 /*
  * The batch lock of a worker: a test-and-test-and-set spinlock, held for
- * a few pointer moves (the worker) or a walk of at most BATCH_MAX jobs
- * (cancel, expire, stop, a thief).  Acquire on taking it, release on
+ * a few pointer moves (the worker) or a walk of its batch (cancel,
+ * expire, stop, a thief): at most BATCH_MAX jobs, or with one worker
+ * what the queue held when it took them, which cancel and expiry walked
+ * under the pool mutex anyway.  Acquire on taking it, release on
  * dropping it, so whatever one holder wrote is visible to the next.
  */
 static inline void
