@@ -513,11 +513,50 @@ test_omsg_in_place(void **state)
 	witch__oqueue_destroy(&q);
 }
 
+/*
+ * A buffer started with a size hint holds that many frame bytes without
+ * growing; witch__buf_fit gives back a mostly unused block and leaves a
+ * well used one alone, and the message built from it is intact.
+ */
+static void
+test_omsg_hint_and_fit(void **state)
+{
+	struct witch__omsg *m;
+	struct witch__buf b;
+	unsigned char *first;
+	char frame[1000];
+
+	(void)state;
+	memset(frame, 'x', sizeof(frame));
+	witch__omsg_buf_init_hint(&b, sizeof(frame));
+	assert_true(b.cap >= sizeof(struct witch__omsg) + sizeof(frame));
+	first = b.data;
+	assert_int_equal(witch__buf_append(&b, frame, sizeof(frame)), 0);
+	assert_ptr_equal(b.data, first);	/* no realloc on the way */
+	witch__buf_fit(&b);			/* well used: kept */
+	assert_ptr_equal(b.data, first);
+	assert_true(b.cap >= sizeof(struct witch__omsg) + sizeof(frame));
+	witch__buf_free(&b);
+
+	/* A big hint, a small batch: cut to its length. */
+	witch__omsg_buf_init_hint(&b, 16384);
+	assert_int_equal(witch__buf_append(&b, "small", 5), 0);
+	assert_true(b.cap > 16384);
+	witch__buf_fit(&b);
+	assert_int_equal(b.cap, sizeof(struct witch__omsg) + 5);
+	m = witch__omsg_from_buf(&b);
+	assert_non_null(m);
+	assert_int_equal(m->len, 5);
+	assert_memory_equal(m->data, "small", 5);
+	witch__omsg_free(m);			/* ASan checks the size */
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_omsg_in_place),
+		cmocka_unit_test(test_omsg_hint_and_fit),
 		cmocka_unit_test(test_fifo_and_bytes),
 		cmocka_unit_test(test_destroy_frees_queued),
 		cmocka_unit_test(test_omsg_new_failure_frees_data),

@@ -77,6 +77,20 @@ witch__buf_steal(struct witch__buf *b, size_t *len)
 }
 
 void
+witch__buf_fit(struct witch__buf *b)
+{
+	unsigned char *p;
+
+	if (b->data == NULL || b->len == 0 || b->cap / 2 < b->len ||
+	    b->cap <= 512)
+		return;
+	if ((p = witch__realloc(b->data, b->len)) != NULL) {
+		b->data = p;	/* a failed shrink keeps the larger block */
+		b->cap = b->len;
+	}
+}
+
+void
 witch__buf_free(struct witch__buf *b)
 {
 	witch__free(b->data);

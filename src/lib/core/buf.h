@@ -26,6 +26,11 @@ int witch__buf_append(struct witch__buf *b, const void *p, size_t n);
 int witch__buf_append_str(struct witch__buf *b, const char *s);
 /* Take the bytes (caller frees with witch__free); the buffer is reset. */
 unsigned char *witch__buf_steal(struct witch__buf *b, size_t *len);
+/*
+ * Give back the unused part when more than half of a block over 512
+ * bytes is unused (for buffers that will be held a while).
+ */
+void witch__buf_fit(struct witch__buf *b);
 /* Release the memory; the buffer is empty again. */
 void witch__buf_free(struct witch__buf *b);
 /*

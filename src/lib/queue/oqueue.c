@@ -57,10 +57,22 @@
 void
 witch__omsg_buf_init(struct witch__buf *b)
 {
+	witch__omsg_buf_init_hint(b, 0);
+}
+
+/*
+ * The same, with room for hint bytes of frames from the start, so a
+ * buffer that will grow to about that size is allocated once instead of
+ * growing by realloc from 256 bytes.
+ */
+void
+witch__omsg_buf_init_hint(struct witch__buf *b, size_t hint)
+{
 	static const struct witch__omsg zero;
 
 	witch__buf_init(b, 0);
-	if (witch__buf_append(b, &zero, sizeof(zero)) != 0)
+	if ((hint > 0 && witch__buf_reserve(b, sizeof(zero) + hint) != 0) ||
+	    witch__buf_append(b, &zero, sizeof(zero)) != 0)
 		witch__buf_fail(b);
 }
 

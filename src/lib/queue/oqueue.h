@@ -61,6 +61,8 @@ struct witch__buf;
  * never built without its header.
  */
 void witch__omsg_buf_init(struct witch__buf *b);
+/* The same with room for hint bytes after the header (0: none). */
+void witch__omsg_buf_init_hint(struct witch__buf *b, size_t hint);
 struct witch__omsg *witch__omsg_from_buf(struct witch__buf *b);
 /* Free one message and its data; NULL is a no-op. */
 void witch__omsg_free(struct witch__omsg *m);

@@ -126,16 +126,17 @@ struct pend {
 	struct witch__conn	*conn;	/* referenced; NULL: nothing pending */
 	struct witch__buf	 b;	/* omsg header, then frames */
 	unsigned		 ndone;	/* jobs ended, not yet counted out */
-	uint64_t		 first_ns;	/* when the batch started */
-	uint64_t		 last_ns;	/* when its last handler ended */
 	unsigned		 nconns;	/* connections served since the
 						 * pool last had no work */
+	uint64_t		 first_ns;	/* when the batch started */
+	uint64_t		 last_ns;	/* when its last handler ended */
+	size_t			 hint;	/* frame bytes of the last batch */
 };
 
 /*
  * initial-exec: in a shared library the default model makes every access
  * a __tls_get_addr call (four per request here); this one is a load from
- * %fs.  It takes 64 bytes of the static TLS block, which glibc keeps a
+ * %fs.  It takes 72 bytes of the static TLS block, which glibc keeps a
  * surplus of for libraries that are dlopen()ed, as libwitch may be.
  */
 static _Thread_local struct pend pend
@@ -161,6 +162,17 @@ pend_flush(struct pend *pd, bool may_direct)
 		return;
 	pd->conn = NULL;
 	if (pd->b.len > sizeof(struct witch__omsg)) {
+		/*
+		 * The next batch starts with room for this one's frames, so
+		 * it is allocated once rather than grown by realloc from
+		 * 256 bytes; a buffer less than half used is cut to its
+		 * length before it is queued, so a hint from a big batch
+		 * never holds more than twice a small one's bytes.
+		 */
+		pd->hint = pd->b.len - sizeof(struct witch__omsg);
+		if (pd->hint > PEND_BYTES)
+			pd->hint = PEND_BYTES;
+		witch__buf_fit(&pd->b);
 		may_direct = may_direct || atomic_load_explicit(
 		    &witch__direct_always, memory_order_relaxed);
 		if (!may_direct || !witch__conn_write_direct(c, &pd->b))
@@ -188,7 +200,7 @@ job_run(struct witch__job *job)
 		pd->nconns++;
 		pd->conn = c;
 		witch__conn_ref(c);
-		witch__omsg_buf_init(&pd->b);
+		witch__omsg_buf_init_hint(&pd->b, pd->hint);
 	}
 	rc = witch__handler_call(rj, &req);
 	now = witch__now_ns();
