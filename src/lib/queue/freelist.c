@@ -55,8 +55,8 @@
 /*
  * Cache lines of the next block the owner prefetches for writing when it
  * takes one, at most the block's (0: none; 8 covers a request job with
- * its largest cached data).  The blocks were last written on other cores (the
- * givers'); the owner fills each at once (a request job: its fields, id
+ * its largest cached data).  The blocks were last written on other
+ * cores (the givers'); the owner fills each at once (a request job: its fields, id
  * and data), and without the prefetch the first locked instruction after
  * those stores waited for all their misses.  Measured in performance.md
  * (2026-12-05, "Prefetching the hand-off").
@@ -64,6 +64,46 @@
 #ifndef FL_PREFETCH
 #define FL_PREFETCH 8
 #endif
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#define FL_X86 1
+#endif
+
+/*
+ * Whether the CPU has PREFETCHW (CPUID 0x80000001, ECX bit 8).  Built
+ * for the x86-64 baseline (no -march), gcc turns a write prefetch into
+ * prefetcht0, which brings the line in shared, and the first store then
+ * still waits for the other core to give it up; prefetchw asks for it
+ * exclusive.  CPUs without it get the compiler's prefetch.
+ */
+static bool
+have_prefetchw(void)
+{
+#ifdef FL_X86
+	unsigned a, b, c, d;
+
+	return __get_cpuid(0x80000001, &a, &b, &c, &d) != 0 &&
+	    (c & (1u << 8)) != 0;
+#else
+	return false;	/* aarch64: __builtin_prefetch(p, 1) is PRFM PST */
+#endif
+}
+
+/* Prefetch the line at q for writing.  A hint: never faults. */
+static inline void
+prefetch_w(const struct witch__freelist *fl, const char *q)
+{
+#ifdef FL_X86
+	if (fl->pfw) {
+		__asm__ __volatile__("prefetchw %0" : : "m"(*q));
+		return;
+	}
+#else
+	(void)fl;
+#endif
+	__builtin_prefetch(q, 1, 3);
+}
 
 void
 witch__freelist_init(struct witch__freelist *fl, size_t size, size_t cap)
@@ -75,6 +115,7 @@ witch__freelist_init(struct witch__freelist *fl, size_t size, size_t cap)
 	fl->size = size < sizeof(struct witch__flnode) ?
 	    sizeof(struct witch__flnode) : size;
 	fl->cap = cap;
+	fl->pfw = have_prefetchw();
 }
 
 void *
@@ -95,14 +136,14 @@ witch__freelist_get(struct witch__freelist *fl)
 		return witch__malloc(fl->size);
 	fl->own = n->next;
 #if FL_PREFETCH
-	/* A hint only: never a fault, nor an access to ASan. */
+	/* Hints only: never a fault, nor an access to ASan. */
 	if (fl->own != NULL) {
 		const char *q = (const char *)fl->own;
 		size_t off;
 
 		for (off = 0; off < fl->size && off < FL_PREFETCH * 64u;
 		    off += 64)
-			__builtin_prefetch(q + off, 1, 3);
+			prefetch_w(fl, q + off);
 	}
 #endif
 	fl->popped++;

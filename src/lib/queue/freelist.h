@@ -12,6 +12,7 @@
 #define WITCH__QUEUE_FREELIST_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 struct witch__flnode {
@@ -35,6 +36,7 @@ struct witch__freelist {
 	size_t				 popped;	/* owner: not yet counted */
 	size_t				 size;		/* block size, bytes */
 	size_t				 cap;		/* most blocks cached */
+	bool				 pfw;		/* x86 PREFETCHW */
 };
 
 /* An empty cache of blocks of size bytes (>= a pointer), at most cap. */
