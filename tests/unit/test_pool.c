@@ -25,6 +25,7 @@
 
 #include "core/alloc.h"
 #include "pool/pool.h"
+#include "pool/pool_int.h"	/* to see where jobs wait */
 
 #if defined(__SANITIZE_THREAD__)
 #define UNDER_TSAN 1
@@ -850,6 +851,12 @@ test_one_worker_long_batch(void **state)
 	assert_int_equal(witch__pool_submit(p, batch, 41), 41);
 	assert_true(ev_wait(&ctx.started, 1));
 	assert_int_equal(witch__pool_depth(p), 40);
+	/* All 40 in the worker's batch, none left in the queue. */
+	pthread_mutex_lock(&p->mtx);
+	assert_int_equal(atomic_load(&p->depth), 0);
+	assert_null(p->head);
+	assert_int_equal(nbatch(&p->workers[0]), 40);
+	pthread_mutex_unlock(&p->mtx);
 	assert_int_equal(witch__pool_cancel(p, match_even, NULL), 20);
 	assert_int_equal(atomic_load(&ctx.drop_on_main), 20);
 	assert_int_equal(witch__pool_expire(p, now + 3600 * SEC), 9);

@@ -56,8 +56,9 @@ steal_locked(struct witch__pool *p, struct worker *self, size_t *n)
 /*
  * Clear w's running slot and give it the next job: the oldest queued
  * job, taking up to BATCH_MAX (the queue's share per worker, rounded
- * up; a pool of one worker takes the whole queue) at once, the first into the running slot, the rest into w's batch,
- * which w then runs without the pool lock (take_own).  With the queue
+ * up; a pool of one worker takes the whole queue) at once, the first
+ * into the running slot, the rest into w's batch, which w then runs
+ * without the pool lock (take_own).  With the queue
  * empty, half of another worker's batch.  Returns the job, or NULL.
  * Pool lock held.
  *
