@@ -5,7 +5,7 @@ bin_PROGRAMS += src/bench/witch-bench
 src_bench_witch_bench_SOURCES = %reldir%/witch-bench.c %reldir%/bench.h \
 	%reldir%/hist.c %reldir%/template.c %reldir%/sys.c %reldir%/idle.c
 src_bench_witch_bench_LDADD = $(LIBBSD_LIBS)
-EXTRA_DIST += %reldir%/run-bench.sh
+EXTRA_DIST += %reldir%/run-bench.sh %reldir%/ab-builds.sh
 # A server with one endpoint doing real work (parse 1 KiB, digest it), for
 # the pool-scaling rows of `make bench`; not installed.
 noinst_PROGRAMS += src/bench/bench-server
