@@ -42,9 +42,10 @@
  *
  * Batches: a worker takes up to BATCH_MAX jobs (the only worker: all)
  * from the queue under one lock (pop_locked) and runs them one after
- * the other without taking the mutex again.  Each worker's `running' slot and its batch (the
- * jobs taken, not started, linked by next, and their count) are guarded
- * by that worker's batch lock w->blk, a spinlock: its exchange acquires
+ * the other without taking the mutex again.  Each worker's `running'
+ * slot and its batch (the jobs taken, not started, linked by next, and
+ * their count) are guarded by that worker's batch lock w->blk, a
+ * spinlock: its exchange acquires
  * and its store releases, so each holder sees everything the previous
  * holder wrote (the job links, the slot), as with a mutex.  Lock order:
  * p->mtx, then one w->blk; nobody holds two batch locks at once.  The

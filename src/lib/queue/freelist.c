@@ -56,10 +56,10 @@
  * Cache lines of the next block the owner prefetches for writing when it
  * takes one, at most the block's (0: none; 8 covers a request job with
  * its largest cached data).  The blocks were last written on other
- * cores (the givers'); the owner fills each at once (a request job: its fields, id
- * and data), and without the prefetch the first locked instruction after
- * those stores waited for all their misses.  Measured in performance.md
- * (2026-12-05, "Prefetching the hand-off").
+ * cores (the givers'); the owner fills each at once (a request job:
+ * its fields, id and data), and without the prefetch the first locked
+ * instruction after those stores waited for all their misses.  Measured
+ * in performance.md (2026-12-05, "Prefetching the hand-off").
  */
 #ifndef FL_PREFETCH
 #define FL_PREFETCH 8

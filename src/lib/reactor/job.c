@@ -105,8 +105,8 @@ witch__job_reply(struct witch__reqjob *rj, struct witch_request *req, int rc,
  * dropped on this worker, when the buffer is big or old (PEND_BYTES,
  * PEND_NS), or when a handler was slow (PEND_NS: a reply must not wait
  * for a slow handler of the next job).  One allocation, one push, one
- * schedule and one inflight update per batch instead of per request; the reactor frees
- * the message on its own thread as before.
+ * schedule and one inflight update per batch instead of per request;
+ * the reactor frees the message on its own thread as before.
  *
  * Ordering: `pend' is thread-local, so it needs no synchronisation of
  * its own.  What other threads see is unchanged in kind: the buffer is
