@@ -45,26 +45,22 @@ build_template(void)
 	size_t i, hl, cl;
 	int n;
 
-	if (!o.resp && o.object) {
-		n = snprintf(head, sizeof(head), ",\"endpoint\":\"%s\","
-		    "\"data\":", o.endpoint);
-		hl = (size_t)n;
-		tmpllen = hl + o.dsize + 1;
-		tmpl = xmalloc(tmpllen);
-		memcpy(tmpl, head, hl);
-		build_object(tmpl + hl, o.dsize);
-		tmpl[hl + o.dsize] = '}';
-		return;
-	}
 	if (!o.resp) {
+		/* data: an object of about dsize bytes, or a string of them */
+		const char *tail = o.object ? "}" : "\"}";
+		size_t tl = strlen(tail);
+
 		n = snprintf(head, sizeof(head), ",\"endpoint\":\"%s\","
-		    "\"data\":\"", o.endpoint);
+		    "\"data\":%s", o.endpoint, o.object ? "" : "\"");
 		hl = (size_t)n;
-		tmpllen = hl + o.dsize + 2;
+		tmpllen = hl + o.dsize + tl;
 		tmpl = xmalloc(tmpllen);
 		memcpy(tmpl, head, hl);
-		memset(tmpl + hl, 'x', o.dsize);
-		memcpy(tmpl + hl + o.dsize, "\"}", 2);
+		if (o.object)
+			build_object(tmpl + hl, o.dsize);
+		else
+			memset(tmpl + hl, 'x', o.dsize);
+		memcpy(tmpl + hl + o.dsize, tail, tl);
 		return;
 	}
 	cl = strlen(o.endpoint);
