@@ -20,6 +20,22 @@
  *
  * Client threads never call cmocka asserts; they record the first
  * failure and the main thread asserts on it.
+ *
+ * one_push_per_read: a worker woken for a read's requests publishes
+ * their replies as one batch.  One worker, asleep before each round; the
+ * client writes two pool echoes and an inline endpoint that holds the
+ * reactor's turn for STALL_MS, in one write, so the echoes reach the
+ * worker STALL_MS after the turn began (their t0).  The worker's rule
+ * "flush when a handler may have been slow" once took that wait for the
+ * first handler's run time and pushed every such read's replies in two
+ * batches (2 pushes a round; at c=50 P=16, 1.26 send(2) per read and 20%
+ * fewer requests per second).  The test counts the worker's pushes with
+ * a test hook: one per round.  The rule's 20 us is raised to 2 ms for
+ * this test (witch__pend_ns; the stall is 20 ms), so that a sanitizer's
+ * slowness or a preemption on a loaded machine is not taken for a slow
+ * handler (at 20 us, TSan runs two at once pushed 27-37 times in 20
+ * rounds); room is left for a worker kept off the CPU that long, up to
+ * 1.5 a round, where the split made exactly 2.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -35,6 +51,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,6 +59,7 @@
 #include <unistd.h>
 
 #include "integ/harness.h"
+#include "reactor/reactor.h"	/* witch__pend_push_hook */
 
 /* The first failure of a client thread, kept in c->fail. */
 #define failf(c, ...) \
@@ -378,11 +396,99 @@ test_batched_replies(void **state)
 	witch_server_free(srv);
 }
 
+/* ---- one push per pipelined read ---------------------------------------- */
+
+#define PUSH_ROUNDS	20
+#define STALL_MS	20
+#define TEST_PEND_NS	2000000u	/* 2 ms */
+
+static atomic_uint pushes;
+
+static void
+count_push(void)
+{
+	atomic_fetch_add(&pushes, 1);
+}
+
+/* Inline, so on the reactor: holds its turn for STALL_MS. */
+static int
+h_stall(witch_request_t *req, void *ud)
+{
+	(void)ud;
+	th_sleep_ms(STALL_MS);
+	return witch_request_reply(req, json_true());
+}
+
+static void
+reg_stall(witch_server_t *srv, void *arg)
+{
+	(void)arg;
+	assert_int_equal(witch_server_register_endpoint_ex(srv, "stall",
+	    NULL, 0, h_stall, NULL, WITCH_ENDPOINT_INLINE), 0);
+}
+
+static void
+test_one_push_per_read(void **state)
+{
+	static const char *const req[] = {
+		"{\"id\":1,\"endpoint\":\"echo\",\"data\":\"a\"}",
+		"{\"id\":2,\"endpoint\":\"echo\",\"data\":\"b\"}",
+		"{\"id\":3,\"endpoint\":\"stall\"}",
+	};
+	witch_server_config_t *cfg = th_config();
+	witch_server_t *srv;
+	unsigned char out[256];
+	unsigned i, round, seen, n;
+	size_t off;
+	json_t *r;
+	int fd;
+
+	(void)state;
+	for (i = off = 0; i < 3; i++) {
+		n = (unsigned)strlen(req[i]);
+		th_frame(out + off, req[i], n);
+		off += 4 + n;
+	}
+	assert_int_equal(witch_server_config_set_workers(cfg, 1), 0);
+	assert_int_equal(witch_server_config_set_inline_builtins(cfg, false),
+	    0);
+	atomic_store(&witch__pend_ns, TEST_PEND_NS);
+	srv = th_server_start(cfg, reg_stall, NULL);
+	witch_server_config_free(cfg);
+	fd = th_connect(witch_server_port(srv));
+	th_ping_ok(fd);
+	atomic_store(&pushes, 0);
+	atomic_store(&witch__pend_push_hook, count_push);
+	for (round = 0; round < PUSH_ROUNDS; round++) {
+		th_sleep_ms(30);	/* the worker spins µs, then sleeps */
+		assert_int_equal(th_send_raw(fd, out, off), 0);
+		for (i = seen = 0; i < 3; i++) {
+			r = th_recv(fd, 10000);
+			assert_non_null(r);
+			assert_null(th_err_code(r));
+			assert_in_range(th_id(r), 1, 3);
+			seen |= 1u << th_id(r);
+			json_decref(r);
+		}
+		assert_int_equal(seen, 0xe);	/* ids 1, 2 and 3 */
+	}
+	atomic_store(&witch__pend_push_hook, NULL);
+	/* Both echoes' replies are pushed before the client reads them. */
+	n = atomic_load(&pushes);
+	print_message("%u worker pushes in %u rounds\n", n, PUSH_ROUNDS);
+	assert_in_range(n, PUSH_ROUNDS, PUSH_ROUNDS * 3 / 2);
+	close(fd);
+	assert_int_equal(witch_server_stop(srv, 2000), 0);
+	witch_server_free(srv);
+	atomic_store(&witch__pend_ns, 20000);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_batched_replies),
+		cmocka_unit_test(test_one_push_per_read),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

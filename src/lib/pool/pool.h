@@ -43,6 +43,18 @@ struct witch__job_ops {
 	void	(*idle)(struct witch__job *job);
 };
 
+/*
+ * On a worker thread, while it runs a job: when the worker last came
+ * back from having no work (the end of its spin, or its wakeup),
+ * CLOCK_MONOTONIC ns.  A job that times its own work with a clock read
+ * after it (the reactor's reply batching, reactor/job.c) knows from this
+ * that it did not start before this moment: the time the worker spent
+ * idle or waking is not the job's.  Read on the clock the pool reads
+ * anyway at those moments: no read per job.  0 on other threads.
+ */
+extern _Thread_local uint64_t witch__pool_resumed_ns
+    __attribute__((tls_model("initial-exec")));
+
 /* Embed this in your job structure; the pool owns the links while queued. */
 struct witch__job {
 	const struct witch__job_ops	*ops;

@@ -20,6 +20,10 @@
 
 #include "pool/pool_int.h"
 
+/* pool.h.  initial-exec: a load from %fs, not a __tls_get_addr call. */
+_Thread_local uint64_t witch__pool_resumed_ns
+    __attribute__((tls_model("initial-exec")));
+
 /*
  * Take the later half (rounded up) of another worker's batch: a worker
  * that finds the queue empty does not leave jobs waiting behind a slow
@@ -225,8 +229,10 @@ spin(struct witch__pool *p, struct worker *w, bool one)
 
 	w->idle_ns = start;
 	for (i = 1;; i++) {
-		if (atomic_load_explicit(&p->depth, memory_order_relaxed) > 0)
+		if (atomic_load_explicit(&p->depth, memory_order_relaxed) > 0) {
+			witch__pool_resumed_ns = witch__now_ns();
 			return;
+		}
 		if (yield)
 			sched_yield();
 		else {
@@ -235,14 +241,18 @@ spin(struct witch__pool *p, struct worker *w, bool one)
 				continue;
 		}
 		now = witch__now_ns();
-		if (now - start >= limit)
+		if (now - start >= limit) {
+			witch__pool_resumed_ns = now;
 			return;
+		}
 		if (asleep == NULL ||
 		    !atomic_load_explicit(asleep, memory_order_relaxed)) {
 			if (awake_ns == 0)
 				awake_ns = now;
-			else if (now - awake_ns >= SPIN_MIN_NS)
+			else if (now - awake_ns >= SPIN_MIN_NS) {
+				witch__pool_resumed_ns = now;
 				return;
+			}
 		} else
 			awake_ns = 0;
 		yield = now - start >= SPIN_YIELD_NS;
@@ -252,7 +262,9 @@ spin(struct witch__pool *p, struct worker *w, bool one)
 static void
 spin_fit(struct worker *w)
 {
-	uint64_t gap = witch__now_ns() - w->idle_ns;
+	uint64_t now = witch__now_ns(), gap = now - w->idle_ns;
+
+	witch__pool_resumed_ns = now;	/* woken: back to work */
 
 	if (gap < SPIN_MAX_NS) {
 		w->spin_ns = gap + gap / 2 < SPIN_MAX_NS ? gap + gap / 2 :

@@ -582,6 +582,20 @@ extern atomic_bool witch__direct_always;
  */
 extern void (*_Atomic witch__flush_hook)(void);
 /*
+ * Tests only: when set, a worker calls it each time it publishes a batch
+ * of replies (reactor/job.c, pend_flush: queued or written directly), so
+ * a test can count how a pipelined read's replies were batched.  NULL in
+ * the library.
+ */
+extern void (*_Atomic witch__pend_push_hook)(void);
+/*
+ * Tests only: the age in ns after which a worker pushes its batch of
+ * replies, and the handler time after which it does (reactor/job.c,
+ * PEND_NS: 20 us).  A test raises it so that a sanitizer's slowness or a
+ * preemption on a loaded machine is not taken for a slow handler.
+ */
+extern _Atomic uint64_t witch__pend_ns;
+/*
  * Any thread: a reply owed to c could not be built (no memory).  The
  * client would wait for it forever, so the reactor closes c (closing
  * event "out_of_memory") once the replies before it are written.
