@@ -215,7 +215,8 @@ finished(struct witch__pool *p)
  * second with the long spin after any spell, 0.98 with this rule, 1.0
  * with no long spin at all; c=1 p50 24 us against 68 us without it).
  * After SPIN_YIELD_NS the loop yields the CPU at every poll.  The clock
- * is read every 16 polls, then at every yield.
+ * is read every 16 polls, then at every yield, and once more when work
+ * ends the spin: every exit sets witch__pool_resumed_ns (pool.h).
  */
 static void
 spin(struct witch__pool *p, struct worker *w, bool one)

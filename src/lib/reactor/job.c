@@ -139,8 +139,10 @@ struct pend {
 /*
  * initial-exec: in a shared library the default model makes every access
  * a __tls_get_addr call (four per request here); this one is a load from
- * %fs.  It takes 72 bytes of the static TLS block, which glibc keeps a
- * surplus of for libraries that are dlopen()ed, as libwitch may be.
+ * %fs.  It takes 72 bytes of the static TLS block (libwitch's
+ * initial-exec variables: 89 bytes in all, with witch__tls_handler and
+ * witch__pool_resumed_ns), which glibc keeps a surplus of for libraries
+ * that are dlopen()ed, as libwitch may be.
  */
 static _Thread_local struct pend pend
     __attribute__((tls_model("initial-exec")));
@@ -162,6 +164,7 @@ static void
 pend_flush(struct pend *pd, bool may_direct)
 {
 	struct witch__conn *c = pd->conn;
+	void (*hook)(void);
 
 	if (c == NULL)
 		return;
@@ -178,9 +181,9 @@ pend_flush(struct pend *pd, bool may_direct)
 		if (pd->hint > PEND_BYTES)
 			pd->hint = PEND_BYTES;
 		witch__buf_fit(&pd->b);
-		if (atomic_load_explicit(&witch__pend_push_hook,
-		    memory_order_relaxed) != NULL)
-			atomic_load(&witch__pend_push_hook)();
+		if ((hook = atomic_load_explicit(&witch__pend_push_hook,
+		    memory_order_relaxed)) != NULL)
+			hook();
 		may_direct = may_direct || atomic_load_explicit(
 		    &witch__direct_always, memory_order_relaxed);
 		if (!may_direct || !witch__conn_write_direct(c, &pd->b))
@@ -227,7 +230,8 @@ job_run(struct witch__job *job)
 		 * turn's jobs took its wakeup (and the turn: t0 is when the
 		 * reactor's turn began) for a slow handler and flushed after
 		 * the first reply of every batch: c=50 P=16 sent 1.26 send(2)
-		 * per read, not 1, and ran 20% slower (doc/performance.md).
+		 * per read, not 1, and served 10% fewer requests per second
+		 * (doc/performance.md).
 		 */
 		start = rj->t0_ns > pd->last_ns ? rj->t0_ns : pd->last_ns;
 		if (witch__pool_resumed_ns > start)
