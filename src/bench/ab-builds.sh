@@ -11,8 +11,13 @@
 #
 #   src/bench/ab-builds.sh 15 'old|../b/old|--inline-builtins no' \
 #       'new|build|--inline-builtins no' -- -n 1000000 -c 50 -P 16 -d 32
+#
+# PIN='S C' pins every server thread to CPU S and witch-bench to CPU C
+# (taskset): on a VM whose virtual CPUs differ in speed, which CPU a
+# server lands on moved its CPU per request by up to 1.7x between runs;
+# pinned, same against same stays within 2-3% (doc/performance.md).
 set -u
-[ $# -ge 4 ] || { sed -n 2,14p "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+[ $# -ge 4 ] || { sed -n 2,19p "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 ulimit -n "$(ulimit -Hn)"
 rounds=$1; shift
 specs=()
@@ -38,11 +43,19 @@ for j in $(seq 0 $((n - 1))); do
 	for _ in $(seq 1 50); do [ -s "$tmp/port.$j" ] && break; sleep 0.1; done
 	[ -s "$tmp/port.$j" ] || { echo "build $j did not start:"; cat "$tmp/log.$j"; exit 1; }
 done
+run=()
+if [ -n "${PIN:-}" ]; then
+	read -r pin_s pin_c <<<"$PIN"
+	for j in $(seq 0 $((n - 1))); do
+		taskset -a -p -c "$pin_s" "${pid[$j]}" >/dev/null || exit 1
+	done
+	run=(taskset -c "$pin_c")
+fi
 for r in $(seq 1 "$rounds"); do
 	line="round $r"
 	for j in $(seq 0 $((n - 1))); do
 		IFS='|' read -r lab _ _ <<<"${specs[$j]}"
-		"$B" -p "$(cat "$tmp/port.$j")" --pid "${pid[$j]}" --csv "$@" \
+		"${run[@]}" "$B" -p "$(cat "$tmp/port.$j")" --pid "${pid[$j]}" --csv "$@" \
 		    >"$tmp/w.csv" || exit 1
 		rps=$(awk -F, '{print $9}' "$tmp/w.csv")
 		cpu=$(awk -F, '{print $16}' "$tmp/w.csv")

@@ -36,6 +36,13 @@
  * handler (at 20 us, TSan runs two at once pushed 27-37 times in 20
  * rounds); room is left for a worker kept off the CPU that long, up to
  * 1.5 a round, where the split made exactly 2.
+ *
+ * batch_counts: a worker adds a batch's calls to the server's counters
+ * in runs (one endpoint, one latency bucket), not per request.  One
+ * worker; rounds of pipelined echo, fail and big requests in one write,
+ * mixed so that runs change endpoint inside a batch; after them every
+ * call is in the statistics exactly once: requests served and failed,
+ * each endpoint's calls and errors, the latency histogram's count.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -481,6 +488,126 @@ test_one_push_per_read(void **state)
 	witch_server_free(srv);
 }
 
+/* ---- a batch's calls counted exactly once -------------------------------- */
+
+#define COUNT_ROUNDS	20
+#define COUNT_REQ	45	/* a round: 35 echo, 5 fail, 5 big */
+
+/* An endpoint's field in the stats result (0: no such endpoint yet). */
+static json_int_t
+ep_get(json_t *res, const char *ep, const char *key)
+{
+	return json_integer_value(json_object_get(json_object_get(
+	    json_object_get(res, "endpoints"), ep), key));
+}
+
+/* The stats built-in's result (id 9998; owned by the caller). */
+static json_t *
+stats_get(int fd)
+{
+	json_t *r, *res;
+
+	assert_int_equal(th_send(fd, "{\"id\":9998,\"endpoint\":\"stats\"}"),
+	    0);
+	r = th_recv_ok(fd, 0);
+	assert_int_equal(th_id(r), 9998);
+	res = json_incref(json_object_get(r, "result"));
+	json_decref(r);
+	assert_non_null(res);
+	return res;
+}
+
+static json_int_t
+lat_count(json_t *res)
+{
+	return json_integer_value(json_object_get(json_object_get(res,
+	    "latency"), "count"));
+}
+
+static void
+test_batch_counts(void **state)
+{
+	witch_server_config_t *cfg = th_config();
+	witch_server_t *srv;
+	unsigned char out[COUNT_REQ * 64];
+	char payload[64];
+	unsigned i, round, got;
+	json_int_t served, failed;
+	json_t *s0, *s1, *r;
+	size_t off;
+	int fd;
+
+	(void)state;
+	for (i = off = 0; i < COUNT_REQ; i++) {
+		if (i % 9 == 4)
+			snprintf(payload, sizeof(payload),
+			    "{\"id\":%u,\"endpoint\":\"fail\"}", i + 1);
+		else if (i % 9 == 8)
+			snprintf(payload, sizeof(payload),
+			    "{\"id\":%u,\"endpoint\":\"big\",\"data\":100}",
+			    i + 1);
+		else
+			snprintf(payload, sizeof(payload),
+			    "{\"id\":%u,\"endpoint\":\"echo\",\"data\":%u}",
+			    i + 1, i);
+		off += put_frame(out + off, payload);
+	}
+	assert_int_equal(witch_server_config_set_workers(cfg, 1), 0);
+	assert_int_equal(witch_server_config_set_inline_builtins(cfg, false),
+	    0);
+	srv = th_server_start(cfg, reg, NULL);
+	witch_server_config_free(cfg);
+	fd = th_connect(witch_server_port(srv));
+	th_ping_ok(fd);
+
+	/* Each snapshot counts the calls answered before it, not itself. */
+	served = th_status_get(fd, "requests_served");
+	failed = th_status_get(fd, "requests_failed");
+	s0 = stats_get(fd);
+	for (round = 0; round < COUNT_ROUNDS; round++) {
+		if (round % 4 == 0)
+			th_sleep_ms(20);	/* the worker asleep */
+		assert_int_equal(th_send_raw(fd, out, off), 0);
+		for (i = got = 0; i < COUNT_REQ; i++) {
+			r = th_recv(fd, 10000);
+			assert_non_null(r);
+			assert_in_range(th_id(r), 1, COUNT_REQ);
+			if ((th_id(r) - 1) % 9 == 4)
+				assert_string_equal(th_err_code(r),
+				    "invalid_argument");
+			else
+				assert_null(th_err_code(r));
+			got++;
+			json_decref(r);
+		}
+		assert_int_equal(got, COUNT_REQ);
+	}
+	s1 = stats_get(fd);
+	/* 35 + 5 a round; the two status calls, s0 and s1 before this. */
+	assert_int_equal(th_status_get(fd, "requests_served") - served,
+	    COUNT_ROUNDS * 40 + 4);
+	assert_int_equal(th_status_get(fd, "requests_failed") - failed,
+	    COUNT_ROUNDS * 5);
+	assert_int_equal(ep_get(s1, "echo", "calls") -
+	    ep_get(s0, "echo", "calls"), COUNT_ROUNDS * 35);
+	assert_int_equal(ep_get(s1, "echo", "errors") -
+	    ep_get(s0, "echo", "errors"), 0);
+	assert_int_equal(ep_get(s1, "fail", "calls") -
+	    ep_get(s0, "fail", "calls"), COUNT_ROUNDS * 5);
+	assert_int_equal(ep_get(s1, "fail", "errors") -
+	    ep_get(s0, "fail", "errors"), COUNT_ROUNDS * 5);
+	assert_int_equal(ep_get(s1, "big", "calls") -
+	    ep_get(s0, "big", "calls"), COUNT_ROUNDS * 5);
+	/* s0 itself is in s1's histogram. */
+	assert_int_equal(lat_count(s1) - lat_count(s0),
+	    COUNT_ROUNDS * COUNT_REQ + 1);
+	json_decref(s0);
+	json_decref(s1);
+	close(fd);
+	assert_int_equal(witch_server_stop(srv, 2000), 0);
+	witch_server_free(srv);
+}
+
 /* The rule's time for this test only; back as it was even on a failure. */
 static uint64_t saved_pend_ns;
 
@@ -506,6 +633,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_batched_replies),
+		cmocka_unit_test(test_batch_counts),
 		cmocka_unit_test_setup_teardown(test_one_push_per_read,
 		    pend_setup, pend_teardown),
 	};

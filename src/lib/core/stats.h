@@ -41,13 +41,13 @@ struct witch__counters {
 /* Count one error reply with code (codes outside the list: nothing). */
 void witch__stats_error(struct witch__counters *ctr, int code);
 /*
- * Count one answered request that took us microseconds.  Bucket
+ * The latency bucket of a request that took us microseconds.  Bucket
  * 4e + f + 1 for us in [2^e (1 + f/4), 2^e (1 + (f+1)/4)): the exponent
  * and two mantissa bits, no floating point on the request path.  Its
- * reported bound 2^(i/4) is within 6% of the true one.  Any thread.
+ * reported bound 2^(i/4) is within 6% of the true one.
  */
-static inline void
-witch__stats_latency(struct witch__counters *ctr, uint64_t us)
+static inline unsigned
+witch__stats_lat_bucket(uint64_t us)
 {
 	unsigned lg;
 	unsigned b = 0;
@@ -59,7 +59,21 @@ witch__stats_latency(struct witch__counters *ctr, uint64_t us)
 		if (b >= WITCH__LAT_BUCKETS)
 			b = WITCH__LAT_BUCKETS - 1;
 	}
-	atomic_fetch_add_explicit(&ctr->latency[b], 1, memory_order_relaxed);
+	return b;
+}
+
+/* Count n answered requests in latency bucket b.  Any thread. */
+static inline void
+witch__stats_latency_n(struct witch__counters *ctr, unsigned b, unsigned n)
+{
+	atomic_fetch_add_explicit(&ctr->latency[b], n, memory_order_relaxed);
+}
+
+/* Count one answered request that took us microseconds.  Any thread. */
+static inline void
+witch__stats_latency(struct witch__counters *ctr, uint64_t us)
+{
+	witch__stats_latency_n(ctr, witch__stats_lat_bucket(us), 1);
 }
 
 #endif
