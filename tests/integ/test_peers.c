@@ -7,7 +7,8 @@
  * unknown peer is a clear error; a query of all peers names every
  * answer; heartbeats of a server whose pool is saturated keep it alive;
  * a fake peer that stops reading fills a bounded queue, the drops are
- * counted and reported, and it ends dead.
+ * counted and reported, and it ends dead; a stop delivers what the
+ * inbox already holds.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -45,6 +46,8 @@ struct seen {
 	char		 watch[64];	/* name watched ("" none) */
 	atomic_ullong	 dropped;	/* largest drop count reported */
 	atomic_int	 dead_seen;
+	atomic_int	 slow_ms;	/* the handler sleeps this long */
+	atomic_int	 entered;	/* handler calls begun */
 };
 
 static void
@@ -53,6 +56,9 @@ on_msg(witch_server_t *srv, const char *from_id, const char *from_name,
 {
 	struct seen *s = ud;
 
+	atomic_fetch_add(&s->entered, 1);
+	if (atomic_load(&s->slow_ms) > 0)
+		th_sleep_ms((unsigned)atomic_load(&s->slow_ms));
 	pthread_mutex_lock(&s->mu);
 	if (s->nmsg < MAX_SEEN) {
 		strlcpy(s->from[s->nmsg], from_name, sizeof(s->from[0]));
@@ -899,6 +905,78 @@ test_stop_from_callback(void **state)
 	seen_free(&sb);
 }
 
+/* The "received" count of the peer named name in srv's table. */
+static json_int_t
+peer_received(witch_server_t *srv, const char *name)
+{
+	json_int_t n = -1;
+	json_t *a, *v;
+	size_t i;
+
+	assert_int_equal(witch_server_peers(srv, &a), 0);
+	json_array_foreach(a, i, v)
+		if (strcmp(json_string_value(json_object_get(v, "name")),
+		    name) == 0)
+			n = json_integer_value(json_object_get(v, "received"));
+	json_decref(a);
+	return n;
+}
+
+/*
+ * Messages a server received before it was stopped reach its handler:
+ * the stop delivers the inbox, it does not drop it.  b's handler holds
+ * the first message 300 ms; the next two arrive in the inbox meanwhile
+ * (counted as received) and b is stopped at once.  Before, the peer
+ * thread saw the stop after the first message and dropped the others.
+ */
+static void
+test_stop_delivers_inbox(void **state)
+{
+	struct seen sa, sb;
+	witch_server_t *a, *b;
+	const char *an[] = { "a" }, *bn[] = { "b" };
+	json_t *msg;
+	uint64_t t0;
+	int i;
+
+	seen_init(&sa, "a");
+	seen_init(&sb, "b");
+	a = start_peer("a", "projA", 0, &sa, 0);
+	b = start_peer("b", "projA", witch_server_port(a), &sb, 0);
+	assert_true(await_alive(a, bn, 1, 10000));
+	assert_true(await_alive(b, an, 1, 10000));
+	atomic_store(&sb.slow_ms, 300);
+	for (i = 1; i <= 3; i++) {
+		msg = json_pack("{s:i}", "n", i);
+		assert_int_equal(witch_server_send_to_peer(a, "b", msg), 0);
+		json_decref(msg);
+		if (i == 1) {	/* the handler holds the first one */
+			t0 = th_now_ms();
+			while (atomic_load(&sb.entered) == 0 &&
+			    th_now_ms() - t0 < 10000)
+				th_sleep_ms(1);
+			assert_int_equal(atomic_load(&sb.entered), 1);
+		}
+	}
+	t0 = th_now_ms();
+	while (peer_received(b, "a") < 3 && th_now_ms() - t0 < 10000)
+		th_sleep_ms(1);
+	assert_int_equal(peer_received(b, "a"), 3);
+	/* Still inside the first message's handler: two wait in the inbox. */
+	assert_int_equal(atomic_load(&sb.entered), 1);
+	assert_int_equal(witch_server_stop(b, 2000), 0);
+	assert_int_equal(sb.nmsg, 3);
+	for (i = 0; i < 3; i++) {
+		assert_string_equal(sb.from[i], "a");
+		assert_int_equal(json_integer_value(json_object_get(sb.msg[i],
+		    "n")), i + 1);
+	}
+	witch_server_free(b);
+	witch_server_free(a);
+	seen_free(&sa);
+	seen_free(&sb);
+}
+
 int
 main(void)
 {
@@ -911,6 +989,7 @@ main(void)
 		cmocka_unit_test(test_garbage_peer),
 		cmocka_unit_test(test_churn),
 		cmocka_unit_test(test_stop_from_callback),
+		cmocka_unit_test(test_stop_delivers_inbox),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -411,12 +411,35 @@ witch__peers_on_own_thread(void)
 	return on_peer_thread;
 }
 
+/* Peer thread, no lock: hand the inbox messages in to the handler, then
+ * to the subscribers, in order, and free them. */
+static void
+deliver(struct witch__peers *p, struct witch__peer_msg *in,
+    const uint64_t *subs)
+{
+	struct witch__peer_msg *m, *mn;
+	json_t *d;
+
+	for (m = in; m != NULL; m = mn) {
+		mn = m->next;
+		if (p->o.msg_fn != NULL)
+			p->o.msg_fn(p->srv, m->from_id, m->from_name,
+			    m->body, p->o.msg_ud);
+		d = json_pack("{s:s, s:s, s:O}", "from", m->from_id,
+		    "name", m->from_name, "message", m->body);
+		tell_subscribers(p, subs, "peer_message", d);
+		json_decref(d);
+		json_decref(m->body);
+		witch__free(m);
+	}
+}
+
 static void *
 manager(void *arg)
 {
 	struct witch__peers *p = arg;
 	struct witch__peer_note *notes, *n, *nn;
-	struct witch__peer_msg *in, *m, *mn;
+	struct witch__peer_msg *in, *m;
 	uint64_t subs[WITCH__PEER_SUBS_MAX], now, next_judge = 0;
 	struct outgoing *out = NULL;
 	size_t nout, cap = 0, i;
@@ -519,18 +542,7 @@ manager(void *arg)
 			json_decref(d);
 			witch__free(n);
 		}
-		for (m = in; m != NULL; m = mn) {
-			mn = m->next;
-			if (p->o.msg_fn != NULL)
-				p->o.msg_fn(p->srv, m->from_id, m->from_name,
-				    m->body, p->o.msg_ud);
-			d = json_pack("{s:s, s:s, s:O}", "from", m->from_id,
-			    "name", m->from_name, "message", m->body);
-			tell_subscribers(p, subs, "peer_message", d);
-			json_decref(d);
-			json_decref(m->body);
-			witch__free(m);
-		}
+		deliver(p, in, subs);
 
 		pthread_mutex_lock(&p->mtx);
 		if (p->stopping || p->inh != NULL || p->nh != NULL)
@@ -548,7 +560,18 @@ manager(void *arg)
 			pthread_cond_timedwait(&p->cv, &p->mtx, &ts);
 		}
 	}
+	/*
+	 * Stopping: what the inbox holds was received (and counted) before
+	 * the stop; deliver it rather than drop it.  Messages that links
+	 * put there from now until they are joined are dropped by
+	 * witch__peers_stop and counted in in_dropped.
+	 */
+	in = p->inh;
+	p->inh = p->intl = NULL;
+	p->inn = 0;
+	memcpy(subs, p->subs, sizeof(subs));
 	pthread_mutex_unlock(&p->mtx);
+	deliver(p, in, subs);
 	witch__free(out);
 	return NULL;
 }
@@ -700,10 +723,11 @@ witch__peers_stop(struct witch__peers *p)
 		witch__peer_drop_queue(&p->tab[i]);
 		memset(&p->tab[i], 0, sizeof(p->tab[i]));
 	}
-	for (m = p->inh; m != NULL; m = mn) {
+	for (m = p->inh; m != NULL; m = mn) {	/* came after the last look */
 		mn = m->next;
 		json_decref(m->body);
 		witch__free(m);
+		p->in_dropped++;
 	}
 	for (n = p->nh; n != NULL; n = nn) {
 		nn = n->next;
