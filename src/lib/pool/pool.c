@@ -23,7 +23,9 @@
  * work without touching the mutex.  A relaxed read is enough there because
  * the spinner takes the mutex before it touches the queue; the value only
  * tells it when to do so.  nrunning is decremented without the lock after
- * release() returned; the worker that brings it to zero then takes the
+ * release() returned (a worker counts a run of jobs out at once, after
+ * their release_defer() calls and the run's release_flush() returned:
+ * worker.c, struct relrun); the worker that brings it to zero then takes the
  * mutex to wake drainers, and drainers test their predicate under the
  * mutex, so that wakeup cannot be lost.  The decrement is acq_rel and the
  * drainer's read acquire, so a drain that returns 0 happens-after every
@@ -153,9 +155,10 @@ batch_remove(struct worker *w, bool (*match)(const struct witch__job *,
 
 /*
  * Jobs queued or running.  Lock held.  nrunning is read with acquire: it
- * is decremented outside the lock after release() returned (acq_rel), so
- * a drainer that reads 0 knows every release() has returned and may free
- * or reuse the jobs' memory.
+ * is decremented outside the lock after release() returned (acq_rel; for
+ * a worker's run of deferred releases, after release_flush() returned),
+ * so a drainer that reads 0 knows every release has returned and may
+ * free or reuse the jobs' memory.
  */
 static size_t
 pending_locked(struct witch__pool *p)
@@ -164,7 +167,6 @@ pending_locked(struct witch__pool *p)
 	    atomic_load_explicit(&p->nrunning, memory_order_acquire);
 }
 
-/* Wake drainers if nothing is queued or running.  Lock held. */
 /* Drop and release every job of a private list linked by next. */
 static void
 drop_list(struct witch__job *job, int reason)
@@ -179,8 +181,6 @@ drop_list(struct witch__job *job, int reason)
 	}
 }
 
-/* A job was released: count it out and wake drainers.  No lock held. */
-/* A worker got work after being idle: fit its spin to the gap. */
 /* Set stopping and wake every sleeping worker.  Lock held. */
 static void
 wake_all_locked(struct witch__pool *p)

@@ -41,6 +41,19 @@ struct witch__job_ops {
 	 * then).  Never with the pool lock held.
 	 */
 	void	(*idle)(struct witch__job *job);
+	/*
+	 * Optional, both or neither (NULL: release).  A worker releases the
+	 * jobs it ran with release_defer, which may leave part of the work
+	 * (a reference to drop, a block to give back) on this thread, and
+	 * calls release_flush on the same thread to finish it: after at
+	 * most RELEASE_RUN jobs, before a job of other ops, and always
+	 * before those jobs are counted out of the pool (so a drain that
+	 * returns has seen every flush) and before the worker waits for
+	 * work.  Jobs dropped on other threads (cancel, expiry, stop) get
+	 * release.
+	 */
+	void	(*release_defer)(struct witch__job *job);
+	void	(*release_flush)(void);
 };
 
 /*

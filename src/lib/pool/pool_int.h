@@ -47,6 +47,11 @@
 #define ONE_TAKES_ALL	1
 #endif
 /* Cache lines of its next job a worker prefetches (worker.c). */
+/* Most released jobs a worker keeps before it flushes them (worker.c). */
+#ifndef RELEASE_RUN
+#define RELEASE_RUN	64
+#endif
+
 #ifndef JOB_PREFETCH_LINES
 #define JOB_PREFETCH_LINES 6
 #endif

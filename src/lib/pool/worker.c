@@ -181,15 +181,61 @@ execute(struct witch__pool *p, struct witch__job *job)
 		job->ops->run(job);
 }
 
+/* n jobs were released: count them out and wake drainers.  No lock held. */
 static void
-finished(struct witch__pool *p)
+finished(struct witch__pool *p, unsigned n)
 {
-	if (atomic_fetch_sub_explicit(&p->nrunning, 1,
-	    memory_order_acq_rel) != 1)
+	if (atomic_fetch_sub_explicit(&p->nrunning, n,
+	    memory_order_acq_rel) != n)
 		return;
 	pthread_mutex_lock(&p->mtx);
 	check_idle_locked(p);
 	pthread_mutex_unlock(&p->mtx);
+}
+
+/*
+ * Jobs this worker released but has not counted out: a run of one ops
+ * (the job ops' release_defer and release_flush).  One flush and one
+ * nrunning update per run, not a release's atomics and a fetch_sub per
+ * job (c=50 P=16: four of the worker's locked instructions per request;
+ * doc/performance.md).
+ *
+ * Ordering: the run is the worker's own.  release_flush finishes every
+ * deferred release before finished() counts the run out with the same
+ * acq_rel fetch_sub as before, so a drainer that reads nrunning == 0
+ * still finds every release (flush included) done, as pool.c's rules
+ * require.  A deferred job is no longer in any running slot or batch
+ * (step 3 of a job's life came first), so no other thread can reach it.
+ */
+struct relrun {
+	const struct witch__job_ops	*ops;
+	unsigned			 n;
+};
+
+static void
+rel_flush(struct witch__pool *p, struct relrun *rr)
+{
+	if (rr->n == 0)
+		return;
+	if (rr->ops->release_flush != NULL)
+		rr->ops->release_flush();
+	finished(p, rr->n);
+	rr->n = 0;
+}
+
+static void
+rel_add(struct witch__pool *p, struct relrun *rr, struct witch__job *job)
+{
+	const struct witch__job_ops *ops = job->ops;
+
+	if (rr->n > 0 && (rr->ops != ops || rr->n >= RELEASE_RUN))
+		rel_flush(p, rr);
+	rr->ops = ops;
+	if (ops->release_defer != NULL)
+		ops->release_defer(job);
+	else
+		ops->release(job);
+	rr->n++;
 }
 
 /*
@@ -321,6 +367,7 @@ witch__pool_worker_main(void *arg)
 	struct worker *w = arg;
 	struct witch__pool *p = w->pool;
 	struct witch__job *job = NULL, *next;
+	struct relrun rr = { NULL, 0 };
 	unsigned ran = 0;	/* jobs run since the last spin */
 	bool spun = false;
 
@@ -350,8 +397,8 @@ witch__pool_worker_main(void *arg)
 			 */
 			if (next == NULL && job->ops->idle != NULL)
 				job->ops->idle(job);
-			job->ops->release(job);
-			finished(p);
+			rel_add(p, &rr, job);
+			rel_flush(p, &rr);	/* the batch's run, counted out */
 		}
 		/* The job taken, then the rest of its batch without the lock. */
 		while ((job = next) != NULL) {
@@ -360,8 +407,7 @@ witch__pool_worker_main(void *arg)
 			ran++;
 			if ((next = take_own(w)) == NULL)
 				break;
-			job->ops->release(job);	/* more to run: not idle */
-			finished(p);
+			rel_add(p, &rr, job);	/* more to run: not idle */
 		}
 		pthread_mutex_lock(&p->mtx);
 	}

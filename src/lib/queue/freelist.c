@@ -180,6 +180,42 @@ witch__freelist_put(struct witch__freelist *fl, void *p)
 	    n, memory_order_release, memory_order_relaxed));
 }
 
+/*
+ * A chain is pushed like one block: its links and contents are written
+ * before the release CAS that makes its head the stack's, so the
+ * owner's acquire exchange sees them all (the argument at the top, for
+ * n blocks at once).  The count takes all n or none, so the cap still
+ * holds.
+ */
+void
+witch__freelist_put_chain(struct witch__freelist *fl,
+    struct witch__flnode *head, struct witch__flnode *tail, size_t n)
+{
+	struct witch__flnode *top, *next;
+
+	if (n == 0)
+		return;
+	if (atomic_fetch_add_explicit(&fl->count, n, memory_order_relaxed) +
+	    n > fl->cap) {
+		atomic_fetch_sub_explicit(&fl->count, n, memory_order_relaxed);
+		for (; head != NULL; head = next) {
+			next = head->next;
+			witch__freelist_put(fl, head);
+		}
+		return;
+	}
+#ifdef FL_ASAN
+	for (next = head; next != NULL; next = next->next)
+		POISON((char *)next + sizeof(*next),
+		    fl->size - sizeof(*next));
+#endif
+	top = atomic_load_explicit(&fl->returned, memory_order_relaxed);
+	do {
+		tail->next = top;
+	} while (!atomic_compare_exchange_weak_explicit(&fl->returned, &top,
+	    head, memory_order_release, memory_order_relaxed));
+}
+
 static void
 free_chain(struct witch__freelist *fl, struct witch__flnode *n)
 {

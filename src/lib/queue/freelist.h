@@ -53,6 +53,14 @@ void witch__freelist_poison_tail(struct witch__freelist *fl, void *p,
     size_t used);
 /* Any thread: give back a block from witch__freelist_get(). */
 void witch__freelist_put(struct witch__freelist *fl, void *p);
+/*
+ * Any thread: give back n blocks from witch__freelist_get(), linked
+ * from head to tail through their first pointer (struct witch__flnode;
+ * tail's link NULL):
+ * one push for all of them while they fit under the cap, else one by one.
+ */
+void witch__freelist_put_chain(struct witch__freelist *fl,
+    struct witch__flnode *head, struct witch__flnode *tail, size_t n);
 /* Free every cached block; once no thread can put any more.  Idempotent. */
 void witch__freelist_destroy(struct witch__freelist *fl);
 

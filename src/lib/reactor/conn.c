@@ -88,11 +88,19 @@ witch__conn_new(struct witch__reactor *r, int fd, const char *peer)
 void
 witch__conn_unref(struct witch__conn *c)
 {
+	witch__conn_unref_n(c, 1);
+}
+
+void
+witch__conn_unref_n(struct witch__conn *c, unsigned n)
+{
 	/*
 	 * acq_rel: every access by the other holders happens-before the
 	 * free, which the thread that drops the last reference performs.
+	 * Dropping n at once is dropping them one after the other with no
+	 * access in between: the last holder is still the one that reads n.
 	 */
-	if (atomic_fetch_sub_explicit(&c->refs, 1, memory_order_acq_rel) != 1)
+	if (atomic_fetch_sub_explicit(&c->refs, n, memory_order_acq_rel) != n)
 		return;
 	witch__decoder_clear(&c->dec);
 	witch__omsg_free_list(c->out_head);

@@ -374,8 +374,94 @@ witch__job_release(struct witch__job *job)
 		witch__free(rj);
 }
 
+/*
+ * What a worker's releases left to do (release_defer): a run of
+ * references to one connection, and a chain of job blocks for one
+ * server's cache, finished by job_release_flush, which the pool calls
+ * before it counts the jobs out (pool.h).  Thread-local, like pend.
+ * decode_held is not deferred: the reactor refuses a request that would
+ * exceed the connection's decode budget, so the cost of a job whose
+ * reply the client may already hold goes back at once, as before.
+ */
+struct rel {
+	struct witch__conn	*conn;	/* references to drop; NULL: none */
+	unsigned		 nrefs;
+	struct witch__freelist	*fl;	/* the blocks' cache */
+	struct witch__flnode	*head, *tail;
+	size_t			 nblocks;
+};
+
+static _Thread_local struct rel rel
+    __attribute__((tls_model("initial-exec")));
+
+static void
+rel_blocks_flush(struct rel *rl)
+{
+	if (rl->nblocks == 0)
+		return;
+	witch__freelist_put_chain(rl->fl, rl->head, rl->tail, rl->nblocks);
+	rl->head = rl->tail = NULL;
+	rl->nblocks = 0;
+}
+
+static void
+rel_conn_flush(struct rel *rl)
+{
+	if (rl->conn == NULL)
+		return;
+	witch__conn_unref_n(rl->conn, rl->nrefs);
+	rl->conn = NULL;
+	rl->nrefs = 0;
+}
+
+static void
+job_release_flush(void)
+{
+	/*
+	 * The blocks first: their cache is the server's (r->jobs), which
+	 * outlives its connections and is destroyed only after the pool
+	 * drained, that is after this flush returned.
+	 */
+	rel_blocks_flush(&rel);
+	rel_conn_flush(&rel);
+}
+
+static void
+job_release_defer(struct witch__job *job)
+{
+	struct witch__reqjob *rj = (struct witch__reqjob *)job;
+	struct witch__conn *c = rj->conn;
+	struct witch__reactor *r = c->r;
+	struct witch__flnode *n = (struct witch__flnode *)(void *)rj;
+	struct rel *rl = &rel;
+
+	json_decref(rj->root);
+	atomic_fetch_sub(&c->decode_held, rj->decode_cost);
+	if (rl->conn != c) {
+		rel_conn_flush(rl);
+		rl->conn = c;
+	}
+	rl->nrefs++;
+	if (!rj->cached) {
+		witch__free(rj);
+		return;
+	}
+	/* The job is not touched after this but for its link. */
+	if (rl->nblocks > 0 && rl->fl != &r->jobs)
+		rel_blocks_flush(rl);
+	rl->fl = &r->jobs;
+	n->next = NULL;
+	if (rl->tail != NULL)
+		rl->tail->next = n;
+	else
+		rl->head = n;
+	rl->tail = n;
+	rl->nblocks++;
+}
+
 const struct witch__job_ops witch__reqjob_ops = {
-	job_run, job_drop, witch__job_release, job_idle
+	job_run, job_drop, witch__job_release, job_idle,
+	job_release_defer, job_release_flush
 };
 
 /* ---- request accessors (worker thread, during the handler) ---------- */

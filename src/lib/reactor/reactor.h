@@ -545,6 +545,8 @@ void witch__addr_release(struct witch__conn *c);
 struct witch__conn *witch__conn_new(struct witch__reactor *r, int fd,
     const char *peer);
 void witch__conn_unref(struct witch__conn *c);
+/* Any thread: drop n references to c at once (n >= 1, all held). */
+void witch__conn_unref_n(struct witch__conn *c, unsigned n);
 /*
  * Any thread: queue the frame built in b (started with
  * witch__omsg_buf_init) for the client; b is emptied.
