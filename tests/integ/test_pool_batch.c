@@ -128,6 +128,26 @@ reg(witch_server_t *srv, void *arg)
 	    NULL), 0);
 }
 
+/*
+ * A server with one worker and the built-ins on the pool, endpoints
+ * registered by regf; *fdp a connection to it whose ping was answered.
+ */
+static witch_server_t *
+start_one_worker(void (*regf)(witch_server_t *, void *), int *fdp)
+{
+	witch_server_config_t *cfg = th_config();
+	witch_server_t *srv;
+
+	assert_int_equal(witch_server_config_set_workers(cfg, 1), 0);
+	assert_int_equal(witch_server_config_set_inline_builtins(cfg, false),
+	    0);
+	srv = th_server_start(cfg, regf, NULL);
+	witch_server_config_free(cfg);
+	*fdp = th_connect(witch_server_port(srv));
+	th_ping_ok(*fdp);
+	return srv;
+}
+
 /* ---- client side (no cmocka in threads) -------------------------------- */
 
 enum kind { K_ECHO, K_BIG, K_FAIL, K_ONEWAY };
@@ -442,7 +462,6 @@ test_one_push_per_read(void **state)
 		"{\"id\":2,\"endpoint\":\"echo\",\"data\":\"b\"}",
 		"{\"id\":3,\"endpoint\":\"stall\"}",
 	};
-	witch_server_config_t *cfg = th_config();
 	witch_server_t *srv;
 	unsigned char out[256];
 	unsigned i, round, seen, n;
@@ -456,13 +475,7 @@ test_one_push_per_read(void **state)
 		th_frame(out + off, req[i], n);
 		off += 4 + n;
 	}
-	assert_int_equal(witch_server_config_set_workers(cfg, 1), 0);
-	assert_int_equal(witch_server_config_set_inline_builtins(cfg, false),
-	    0);
-	srv = th_server_start(cfg, reg_stall, NULL);
-	witch_server_config_free(cfg);
-	fd = th_connect(witch_server_port(srv));
-	th_ping_ok(fd);
+	srv = start_one_worker(reg_stall, &fd);
 	atomic_store(&pushes, 0);
 	atomic_store(&witch__pend_push_hook, count_push);
 	for (round = 0; round < PUSH_ROUNDS; round++) {
@@ -527,7 +540,6 @@ lat_count(json_t *res)
 static void
 test_batch_counts(void **state)
 {
-	witch_server_config_t *cfg = th_config();
 	witch_server_t *srv;
 	unsigned char out[COUNT_REQ * 64];
 	char payload[64];
@@ -552,13 +564,7 @@ test_batch_counts(void **state)
 			    i + 1, i);
 		off += put_frame(out + off, payload);
 	}
-	assert_int_equal(witch_server_config_set_workers(cfg, 1), 0);
-	assert_int_equal(witch_server_config_set_inline_builtins(cfg, false),
-	    0);
-	srv = th_server_start(cfg, reg, NULL);
-	witch_server_config_free(cfg);
-	fd = th_connect(witch_server_port(srv));
-	th_ping_ok(fd);
+	srv = start_one_worker(reg, &fd);
 
 	/* Each snapshot counts the calls answered before it, not itself. */
 	served = th_status_get(fd, "requests_served");

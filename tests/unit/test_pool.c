@@ -923,6 +923,429 @@ test_batch_stolen(void **state)
 	witch__pool_free(p);
 }
 
+/* --- deferred releases ---------------------------------------------- */
+
+/*
+ * Jobs whose ops have release_defer and release_flush (pool.h): a worker
+ * releases a run of them with release_defer and finishes the run with
+ * release_flush on the same thread, with at most RELEASE_RUN pending,
+ * before it releases a job of other ops, and before it counts the run
+ * out of the pool, so a drain that returns has seen every flush
+ * (worker.c, struct relrun).  release_defer puts the job on a pending
+ * list with the thread that deferred it; release_flush takes the whole
+ * list, checks that this thread deferred every job on it and records
+ * how many it found.  Jobs of the plain ops (release only) check that
+ * nothing is pending when they are released.
+ */
+#define NDEFER		200	/* jobs behind the gate: > RELEASE_RUN */
+#define NMIXED		220	/* jobs behind the gate, mixed ops */
+#define PROBE_ID	150	/* the job that reads witch__pool_running */
+#define PROBE_READS	100	/* main's readings while it is inside it */
+#define FLUSH_DELAY_NS	1000000	/* 1 ms: see djob_flush */
+
+struct djob {
+	struct witch__job	job;	/* first */
+	unsigned		id;
+	bool			gate;	/* wait for the gate (ctx) */
+	bool			probe;	/* read running, wait for main */
+	/* Under dc.lmtx. */
+	pthread_t		tid;	/* the thread that deferred it */
+	struct djob		*pnext;	/* dc.pending_list */
+	/*
+	 * Not atomic on purpose: written by the flush on the worker, read
+	 * by main after witch__pool_drain returned, so under TSan only the
+	 * pool's ordering (drain happens-after every flush) makes it safe.
+	 */
+	unsigned		flushed;
+	atomic_uint		nrun;
+	atomic_uint		ndefer;
+	atomic_uint		nrelease;
+};
+
+static struct {
+	struct witch__pool	*pool;	/* for the probe */
+	pthread_mutex_t		 lmtx;
+	struct djob		*pending_list;	/* deferred, not flushed */
+	atomic_uint		 pending;	/* its length */
+	atomic_uint		 ran;
+	atomic_uint		 deferred;	/* release_defer calls */
+	atomic_uint		 released;	/* release calls */
+	atomic_uint		 flushes;	/* release_flush calls */
+	atomic_uint		 flushed;	/* sum of pending at flushes */
+	atomic_uint		 max_pending;	/* the most at one flush */
+	atomic_uint		 dirty;	/* plain releases with some pending */
+	atomic_uint		 wrong_thread;	/* flushed off its thread */
+	atomic_uint		 errors;	/* run twice, dropped, ... */
+	atomic_uint		 probe_running;	/* read in job PROBE_ID */
+	/* events, under ctx.mtx */
+	unsigned		 probe_in;
+	bool			 probe_go;
+} dc;
+
+static void
+store_max(atomic_uint *a, unsigned v)
+{
+	unsigned cur = atomic_load(a);
+
+	while (cur < v && !atomic_compare_exchange_weak(a, &cur, v))
+		;
+}
+
+static void
+djob_run(struct witch__job *job)
+{
+	struct djob *d = (struct djob *)job;
+
+	if (atomic_fetch_add(&d->nrun, 1) != 0)
+		atomic_fetch_add(&dc.errors, 1);
+	if (d->gate) {
+		ev_bump(&ctx.started);
+		if (!ev_wait_flag(&ctx.gate_open))
+			atomic_fetch_add(&dc.errors, 1);
+	}
+	if (d->probe) {
+		atomic_store(&dc.probe_running,
+		    (unsigned)witch__pool_running(dc.pool));
+		ev_bump(&dc.probe_in);
+		if (!ev_wait_flag(&dc.probe_go))
+			atomic_fetch_add(&dc.errors, 1);
+	}
+	atomic_fetch_add(&dc.ran, 1);
+}
+
+/* Nothing is dropped in these tests. */
+static void
+djob_drop(struct witch__job *job, int reason)
+{
+	(void)job;
+	(void)reason;
+	atomic_fetch_add(&dc.errors, 1);
+}
+
+/* Plain ops' release; a deferring job gets it only if dropped elsewhere. */
+static void
+djob_release(struct witch__job *job)
+{
+	struct djob *d = (struct djob *)job;
+
+	if (atomic_fetch_add(&d->nrelease, 1) != 0 ||
+	    atomic_load(&d->ndefer) != 0 || atomic_load(&d->nrun) != 1)
+		atomic_fetch_add(&dc.errors, 1);
+	/* A run of other ops was flushed before this release. */
+	if (atomic_load(&dc.pending) != 0)
+		atomic_fetch_add(&dc.dirty, 1);
+	atomic_fetch_add(&dc.released, 1);
+}
+
+static void
+djob_defer(struct witch__job *job)
+{
+	struct djob *d = (struct djob *)job;
+
+	if (atomic_fetch_add(&d->ndefer, 1) != 0 ||
+	    atomic_load(&d->nrelease) != 0 || atomic_load(&d->nrun) != 1)
+		atomic_fetch_add(&dc.errors, 1);
+	if (pthread_equal(pthread_self(), ctx.main_thread))
+		atomic_fetch_add(&dc.errors, 1);
+	pthread_mutex_lock(&dc.lmtx);
+	d->tid = pthread_self();
+	d->pnext = dc.pending_list;
+	dc.pending_list = d;
+	pthread_mutex_unlock(&dc.lmtx);
+	atomic_fetch_add(&dc.pending, 1);
+	atomic_fetch_add(&dc.deferred, 1);
+}
+
+/*
+ * The flush takes FLUSH_DELAY_NS before it finishes anything: no
+ * synchronisation, only a window wide enough that a pool that counted a
+ * run out before flushing it lets a drain return with the run pending.
+ */
+static void
+djob_flush(void)
+{
+	struct timespec ts = { 0, FLUSH_DELAY_NS };
+	struct djob *d;
+	unsigned n = 0;
+
+	nanosleep(&ts, NULL);
+	pthread_mutex_lock(&dc.lmtx);
+	for (d = dc.pending_list; d != NULL; d = d->pnext) {
+		if (!pthread_equal(d->tid, pthread_self()))
+			atomic_fetch_add(&dc.wrong_thread, 1);
+		d->flushed++;
+		n++;
+	}
+	dc.pending_list = NULL;
+	pthread_mutex_unlock(&dc.lmtx);
+	atomic_fetch_add(&dc.flushes, 1);
+	atomic_fetch_add(&dc.flushed, n);
+	store_max(&dc.max_pending, n);
+	atomic_fetch_sub(&dc.pending, n);
+}
+
+static const struct witch__job_ops djob_defer_ops = {
+	.run = djob_run,
+	.drop = djob_drop,
+	.release = djob_release,
+	.release_defer = djob_defer,
+	.release_flush = djob_flush,
+};
+
+static const struct witch__job_ops djob_plain_ops = {
+	.run = djob_run,
+	.drop = djob_drop,
+	.release = djob_release,
+};
+
+static void
+djob_init(struct djob *d, unsigned id, const struct witch__job_ops *ops)
+{
+	memset(d, 0, sizeof(*d));
+	d->job.ops = ops;
+	atomic_init(&d->job.cancelled, false);
+	d->id = id;
+	atomic_init(&d->nrun, 0);
+	atomic_init(&d->ndefer, 0);
+	atomic_init(&d->nrelease, 0);
+}
+
+/* Every job ran once, and was released or deferred and flushed once. */
+static void
+djob_check(struct djob *d)
+{
+	bool defer = d->job.ops == &djob_defer_ops;
+
+	assert_int_equal(atomic_load(&d->nrun), 1);
+	assert_int_equal(atomic_load(&d->ndefer), defer ? 1 : 0);
+	assert_int_equal(atomic_load(&d->nrelease), defer ? 0 : 1);
+	assert_int_equal(d->flushed, defer ? 1 : 0);
+}
+
+/* The totals every test of deferred releases ends with. */
+static void
+djob_totals(unsigned nrun, unsigned ndefer)
+{
+	struct djob *left;
+
+	/* drain returned 0: every flush has returned. */
+	assert_int_equal(atomic_load(&dc.pending), 0);
+	pthread_mutex_lock(&dc.lmtx);
+	left = dc.pending_list;
+	pthread_mutex_unlock(&dc.lmtx);
+	assert_null(left);
+	assert_int_equal(atomic_load(&dc.ran), nrun);
+	assert_int_equal(atomic_load(&dc.deferred), ndefer);
+	assert_int_equal(atomic_load(&dc.released), nrun - ndefer);
+	assert_int_equal(atomic_load(&dc.flushed), ndefer);
+	assert_true(atomic_load(&dc.flushes) >=
+	    (ndefer + RELEASE_RUN - 1) / RELEASE_RUN);
+	assert_in_range(atomic_load(&dc.max_pending), ndefer > 0 ? 1 : 0,
+	    RELEASE_RUN);
+	assert_int_equal(atomic_load(&dc.dirty), 0);
+	assert_int_equal(atomic_load(&dc.wrong_thread), 0);
+	assert_int_equal(atomic_load(&dc.errors), 0);
+	assert_int_equal(atomic_load(&ctx.errors), 0);
+}
+
+/*
+ * One worker, blocked in a gate job; n jobs submitted at once land in
+ * the queue, and the worker takes them all as one batch when the gate
+ * opens (a pool's only worker takes the whole queue).
+ */
+static void
+djob_submit_behind_gate(struct witch__pool *p, struct djob *gate,
+    struct djob *d, unsigned n)
+{
+	struct witch__job *g = &gate->job, **batch;
+	size_t depth;
+	unsigned i;
+
+	batch = calloc(n, sizeof(*batch));
+	assert_non_null(batch);
+	gate->gate = true;
+	assert_int_equal(witch__pool_submit(p, &g, 1), 1);
+	assert_true(ev_wait(&ctx.started, 1));
+	for (i = 0; i < n; i++)
+		batch[i] = &d[i].job;
+	assert_int_equal(witch__pool_submit(p, batch, n), n);
+	free(batch);
+	pthread_mutex_lock(&p->mtx);
+	depth = atomic_load(&p->depth);
+	pthread_mutex_unlock(&p->mtx);
+	assert_int_equal(depth, n);	/* all queued, none taken yet */
+}
+
+static int
+dsetup(void **state)
+{
+	memset(&dc, 0, sizeof(dc));
+	pthread_mutex_init(&dc.lmtx, NULL);
+	return setup(state);
+}
+
+static int
+dteardown(void **state)
+{
+	pthread_mutex_destroy(&dc.lmtx);
+	return teardown(state);
+}
+
+/*
+ * A batch of NDEFER deferring jobs behind a gate on one worker: each
+ * runs and is deferred once, no flush finds more than RELEASE_RUN
+ * pending, the flushes together find every job, each on the thread that
+ * deferred it, and once drain returns nothing is pending any more.
+ */
+static void
+test_release_defer_runs(void **state)
+{
+	struct witch__pool *p;
+	struct djob gate, *d;
+	unsigned i;
+
+	(void)state;
+	d = calloc(NDEFER, sizeof(*d));
+	assert_non_null(d);
+	p = dc.pool = pool_new(1, NDEFER);
+	djob_init(&gate, 0, &djob_defer_ops);
+	for (i = 0; i < NDEFER; i++)
+		djob_init(&d[i], i + 1, &djob_defer_ops);
+	djob_submit_behind_gate(p, &gate, d, NDEFER);
+	open_gate();
+	assert_int_equal(witch__pool_drain(p, witch__now_ns() +
+	    EVENT_TIMEOUT), 0);
+	djob_totals(NDEFER + 1, NDEFER + 1);
+	djob_check(&gate);
+	for (i = 0; i < NDEFER; i++)
+		djob_check(&d[i]);
+#if ONE_TAKES_ALL
+	/* One batch of them all: its runs were cut at RELEASE_RUN. */
+	assert_int_equal(atomic_load(&dc.max_pending), RELEASE_RUN);
+#endif
+	assert_int_equal(witch__pool_running(p), 0);
+	witch__pool_free(p);
+	free(d);
+}
+
+/*
+ * Which jobs of the mixed batch have the plain ops: runs of 7 deferring
+ * jobs and 3 plain ones, then a run of 80 deferring ones (longer than
+ * RELEASE_RUN), then the two alternating.
+ */
+static bool
+mixed_plain(unsigned i)
+{
+	if (i < 100)
+		return i % 10 >= 7;
+	if (i < 180)
+		return false;
+	return i % 2 == 0;
+}
+
+/*
+ * Deferring and plain jobs interleaved in one worker's batch: a run of
+ * deferred releases is flushed before a job of the other ops is released
+ * (no plain release sees anything pending), and the counts add up.
+ */
+static void
+test_release_defer_mixed(void **state)
+{
+	struct witch__pool *p;
+	struct djob gate, *d;
+	unsigned i, ndefer = 0;
+
+	(void)state;
+	d = calloc(NMIXED, sizeof(*d));
+	assert_non_null(d);
+	p = dc.pool = pool_new(1, NMIXED);
+	djob_init(&gate, 0, &djob_plain_ops);
+	for (i = 0; i < NMIXED; i++) {
+		djob_init(&d[i], i + 1, mixed_plain(i) ? &djob_plain_ops :
+		    &djob_defer_ops);
+		ndefer += !mixed_plain(i);
+	}
+	djob_submit_behind_gate(p, &gate, d, NMIXED);
+	open_gate();
+	assert_int_equal(witch__pool_drain(p, witch__now_ns() +
+	    EVENT_TIMEOUT), 0);
+	assert_int_equal(ndefer, 170);
+	djob_totals(NMIXED + 1, ndefer);
+	djob_check(&gate);
+	for (i = 0; i < NMIXED; i++)
+		djob_check(&d[i]);
+	witch__pool_free(p);
+	free(d);
+}
+
+/*
+ * witch__pool_running counts jobs started and not released: never more
+ * than the workers, even while a worker holds a run of deferred releases
+ * it has not counted out of the pool yet.  One worker, a gate and
+ * NDEFER deferring jobs: job PROBE_ID reads it on the worker, then waits
+ * while main reads it PROBE_READS times (the worker is inside that job:
+ * exactly 1); main also reads it in a loop while the batch runs.
+ */
+static void
+test_release_defer_running(void **state)
+{
+	struct witch__pool *p;
+	struct djob gate, *d;
+	uint64_t t0 = witch__now_ns();
+	size_t r, left, most = 0, exact = 0;
+	unsigned i, in_job, nread = 0;
+
+	(void)state;
+	d = calloc(NDEFER, sizeof(*d));
+	assert_non_null(d);
+	p = dc.pool = pool_new(1, NDEFER);
+	djob_init(&gate, 0, &djob_defer_ops);
+	for (i = 0; i < NDEFER; i++) {
+		djob_init(&d[i], i + 1, &djob_defer_ops);
+		d[i].probe = d[i].id == PROBE_ID;
+	}
+	djob_submit_behind_gate(p, &gate, d, NDEFER);
+	assert_int_equal(witch__pool_running(p), 1);	/* the gate */
+	open_gate();
+	while (ev_get(&dc.probe_in) == 0 &&
+	    witch__now_ns() - t0 < EVENT_TIMEOUT) {
+		if ((r = witch__pool_running(p)) > most)
+			most = r;
+		nread++;
+	}
+	/* The worker is inside job PROBE_ID, the gate and 149 released. */
+	in_job = ev_get(&dc.probe_in);
+	for (i = 0; i < PROBE_READS; i++) {
+		if ((r = witch__pool_running(p)) > most)
+			most = r;
+		exact += r == 1;
+		nread++;
+	}
+	ev_set(&dc.probe_go);
+	while (atomic_load(&dc.ran) < NDEFER + 1 &&
+	    witch__now_ns() - t0 < EVENT_TIMEOUT) {
+		if ((r = witch__pool_running(p)) > most)
+			most = r;
+		nread++;
+	}
+	/* Assert once the worker is free again, so a failure cannot hang. */
+	left = witch__pool_drain(p, t0 + EVENT_TIMEOUT);
+	print_message("running: %u in job %u; at most %zu in %u readings\n",
+	    atomic_load(&dc.probe_running), PROBE_ID, most, nread);
+	assert_int_equal(left, 0);
+	assert_int_equal(in_job, 1);
+	assert_int_equal(atomic_load(&dc.probe_running), 1);
+	assert_in_range(most, 0, 1);
+	assert_int_equal(exact, PROBE_READS);
+	assert_int_equal(witch__pool_running(p), 0);
+	djob_totals(NDEFER + 1, NDEFER + 1);
+	djob_check(&gate);
+	for (i = 0; i < NDEFER; i++)
+		djob_check(&d[i]);
+	witch__pool_free(p);
+	free(d);
+}
+
 /* --- stress --------------------------------------------------------- */
 
 struct stress {
@@ -1083,6 +1506,12 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_one_worker_long_batch,
 		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_release_defer_runs,
+		    dsetup, dteardown),
+		cmocka_unit_test_setup_teardown(test_release_defer_mixed,
+		    dsetup, dteardown),
+		cmocka_unit_test_setup_teardown(test_release_defer_running,
+		    dsetup, dteardown),
 		cmocka_unit_test_setup_teardown(test_stress, setup, teardown),
 	};
 

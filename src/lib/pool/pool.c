@@ -296,6 +296,7 @@ witch__pool_new(struct witch__pool **ret, unsigned nworkers,
 		p->workers[ncv].pool = p;
 		atomic_init(&p->workers[ncv].blk, false);
 		atomic_init(&p->workers[ncv].nbatch, 0);
+		atomic_init(&p->workers[ncv].ndeferred, 0);
 		if (sem_init(&p->workers[ncv].sem, 0, 0) != 0)
 			goto fail;
 	}
@@ -475,16 +476,26 @@ witch__pool_depth(struct witch__pool *p)
 }
 
 /*
- * Jobs a worker started (or is about to start) whose release() has not
- * returned yet: a snapshot.  Any thread.
+ * Jobs a worker started (or is about to start) and has not released: a
+ * snapshot.  Any thread.  nrunning also holds the jobs in the workers'
+ * batches (taken, not started) and the jobs a worker released but has
+ * not yet counted out (its run of deferred releases, worker.c: one
+ * update per run); neither is running.  The three are read at slightly
+ * different moments, so the difference is kept within 0..workers, what
+ * can truly run at once.
  */
 size_t
 witch__pool_running(struct witch__pool *p)
 {
-	size_t b = batched(p), n = atomic_load_explicit(&p->nrunning,
-	    memory_order_acquire);
+	size_t n = atomic_load_explicit(&p->nrunning, memory_order_acquire);
+	size_t off = batched(p);
+	unsigned i;
 
-	return n > b ? n - b : 0;
+	for (i = 0; i < p->nslots; i++)
+		off += atomic_load_explicit(&p->workers[i].ndeferred,
+		    memory_order_relaxed);
+	n = n > off ? n - off : 0;
+	return n < p->nslots ? n : p->nslots;
 }
 
 /*

@@ -31,7 +31,10 @@ struct witch__job_ops {
 	 * made that decision, never with the pool lock held.
 	 */
 	void	(*drop)(struct witch__job *job, int reason);
-	/* Free the job; called exactly once, after run or drop returned. */
+	/*
+	 * Free the job, after run or drop returned.  Each job gets exactly
+	 * one of release and release_defer (below).
+	 */
 	void	(*release)(struct witch__job *job);
 	/*
 	 * Optional (NULL: none).  Called on the worker, after run or drop
@@ -42,15 +45,15 @@ struct witch__job_ops {
 	 */
 	void	(*idle)(struct witch__job *job);
 	/*
-	 * Optional, both or neither (NULL: release).  A worker releases the
-	 * jobs it ran with release_defer, which may leave part of the work
-	 * (a reference to drop, a block to give back) on this thread, and
-	 * calls release_flush on the same thread to finish it: after at
-	 * most RELEASE_RUN jobs, before a job of other ops, and always
-	 * before those jobs are counted out of the pool (so a drain that
-	 * returns has seen every flush) and before the worker waits for
-	 * work.  Jobs dropped on other threads (cancel, expiry, stop) get
-	 * release.
+	 * Optional (release_defer NULL: release).  A worker releases the
+	 * jobs it ran or dropped with release_defer, which may leave part
+	 * of the work (a reference to drop, a block to give back) on this
+	 * thread, and calls release_flush (if not NULL) on the same thread
+	 * to finish it: when RELEASE_RUN jobs are pending, before it
+	 * releases a job of other ops, and always before those jobs are
+	 * counted out of the pool (so a drain that returns has seen every
+	 * flush) and before the worker looks for more work after a batch.
+	 * Jobs dropped on other threads (cancel, expiry, stop) get release.
 	 */
 	void	(*release_defer)(struct witch__job *job);
 	void	(*release_flush)(void);
@@ -126,7 +129,10 @@ size_t witch__pool_expire(struct witch__pool *p, uint64_t now_ns);
  * the job it runs).  Any thread; a snapshot.
  */
 size_t witch__pool_depth(struct witch__pool *p);
-/* Jobs running now.  Any thread; a snapshot. */
+/*
+ * Jobs running now (started, not released): at most the number of
+ * workers.  Any thread; a snapshot.
+ */
 size_t witch__pool_running(struct witch__pool *p);
 
 /*

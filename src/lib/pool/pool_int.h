@@ -47,13 +47,12 @@
 #define ONE_TAKES_ALL	1
 #endif
 /* Cache lines of its next job a worker prefetches (worker.c). */
+#ifndef JOB_PREFETCH_LINES
+#define JOB_PREFETCH_LINES 6
+#endif
 /* Most released jobs a worker keeps before it flushes them (worker.c). */
 #ifndef RELEASE_RUN
 #define RELEASE_RUN	64
-#endif
-
-#ifndef JOB_PREFETCH_LINES
-#define JOB_PREFETCH_LINES 6
 #endif
 
 struct worker {
@@ -68,6 +67,12 @@ struct worker {
 	struct witch__job	*batch;	/* taken, not started: by next */
 	atomic_size_t		 nbatch;	/* its length; read unlocked
 						 * (relaxed) for snapshots */
+	/*
+	 * Jobs this worker released (deferred) but has not yet counted out
+	 * of nrunning: written by the worker only, read (relaxed) for the
+	 * running snapshot, which does not count them.
+	 */
+	atomic_size_t		 ndeferred;
 	uint64_t		 spin_ns;	/* this worker's spin, adaptive */
 	uint64_t		 idle_ns;	/* when it last went idle */
 };
@@ -147,7 +152,7 @@ set_nbatch(struct worker *w, size_t n)
 	atomic_store_explicit(&w->nbatch, n, memory_order_relaxed);
 }
 
-static void
+static inline void
 check_idle_locked(struct witch__pool *p)
 {
 	if (p->ndrainers > 0 &&

@@ -21,9 +21,11 @@
  * undoes its increment and frees its block instead), relaxed decrements
  * by the owner, in bulk: the blocks it handed out since its last take are
  * subtracted just before the next take.  The counter may briefly exceed
- * cap by the number of concurrent givers and reads high by the blocks the
- * owner popped since its last take (givers then free a little sooner);
- * the number of cached blocks never exceeds cap.
+ * cap by what concurrent givers are adding (one each, or a chain's n: a
+ * chain that does not fit takes its n back and goes block by block) and
+ * reads high by the blocks the owner popped since its last take (givers
+ * then free a little sooner); the number of cached blocks never exceeds
+ * cap.
  *
  * AddressSanitizer: a cached block is poisoned (all but its link) so that
  * a use after "free" is still reported; the owner unpoisons it when it

@@ -3,8 +3,12 @@
  *
  * Lifetime.  A connection is reference counted.  The reactor holds one
  * reference from accept until it closes the socket; every queued or
- * running request (struct witch__reqjob) holds one; and the connection
- * holds one for itself while it sits on the server's ready list.  The
+ * running request (struct witch__reqjob) holds one, until its release
+ * (a worker's deferred release drops a run's references of one
+ * connection at once, witch__conn_unref_n, at its flush); a worker holds
+ * one while it batches replies for it (reactor/job.c, struct pend); and
+ * the connection holds one for itself while it sits on the server's ready
+ * list, and one while on the reactor's turn list.  The
  * reactor closes asynchronously: it marks the connection closed (fd = -1,
  * closed = true), removes it from the poller and its lists, and drops its
  * reference at the end of the loop turn.  Whoever drops the last reference

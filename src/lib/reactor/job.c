@@ -157,9 +157,10 @@ struct pend {
 /*
  * initial-exec: in a shared library the default model makes every access
  * a __tls_get_addr call (four per request here); this one is a load from
- * %fs.  It takes 72 bytes of the static TLS block (libwitch's
- * initial-exec variables: 89 bytes in all, with witch__tls_handler and
- * witch__pool_resumed_ns), which glibc keeps a surplus of for libraries
+ * %fs.  It takes 96 bytes of the static TLS block (libwitch's
+ * initial-exec variables: 160 bytes in all, with rel below (48),
+ * witch__tls_handler and witch__pool_resumed_ns; `readelf -sW
+ * libwitch.so | grep TLS`), which glibc keeps a surplus of for libraries
  * that are dlopen()ed, as libwitch may be.
  */
 static _Thread_local struct pend pend
@@ -391,6 +392,7 @@ struct rel {
 	size_t			 nblocks;
 };
 
+/* initial-exec, as pend above. */
 static _Thread_local struct rel rel
     __attribute__((tls_model("initial-exec")));
 
@@ -418,9 +420,10 @@ static void
 job_release_flush(void)
 {
 	/*
-	 * The blocks first: their cache is the server's (r->jobs), which
-	 * outlives its connections and is destroyed only after the pool
-	 * drained, that is after this flush returned.
+	 * Either order: the blocks' cache is the server's (r->jobs), which
+	 * is destroyed only after the workers were joined, and the
+	 * connection's last reference may go with this unref, but the
+	 * blocks hold nothing of it.
 	 */
 	rel_blocks_flush(&rel);
 	rel_conn_flush(&rel);
@@ -446,11 +449,16 @@ job_release_defer(struct witch__job *job)
 		witch__free(rj);
 		return;
 	}
-	/* The job is not touched after this but for its link. */
+	/*
+	 * The job is not touched after this but for its link: poisoned
+	 * now (AddressSanitizer builds), not only when its chain is
+	 * pushed, so a use after this release is reported at once.
+	 */
 	if (rl->nblocks > 0 && rl->fl != &r->jobs)
 		rel_blocks_flush(rl);
 	rl->fl = &r->jobs;
 	n->next = NULL;
+	witch__freelist_poison_tail(&r->jobs, n, sizeof(*n));
 	if (rl->tail != NULL)
 		rl->tail->next = n;
 	else
