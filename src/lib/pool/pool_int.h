@@ -27,6 +27,13 @@
 #ifndef SPIN_MAX_NS
 #define SPIN_MAX_NS	50000
 #endif
+/*
+ * The spin after a busy spell of more than one job (many clients or
+ * pipelining): 0, one more look (worker.c, spin()).
+ */
+#ifndef SPIN_SPELL_NS
+#define SPIN_SPELL_NS	0
+#endif
 /* After this long the spin yields the CPU at every poll. */
 #ifndef SPIN_YIELD_NS
 #define SPIN_YIELD_NS	SPIN_MIN_NS

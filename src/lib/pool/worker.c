@@ -242,7 +242,7 @@ rel_add(struct witch__pool *p, struct worker *w, struct relrun *rr,
 }
 
 /*
- * Poll for new work for at most w->spin_ns, or SPIN_MIN_NS unless one
+ * Poll for new work for at most w->spin_ns, or SPIN_SPELL_NS unless one
  * (the worker ran one job since its last spin).  No lock held.
  *
  * The spin adapts to the gaps between jobs that this worker sees (the
@@ -258,11 +258,16 @@ rel_add(struct witch__pool *p, struct worker *w, struct relrun *rr,
  * with fewer cores than threads a worker never spins long beside the
  * reactor.  And only after a busy spell of one job, the pattern of one
  * request in flight the spin is for: a worker that ran several (many
- * clients, pipelining) spins SPIN_MIN_NS, because while the reactor
- * sleeps then it waits for clients, whose CPU on a small machine a long
- * spin would take (c=50 P=1 on 2 cores: 0.78 x Redis's requests per
- * second with the long spin after any spell, 0.98 with this rule, 1.0
- * with no long spin at all; c=1 p50 24 us against 68 us without it).
+ * clients, pipelining) only looks once more (SPIN_SPELL_NS, 0: sixteen
+ * pauses and a clock read), because while the reactor sleeps then it
+ * waits for clients, whose CPU on a small machine a spin would take
+ * (c=50 P=1 on 2 cores: 0.78 x Redis's requests per second with the
+ * long spin after any spell, 0.98 with a 3 us spin; c=1 p50 24 us
+ * against 68 us without the long spin after one job).  With many clients
+ * the next batch seldom comes within a few microseconds, and the 3 us
+ * spin this replaced was paid at every batch: without it, build against
+ * build, c=50 P=16 +3.9% and +1.9%, c=50 P=1 +1.8% and +5.7%, c=10 P=4
+ * +3.5% and +4.3% requests per second (doc/performance.md).
  * After SPIN_YIELD_NS the loop yields the CPU at every poll.  The clock
  * is read every 16 polls, then at every yield, and once more when work
  * ends the spin: every exit sets witch__pool_resumed_ns (pool.h).
@@ -273,7 +278,7 @@ spin(struct witch__pool *p, struct worker *w, bool one)
 	const atomic_bool *asleep = atomic_load_explicit(&p->asleep,
 	    memory_order_acquire);
 	uint64_t start = witch__now_ns(), now, awake_ns = 0;
-	uint64_t limit = one ? w->spin_ns : SPIN_MIN_NS;
+	uint64_t limit = one ? w->spin_ns : SPIN_SPELL_NS;
 	bool yield = false;
 	unsigned i;
 
