@@ -18,8 +18,8 @@
  * worker can read it without the lock when it drops a job stop flagged.
  *
  * p->depth and p->nrunning are atomics only so that they can be read
- * without the lock: witch__pool_depth()/witch__pool_running() return
- * snapshots, and a spinning worker polls depth (relaxed) to notice new
+ * without the lock: witch__pool_depth() returns a snapshot, and a
+ * spinning worker polls depth (relaxed) to notice new
  * work without touching the mutex.  A relaxed read is enough there because
  * the spinner takes the mutex before it touches the queue; the value only
  * tells it when to do so.  nrunning is decremented without the lock after
@@ -30,6 +30,10 @@
  * mutex, so that wakeup cannot be lost.  The decrement is acq_rel and the
  * drainer's read acquire, so a drain that returns 0 happens-after every
  * release() returned: the caller may then free or reuse the jobs.
+ *
+ * Each worker's busy flag (set around execute(), relaxed, by that worker
+ * only) serves witch__pool_running()'s snapshot and nothing else: no
+ * decision in the pool reads it.
  *
  * job->cancelled is an atomic_bool because it is written by a canceller
  * (or witch__pool_stop) while the job's handler may be reading it on a
@@ -296,7 +300,7 @@ witch__pool_new(struct witch__pool **ret, unsigned nworkers,
 		p->workers[ncv].pool = p;
 		atomic_init(&p->workers[ncv].blk, false);
 		atomic_init(&p->workers[ncv].nbatch, 0);
-		atomic_init(&p->workers[ncv].ndeferred, 0);
+		atomic_init(&p->workers[ncv].busy, false);
 		if (sem_init(&p->workers[ncv].sem, 0, 0) != 0)
 			goto fail;
 	}
@@ -476,26 +480,25 @@ witch__pool_depth(struct witch__pool *p)
 }
 
 /*
- * Jobs a worker started (or is about to start) and has not released: a
- * snapshot.  Any thread.  nrunning also holds the jobs in the workers'
- * batches (taken, not started) and the jobs a worker released but has
- * not yet counted out (its run of deferred releases, worker.c: one
- * update per run); neither is running.  The three are read at slightly
- * different moments, so the difference is kept within 0..workers, what
- * can truly run at once.
+ * Jobs whose run or drop a worker is inside now: a snapshot, at most
+ * the number of workers.  Any thread.  Each worker's busy flag is set
+ * and cleared by that worker around execute() (relaxed stores, read
+ * relaxed here): a handler that asks sees its own worker busy (its own
+ * store came before, on the same thread); other workers' flags may be a
+ * moment old.  Not nrunning, which also holds the jobs taken in batches
+ * and those released but not yet counted out (a worker's run of
+ * deferred releases) until their flush: that count is for drain.
  */
 size_t
 witch__pool_running(struct witch__pool *p)
 {
-	size_t n = atomic_load_explicit(&p->nrunning, memory_order_acquire);
-	size_t off = batched(p);
+	size_t n = 0;
 	unsigned i;
 
 	for (i = 0; i < p->nslots; i++)
-		off += atomic_load_explicit(&p->workers[i].ndeferred,
+		n += atomic_load_explicit(&p->workers[i].busy,
 		    memory_order_relaxed);
-	n = n > off ? n - off : 0;
-	return n < p->nslots ? n : p->nslots;
+	return n;
 }
 
 /*

@@ -49,11 +49,13 @@ struct witch__job_ops {
 	 * jobs it ran or dropped with release_defer, which may leave part
 	 * of the work (a reference to drop, a block to give back) on this
 	 * thread, and calls release_flush (if not NULL) on the same thread
-	 * to finish it: when RELEASE_RUN jobs are pending, before it
-	 * releases a job of other ops, and always before those jobs are
-	 * counted out of the pool (so a drain that returns has seen every
-	 * flush) and before the worker looks for more work after a batch.
-	 * Jobs dropped on other threads (cancel, expiry, stop) get release.
+	 * to finish it: before a release that would make the run longer
+	 * than RELEASE_RUN, before it releases a job of other ops, always
+	 * before those jobs are counted out of the pool (so a drain that
+	 * returns has seen every flush), and at the end of a batch, before
+	 * the worker runs its next batch, spins or sleeps.  So deferred
+	 * work may wait behind the later handlers of the same batch.  Jobs
+	 * dropped on other threads (cancel, expiry, stop) get release.
 	 */
 	void	(*release_defer)(struct witch__job *job);
 	void	(*release_flush)(void);
@@ -130,8 +132,9 @@ size_t witch__pool_expire(struct witch__pool *p, uint64_t now_ns);
  */
 size_t witch__pool_depth(struct witch__pool *p);
 /*
- * Jobs running now (started, not released): at most the number of
- * workers.  Any thread; a snapshot.
+ * Jobs whose run or drop a worker is inside now: at most the number of
+ * workers; from a handler, its own job included.  Any thread; a
+ * snapshot.
  */
 size_t witch__pool_running(struct witch__pool *p);
 

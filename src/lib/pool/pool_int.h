@@ -75,11 +75,11 @@ struct worker {
 	atomic_size_t		 nbatch;	/* its length; read unlocked
 						 * (relaxed) for snapshots */
 	/*
-	 * Jobs this worker released (deferred) but has not yet counted out
-	 * of nrunning: written by the worker only, read (relaxed) for the
-	 * running snapshot, which does not count them.
+	 * True while this worker is inside a job's run or drop (execute):
+	 * written by the worker only, read (relaxed) by
+	 * witch__pool_running() for its snapshot, never by drain.
 	 */
-	atomic_size_t		 ndeferred;
+	atomic_bool		 busy;
 	uint64_t		 spin_ns;	/* this worker's spin, adaptive */
 	uint64_t		 idle_ns;	/* when it last went idle */
 };

@@ -213,32 +213,29 @@ struct relrun {
 };
 
 static void
-rel_flush(struct witch__pool *p, struct worker *w, struct relrun *rr)
+rel_flush(struct witch__pool *p, struct relrun *rr)
 {
 	if (rr->n == 0)
 		return;
 	if (rr->ops->release_flush != NULL)
 		rr->ops->release_flush();
 	finished(p, rr->n);
-	atomic_store_explicit(&w->ndeferred, 0, memory_order_relaxed);
 	rr->n = 0;
 }
 
 static void
-rel_add(struct witch__pool *p, struct worker *w, struct relrun *rr,
-    struct witch__job *job)
+rel_add(struct witch__pool *p, struct relrun *rr, struct witch__job *job)
 {
 	const struct witch__job_ops *ops = job->ops;
 
 	if (rr->n > 0 && (rr->ops != ops || rr->n >= RELEASE_RUN))
-		rel_flush(p, w, rr);
+		rel_flush(p, rr);
 	rr->ops = ops;
 	if (ops->release_defer != NULL)
 		ops->release_defer(job);
 	else
 		ops->release(job);
-	/* Released: no longer running for witch__pool_running(). */
-	atomic_store_explicit(&w->ndeferred, ++rr->n, memory_order_relaxed);
+	rr->n++;
 }
 
 /*
@@ -405,17 +402,22 @@ witch__pool_worker_main(void *arg)
 			 */
 			if (next == NULL && job->ops->idle != NULL)
 				job->ops->idle(job);
-			rel_add(p, w, &rr, job);
-			rel_flush(p, w, &rr);	/* the batch's run, counted out */
+			rel_add(p, &rr, job);
+			rel_flush(p, &rr);	/* the batch's run, counted out */
 		}
 		/* The job taken, then the rest of its batch without the lock. */
 		while ((job = next) != NULL) {
+			/* For witch__pool_running() only (pool.c). */
+			atomic_store_explicit(&w->busy, true,
+			    memory_order_relaxed);
 			execute(p, job);
+			atomic_store_explicit(&w->busy, false,
+			    memory_order_relaxed);
 			spun = false;
 			ran++;
 			if ((next = take_own(w)) == NULL)
 				break;
-			rel_add(p, w, &rr, job);	/* more to run: not idle */
+			rel_add(p, &rr, job);	/* more to run: not idle */
 		}
 		pthread_mutex_lock(&p->mtx);
 	}

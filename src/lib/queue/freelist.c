@@ -171,6 +171,7 @@ witch__freelist_put(struct witch__freelist *fl, void *p)
 	if (atomic_fetch_add_explicit(&fl->count, 1, memory_order_relaxed) >=
 	    fl->cap) {
 		atomic_fetch_sub_explicit(&fl->count, 1, memory_order_relaxed);
+		UNPOISON(p, fl->size);	/* a deferred block comes poisoned */
 		witch__free(p);
 		return;
 	}

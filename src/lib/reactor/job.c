@@ -159,9 +159,10 @@ struct pend {
  * a __tls_get_addr call (four per request here); this one is a load from
  * %fs.  It takes 96 bytes of the static TLS block (libwitch's
  * initial-exec variables: 160 bytes in all, with rel below (48),
- * witch__tls_handler and witch__pool_resumed_ns; `readelf -sW
- * libwitch.so | grep TLS`), which glibc keeps a surplus of for libraries
- * that are dlopen()ed, as libwitch may be.
+ * witch__tls_handler and witch__pool_resumed_ns; the module's TLS
+ * block, all of which is static, is 161 with the peer thread's flag:
+ * `readelf -lW libwitch.so | grep TLS`), which glibc keeps a surplus of
+ * for libraries that are dlopen()ed, as libwitch may be.
  */
 static _Thread_local struct pend pend
     __attribute__((tls_model("initial-exec")));
