@@ -1279,14 +1279,14 @@ test_release_defer_mixed(void **state)
 }
 
 /*
- * witch__pool_running counts the jobs workers are inside: never more
- * than the workers, even while a worker holds a run of deferred releases
- * it has not counted out of the pool yet (nrunning minus the batch read
- * 22 in job PROBE_ID).  No clamp hides an over-count: the snapshot is
- * the sum of the workers' busy flags.  One worker, a gate and NDEFER
- * deferring jobs: job PROBE_ID reads it on the worker, then waits while
- * main reads it PROBE_READS times (the worker is inside that job:
- * exactly 1); main also reads it in a loop while the batch runs.
+ * witch__pool_running counts the jobs workers are inside, not a run of
+ * deferred releases a worker has not counted out of the pool yet
+ * (nrunning minus the batch read 22 in job PROBE_ID).  One worker, a
+ * gate and NDEFER deferring jobs: job PROBE_ID reads it on the worker,
+ * then waits while main reads it PROBE_READS times (the worker is inside
+ * that job: exactly 1 both ways); main also reads it in a loop while the
+ * batch runs (at most 1 cannot fail with one worker's flag; kept as a
+ * smoke check).
  */
 static void
 test_release_defer_running(void **state)

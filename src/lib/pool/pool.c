@@ -17,16 +17,17 @@
  * p->stopping is written only under the mutex; it is atomic so that a
  * worker can read it without the lock when it drops a job stop flagged.
  *
- * p->depth and p->nrunning are atomics only so that they can be read
- * without the lock: witch__pool_depth() returns a snapshot, and a
- * spinning worker polls depth (relaxed) to notice new
- * work without touching the mutex.  A relaxed read is enough there because
- * the spinner takes the mutex before it touches the queue; the value only
- * tells it when to do so.  nrunning is decremented without the lock after
+ * p->depth is atomic only so that it can be read without the lock:
+ * witch__pool_depth() returns a snapshot, and a spinning worker polls
+ * depth (relaxed) to notice new work without touching the mutex.  A
+ * relaxed read is enough there because the spinner takes the mutex
+ * before it touches the queue; the value only tells it when to do so.
+ * p->nrunning is atomic because workers lower it without the lock; it is
+ * read under the lock (drain's predicate).  It is decremented after
  * release() returned (a worker counts a run of jobs out at once, after
  * their release_defer() calls and the run's release_flush() returned:
- * worker.c, struct relrun); the worker that brings it to zero then takes the
- * mutex to wake drainers, and drainers test their predicate under the
+ * worker.c, struct relrun); the worker that brings it to zero then takes
+ * the mutex to wake drainers, and drainers test their predicate under the
  * mutex, so that wakeup cannot be lost.  The decrement is acq_rel and the
  * drainer's read acquire, so a drain that returns 0 happens-after every
  * release() returned: the caller may then free or reuse the jobs.
@@ -65,8 +66,9 @@
  * in a batch or running, each in exactly one of those places.
  *
  * A batch's jobs were counted out of depth and into nrunning when they
- * were taken (one atomic each for the whole batch): for depth, running
- * and drain they are taken by a worker.  Cancel, expire and stop treat
+ * were taken (one atomic each for the whole batch), so drain waits for
+ * them; witch__pool_depth() adds the batches back (they wait to start),
+ * and witch__pool_running() does not count them.  Cancel, expire and stop treat
  * them as queued (they have not started): they remove them from the
  * batch under its lock, subtract them from nrunning under p->mtx (an
  * acq_rel read-modify-write, so it continues the release sequence of the

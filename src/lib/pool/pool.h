@@ -133,7 +133,9 @@ size_t witch__pool_expire(struct witch__pool *p, uint64_t now_ns);
 size_t witch__pool_depth(struct witch__pool *p);
 /*
  * Jobs whose run or drop a worker is inside now: at most the number of
- * workers; from a handler, its own job included.  Any thread; a
+ * workers; from a handler, its own job included.  A job a worker has
+ * popped but not yet started (while it finishes the previous one's
+ * release) is in neither this nor witch__pool_depth.  Any thread; a
  * snapshot.
  */
 size_t witch__pool_running(struct witch__pool *p);

@@ -18,8 +18,9 @@
 #include "pool/pool.h"
 
 /*
- * How long an idle worker polls for new work before it sleeps: adaptive,
- * between SPIN_MIN_NS and SPIN_MAX_NS (see spin() in worker.c).
+ * How long an idle worker polls for new work before it sleeps: after one
+ * job, adaptive, between SPIN_MIN_NS and SPIN_MAX_NS; after several,
+ * SPIN_SPELL_NS (see spin() in worker.c).
  */
 #ifndef SPIN_MIN_NS
 #define SPIN_MIN_NS	3000
@@ -70,7 +71,7 @@ struct worker {
 	struct worker		*next_idle;
 	/* Guarded by blk (below), not only by the pool mutex. */
 	atomic_bool		 blk;	/* the batch lock: a spinlock */
-	struct witch__job	*running;	/* started, not yet finished */
+	struct witch__job	*running;	/* popped, not yet released */
 	struct witch__job	*batch;	/* taken, not started: by next */
 	atomic_size_t		 nbatch;	/* its length; read unlocked
 						 * (relaxed) for snapshots */
@@ -91,7 +92,7 @@ struct witch__pool {
 	struct witch__job	*tail;	/* push here */
 	size_t			 cap;
 	atomic_size_t		 depth;	/* jobs queued */
-	atomic_size_t		 nrunning;	/* popped, not released */
+	atomic_size_t		 nrunning;	/* popped, not counted out */
 	struct worker		*idle;	/* sleeping workers */
 	unsigned		 ndrainers;
 	atomic_bool		 stopping;	/* written under mtx */

@@ -67,9 +67,10 @@ steal_locked(struct witch__pool *p, struct worker *self, size_t *n)
  * Pool lock held.
  *
  * Taken jobs leave depth and join nrunning here, for the whole batch at
- * once: a batch's jobs count as running (taken by a worker) for
- * witch__pool_depth/running and drain, and as queued for cancel, expire
- * and stop, which find them in the batch and remove them (see
+ * once, so drain waits for them; witch__pool_depth counts them as
+ * waiting, witch__pool_running not at all (until each starts), and
+ * cancel, expire and stop treat them as queued: they find them in the
+ * batch and remove them (see
  * witch__pool_cancel).  Only this worker adds to its batch, under the
  * pool lock; it takes from it, and others remove from it, under its
  * batch lock.
@@ -239,8 +240,8 @@ rel_add(struct witch__pool *p, struct relrun *rr, struct witch__job *job)
 }
 
 /*
- * Poll for new work for at most w->spin_ns, or SPIN_SPELL_NS unless one
- * (the worker ran one job since its last spin).  No lock held.
+ * Poll for new work for at most w->spin_ns if one (the worker ran at
+ * most one job since its last spin), else SPIN_SPELL_NS.  No lock held.
  *
  * The spin adapts to the gaps between jobs that this worker sees (the
  * time from going idle to the next job, spin_fit): a gap that a spin
@@ -255,8 +256,9 @@ rel_add(struct witch__pool *p, struct relrun *rr, struct witch__job *job)
  * with fewer cores than threads a worker never spins long beside the
  * reactor.  And only after a busy spell of one job, the pattern of one
  * request in flight the spin is for: a worker that ran several (many
- * clients, pipelining) only looks once more (SPIN_SPELL_NS, 0: sixteen
- * pauses and a clock read), because while the reactor sleeps then it
+ * clients, pipelining) only looks a little longer (SPIN_SPELL_NS, 0: it
+ * polls depth 16 times between pauses, and the first clock read ends
+ * it: about 0.1-1 us), because while the reactor sleeps then it
  * waits for clients, whose CPU on a small machine a spin would take
  * (c=50 P=1 on 2 cores: 0.78 x Redis's requests per second with the
  * long spin after any spell, 0.98 with a 3 us spin; c=1 p50 24 us
