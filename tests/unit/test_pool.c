@@ -1022,15 +1022,25 @@ djob_drop(struct witch__job *job, int reason)
 	atomic_fetch_add(&dc.errors, 1);
 }
 
+/*
+ * d's one release of either kind (mine, the other kind's count other),
+ * after its one run.
+ */
+static void
+djob_release_once(struct djob *d, atomic_uint *mine, atomic_uint *other)
+{
+	if (atomic_fetch_add(mine, 1) != 0 || atomic_load(other) != 0 ||
+	    atomic_load(&d->nrun) != 1)
+		atomic_fetch_add(&dc.errors, 1);
+}
+
 /* Plain ops' release; a deferring job gets it only if dropped elsewhere. */
 static void
 djob_release(struct witch__job *job)
 {
 	struct djob *d = (struct djob *)job;
 
-	if (atomic_fetch_add(&d->nrelease, 1) != 0 ||
-	    atomic_load(&d->ndefer) != 0 || atomic_load(&d->nrun) != 1)
-		atomic_fetch_add(&dc.errors, 1);
+	djob_release_once(d, &d->nrelease, &d->ndefer);
 	/* A run of other ops was flushed before this release. */
 	if (atomic_load(&dc.pending) != 0)
 		atomic_fetch_add(&dc.dirty, 1);
@@ -1042,9 +1052,7 @@ djob_defer(struct witch__job *job)
 {
 	struct djob *d = (struct djob *)job;
 
-	if (atomic_fetch_add(&d->ndefer, 1) != 0 ||
-	    atomic_load(&d->nrelease) != 0 || atomic_load(&d->nrun) != 1)
-		atomic_fetch_add(&dc.errors, 1);
+	djob_release_once(d, &d->ndefer, &d->nrelease);
 	if (pthread_equal(pthread_self(), ctx.main_thread))
 		atomic_fetch_add(&dc.errors, 1);
 	pthread_mutex_lock(&dc.lmtx);
