@@ -15,6 +15,7 @@
 
 #include <cmocka.h>
 
+#include "core/alloc.h"	/* WITCH__ASAN, and its asan_interface.h */
 #include "queue/freelist.h"
 
 #if defined(__SANITIZE_THREAD__)
@@ -23,17 +24,6 @@
 #if __has_feature(thread_sanitizer)
 #define UNDER_TSAN 1
 #endif
-#endif
-
-#if defined(__SANITIZE_ADDRESS__)
-#define UNDER_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define UNDER_ASAN 1
-#endif
-#endif
-#ifdef UNDER_ASAN
-#include <sanitizer/asan_interface.h>
 #endif
 
 #ifdef UNDER_TSAN
@@ -70,14 +60,14 @@ test_reuse_and_cap(void **state)
 	memset(a, 0xab, sizeof(struct block));
 	witch__freelist_put(&fl, a);
 	assert_int_equal(atomic_load(&fl.count), 1);
-#ifdef UNDER_ASAN
+#ifdef WITCH__ASAN
 	/* A cached block is poisoned past its link: use after put reports. */
 	assert_true(__asan_address_is_poisoned((char *)a + sizeof(void *)));
 	assert_false(__asan_address_is_poisoned(a));
 #endif
 	b = witch__freelist_get(&fl);		/* the same block back */
 	assert_ptr_equal(a, b);
-#ifdef UNDER_ASAN
+#ifdef WITCH__ASAN
 	assert_false(__asan_address_is_poisoned((char *)b + sizeof(void *)));
 #endif
 	/* The owner settles the counter in bulk, at its next take. */
@@ -111,7 +101,7 @@ test_chain(void **state)
 		b[i]->next = i + 1 < 5 ? b[i + 1] : NULL;
 	witch__freelist_put_chain(&fl, b[0], b[4], 5);
 	assert_int_equal(atomic_load(&fl.count), 5);
-#ifdef UNDER_ASAN
+#ifdef WITCH__ASAN
 	for (i = 0; i < 5; i++)
 		assert_true(__asan_address_is_poisoned((char *)b[i] +
 		    sizeof(void *)));

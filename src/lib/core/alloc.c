@@ -23,6 +23,12 @@ should_fail(void)
 	return 0;
 }
 
+bool
+witch__alloc_fail_due(void)
+{
+	return should_fail() != 0;
+}
+
 long
 witch__alloc_fail_after(long n)
 {

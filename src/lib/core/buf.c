@@ -63,6 +63,14 @@ witch__buf_append_str(struct witch__buf *b, const char *s)
 	return witch__buf_append(b, s, strlen(s));
 }
 
+void
+witch__buf_adopt(struct witch__buf *b, void *p, size_t cap)
+{
+	b->data = p;
+	b->len = 0;
+	b->cap = cap;
+}
+
 unsigned char *
 witch__buf_steal(struct witch__buf *b, size_t *len)
 {

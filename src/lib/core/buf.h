@@ -24,6 +24,11 @@ int witch__buf_reserve(struct witch__buf *b, size_t extra);
 int witch__buf_append(struct witch__buf *b, const void *p, size_t n);
 /* Append a NUL-terminated string (without the NUL). */
 int witch__buf_append_str(struct witch__buf *b, const char *s);
+/*
+ * Give an empty buffer (no storage: just initialised, freed or stolen
+ * from) p as its storage: cap bytes from witch__malloc, now the buffer's.
+ */
+void witch__buf_adopt(struct witch__buf *b, void *p, size_t cap);
 /* Take the bytes (caller frees with witch__free); the buffer is reset. */
 unsigned char *witch__buf_steal(struct witch__buf *b, size_t *len);
 /*

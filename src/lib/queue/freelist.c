@@ -38,21 +38,8 @@
 #include "core/alloc.h"
 #include "queue/freelist.h"
 
-#if defined(__SANITIZE_ADDRESS__)
-#define FL_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define FL_ASAN 1
-#endif
-#endif
-#ifdef FL_ASAN
-#include <sanitizer/asan_interface.h>
-#define POISON(p, n)	ASAN_POISON_MEMORY_REGION((p), (n))
-#define UNPOISON(p, n)	ASAN_UNPOISON_MEMORY_REGION((p), (n))
-#else
-#define POISON(p, n)	((void)(p), (void)(n))
-#define UNPOISON(p, n)	((void)(p), (void)(n))
-#endif
+#define POISON(p, n)	WITCH__POISON(p, n)
+#define UNPOISON(p, n)	WITCH__UNPOISON(p, n)
 
 /*
  * Cache lines of the next block the owner prefetches for writing when it
@@ -207,7 +194,7 @@ witch__freelist_put_chain(struct witch__freelist *fl,
 		}
 		return;
 	}
-#ifdef FL_ASAN
+#ifdef WITCH__ASAN
 	for (next = head; next != NULL; next = next->next)
 		POISON((char *)next + sizeof(*next),
 		    fl->size - sizeof(*next));
