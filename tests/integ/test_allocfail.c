@@ -36,7 +36,7 @@
 #define SWEEP_MAX	400	/* more allocations than any cycle makes */
 #define PING_ID		4242
 
-/* Pool handler: a reply well over 32 bytes (an omsg header's size). */
+/* Pool handler: a reply well over 40 bytes (an omsg header's size). */
 static int
 h_wecho(witch_request_t *req, void *ud)
 {

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "integ/harness.h"
+#include "reactor/reactor.h"	/* witch__flush_hook */
 
 static pthread_t inline_thr, pool_thr;
 static atomic_int inline_calls, inline_oneway_calls, note_bad;
@@ -98,6 +99,24 @@ h_raw(witch_request_t *req, void *ud)
 	return rc;
 }
 
+/*
+ * Inline handler that holds the reactor's turn until the test lets it
+ * go (release), at most HOLD_MS, saying when it has started (held).
+ */
+#define HOLD_MS 10000
+static atomic_int held, release;
+
+static int
+h_hold(witch_request_t *req, void *ud)
+{
+	unsigned i;
+
+	atomic_store(&held, 1);
+	for (i = 0; i < HOLD_MS && atomic_load(&release) == 0; i++)
+		th_sleep_ms(1);
+	return witch_request_reply(req, json_true());
+}
+
 /* Pool handler: where do pool handlers run? */
 static int
 h_where(witch_request_t *req, void *ud)
@@ -123,6 +142,8 @@ reg(witch_server_t *srv, void *arg)
 	    NULL, 0, h_big, NULL, WITCH_ENDPOINT_INLINE), 0);
 	assert_int_equal(witch_server_register_endpoint(srv, "raw",
 	    h_raw, NULL), 0);
+	assert_int_equal(witch_server_register_endpoint_ex(srv, "hold",
+	    NULL, 0, h_hold, NULL, WITCH_ENDPOINT_INLINE), 0);
 	assert_int_equal(witch_server_register_endpoint_ex(srv, "raw_inline",
 	    NULL, 0, h_raw, NULL, WITCH_ENDPOINT_INLINE), 0);
 	/* Bad calls change nothing. */
@@ -523,6 +544,74 @@ test_reply_raw(void **state)
 	witch_server_free(srv);
 }
 
+/*
+ * The replies of one reactor turn leave together, at the turn's end:
+ * BURST connections whose requests all arrive while the reactor is held
+ * in an inline handler (until the test has sent them all) are read in
+ * the next turn, and that turn's first
+ * write comes after every one of them was answered (a client waiting on
+ * all of them then wakes once, not once per connection).  A reactor that
+ * wrote each connection's replies right after reading it would make its
+ * first write after one answer.
+ */
+#define BURST 8
+static atomic_int flush_calls0, flush_first;	/* -1: no flush yet */
+
+/* Flush hook: how many twice calls had run at the first flush after
+ * the burst's first call. */
+static void
+burst_hook(void)
+{
+	int n = atomic_load(&inline_calls) - atomic_load(&flush_calls0);
+	int none = -1;
+
+	if (n > 0)
+		atomic_compare_exchange_strong(&flush_first, &none, n);
+}
+
+static void
+test_inline_turn_burst(void **state)
+{
+	witch_server_t *srv = start(true);
+	unsigned port = witch_server_port(srv);
+	int s = th_connect(port), k[BURST], i;
+	json_t *r;
+
+	for (i = 0; i < BURST; i++) {
+		k[i] = th_connect(port);
+		th_ping_ok(k[i]);		/* accepted, and quiet */
+	}
+	atomic_store(&held, 0);
+	atomic_store(&release, 0);
+	th_send(s, "{\"id\":1,\"endpoint\":\"hold\"}");
+	for (i = 0; i < 500 && atomic_load(&held) == 0; i++)
+		th_sleep_ms(10);
+	assert_int_equal(atomic_load(&held), 1);
+	/* The reactor is inside the handler: these wait in the sockets. */
+	atomic_store(&flush_calls0, atomic_load(&inline_calls));
+	atomic_store(&flush_first, -1);
+	atomic_store(&witch__flush_hook, burst_hook);
+	for (i = 0; i < BURST; i++)
+		assert_int_equal(th_sendf(k[i], "{\"id\":%d,\"endpoint\":"
+		    "\"twice\",\"data\":%d}", 10 + i, i), 0);
+	/* Sent on loopback: in the server's sockets when send returns. */
+	atomic_store(&release, 1);
+	th_expect_reply(s, 1, NULL);
+	for (i = 0; i < BURST; i++) {
+		r = th_recv_ok(k[i], 5000);
+		assert_int_equal(th_id(r), 10 + i);
+		assert_int_equal(json_integer_value(json_object_get(r,
+		    "result")), 2 * i);
+		json_decref(r);
+	}
+	atomic_store(&witch__flush_hook, NULL);
+	assert_int_equal(atomic_load(&flush_first), BURST);
+	for (i = 0; i < BURST; i++)
+		close(k[i]);
+	close(s);
+	witch_server_free(srv);
+}
+
 int
 main(void)
 {
@@ -536,6 +625,7 @@ main(void)
 		cmocka_unit_test(test_inline_output_soft_limit),
 		cmocka_unit_test(test_inline_then_bad_frame),
 		cmocka_unit_test(test_reply_raw),
+		cmocka_unit_test(test_inline_turn_burst),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -92,6 +92,7 @@ witch__omsg_from_buf(struct witch__buf *b)
 	m->len = len - sizeof(*m);
 	m->off = 0;
 	m->data = (unsigned char *)(m + 1);
+	m->obuf = false;
 	return m;
 }
 

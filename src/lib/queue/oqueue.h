@@ -12,6 +12,7 @@
 #define WITCH__QUEUE_OQUEUE_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "core/alloc.h"
@@ -22,6 +23,8 @@ struct witch__omsg {
 	size_t			 len;
 	size_t			 off;
 	unsigned char		*data;	/* owned (witch__malloc) */
+	bool			 obuf;	/* a block of the reactor's output
+					 * buffers, for their cache (conn.c) */
 };
 
 struct witch__oqueue {
@@ -48,6 +51,7 @@ witch__omsg_new(unsigned char *data, size_t len)
 	m->len = len;
 	m->off = 0;
 	m->data = data;
+	m->obuf = false;
 	return m;
 }
 struct witch__buf;

@@ -50,8 +50,6 @@
 #include "reactor/reactor.h"
 
 #define MAX_IOV 64
-/* Room for the frames of a batch: one allocation per flush, usually. */
-#define OBUF_INITIAL 4096
 
 static void output_drop(struct witch__conn *);
 
@@ -180,18 +178,36 @@ witch__conn_send_error(struct witch__conn *c, const char *id, int code,
 
 /*
  * Start the connection's reactor output buffer (c->obuf empty): an omsg
- * header in front of room for a batch, in one malloc.  False: out of
- * memory.  The test for an empty buffer is witch__obuf_ready() (inline).
+ * header in front of room for a batch, in one block from the reactor's
+ * cache (r->obufs).  False: out of memory.  The test for an empty buffer
+ * is witch__obuf_ready() (inline).
  */
 bool
 witch__obuf_start(struct witch__conn *c)
 {
 	static const struct witch__omsg hdr;
+	void *p;
 
 	witch__buf_free(&c->obuf);
 	witch__buf_init(&c->obuf, 0);
-	(void)witch__buf_reserve(&c->obuf, OBUF_INITIAL);
+	if ((p = witch__blkcache_get(&c->r->obufs)) != NULL)
+		witch__buf_adopt(&c->obuf, p, WITCH__OBUF_BLOCK);
 	return witch__buf_append(&c->obuf, &hdr, sizeof(hdr)) == 0;
+}
+
+/*
+ * A message written out: a block of the reactor's output buffers goes
+ * back to their cache (obuf_push), anything else to the allocator.  The
+ * reactor only: the cache is not shared (messages freed on other threads,
+ * at a connection's last unref, use witch__omsg_free).
+ */
+static void
+omsg_written(struct witch__reactor *r, struct witch__omsg *m)
+{
+	if (m->obuf)
+		witch__blkcache_put(&r->obufs, m);
+	else
+		witch__omsg_free(m);
 }
 
 /*
@@ -204,16 +220,25 @@ obuf_pending(const struct witch__conn *c)
 	return c->obuf.len > sizeof(struct witch__omsg);
 }
 
-/* Hand the reactor's frames to the output queue, as one message. */
+/*
+ * Hand the reactor's frames to the output queue, as one message.  Still
+ * in its block of WITCH__OBUF_BLOCK bytes (not grown): marked for the
+ * cache of those blocks once written.  Only the reactor's own blocks go
+ * there: a block a worker allocated is freed, back to the worker's arena,
+ * where the worker will look for its next one.
+ */
 static void
 obuf_push(struct witch__conn *c)
 {
 	struct witch__omsg *m;
+	bool block = c->obuf.cap == WITCH__OBUF_BLOCK;
 
 	if (c->obuf.len == 0)
 		return;
-	if ((m = witch__omsg_from_buf(&c->obuf)) != NULL)
+	if ((m = witch__omsg_from_buf(&c->obuf)) != NULL) {
+		m->obuf = block;
 		witch__oqueue_push(&c->oq, m);
+	}
 	witch__buf_init(&c->obuf, 0);
 }
 
@@ -572,8 +597,7 @@ witch__conn_flush(struct witch__conn *c)
 			if (c->out_head == NULL)
 				c->out_tail = NULL;
 			witch__oqueue_release(&c->oq, m->len);
-			m->next = NULL;
-			witch__omsg_free(m);
+			omsg_written(r, m);
 		}
 		if ((size_t)w < want)
 			c->writable = false;
@@ -613,7 +637,11 @@ queue_final(struct witch__conn *c)
 
 /*
  * After I/O on c: apply flow control and move the close sequence on.
- * Called on the reactor after every flush or job notification.
+ * Called on the reactor after every flush or job notification, and after
+ * a read that built no replies for the turn's end (handle_event): the
+ * limits here count the output queue, not c->obuf, so a read's replies
+ * are flushed (pushed to the queue) first.  (conn_eof's call comes with
+ * c closing, whose checks count c->obuf.)
  */
 void
 witch__conn_settle(struct witch__conn *c)

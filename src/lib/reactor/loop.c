@@ -46,6 +46,7 @@ witch__reactor_init(struct witch__reactor *r, struct witch_server *owner)
 	pthread_mutex_init(&r->mail_mtx, NULL);
 	witch__freelist_init(&r->jobs, sizeof(struct witch__reqjob) +
 	    WITCH__JOB_DATA_SMALL, WITCH__JOB_CACHE);
+	witch__blkcache_init(&r->obufs, WITCH__OBUF_BLOCK);
 }
 
 int
@@ -104,6 +105,7 @@ witch__reactor_teardown(struct witch__reactor *r)
 	r->nbatch = r->batch_cap = 0;
 	/* Workers and reactor are gone: nobody can give a job back now. */
 	witch__freelist_destroy(&r->jobs);
+	witch__blkcache_destroy(&r->obufs);
 }
 
 /* ---- the loop --------------------------------------------------------- */
@@ -130,6 +132,18 @@ handle_event(struct witch__reactor *r, struct witch__poll_event *ev)
 		c->writable = true;
 	if (ev->events & WITCH__POLL_IN)
 		witch__conn_read(c);
+	/*
+	 * A connection on the turn list (replies built this turn, more to
+	 * read, or closing) is flushed and settled at the turn's end
+	 * (process_turn), with every other connection read in this turn:
+	 * the turn's replies leave in one burst, as a client waiting on
+	 * many connections wants them (it wakes once for all of them, not
+	 * once per connection; Redis writes at the end of its loop
+	 * iteration too).  Not settled before that flush either: its
+	 * output limits must count the replies still in c->obuf.
+	 */
+	if (c->on_turn)
+		return;
 	if (c->fd >= 0 && witch__conn_output_pending(c))
 		witch__conn_flush(c);
 	witch__conn_settle(c);
@@ -155,7 +169,10 @@ process_ready(struct witch__reactor *r)
 	}
 }
 
-/* Connections carried over: continue reading, flush inline replies. */
+/*
+ * The turn's end: flush the connections with replies built this turn,
+ * continue reading those with more to read, move closing ones on.
+ */
 static void
 process_turn(struct witch__reactor *r)
 {
@@ -166,8 +183,17 @@ process_turn(struct witch__reactor *r)
 	for (; c != NULL; c = next) {
 		next = c->turn_next;
 		c->on_turn = false;
-		if (c->fd >= 0 && c->want_read && !c->read_paused)
-			witch__conn_read(c);
+		if (c->fd >= 0 && c->want_read && !c->read_paused) {
+			/*
+			 * The replies to the last read go before the next
+			 * read's: c->obuf never holds more than one read
+			 * budget's replies, and the output limits see them.
+			 */
+			witch__conn_flush(c);
+			witch__conn_settle(c);
+			if (c->fd >= 0 && c->want_read && !c->read_paused)
+				witch__conn_read(c);
+		}
 		if (c->fd >= 0) {
 			witch__conn_flush(c);
 			witch__conn_settle(c);
@@ -187,6 +213,7 @@ housekeeping(struct witch__reactor *r)
 	uint64_t ft = (uint64_t)atomic_load(&r->live.frame_ms) * 1000000u;
 
 	r->next_tick_ns = now + (uint64_t)WITCH__TICK_MS * 1000000u;
+	witch__blkcache_trim(&r->obufs);
 	if (r->pool != NULL)
 		witch__pool_expire(r->pool, now);
 	for (c = r->conns; c != NULL; c = next) {

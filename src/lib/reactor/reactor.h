@@ -49,6 +49,7 @@
 #include "proto/auth.h"
 #include "proto/envelope.h"
 #include "proto/frame.h"
+#include "queue/blkcache.h"
 #include "queue/freelist.h"
 #include "queue/oqueue.h"
 
@@ -64,6 +65,8 @@
 #define WITCH__SCRATCH (64u << 10)	/* reactor read buffer */
 #define WITCH__LINGER_MS 2000		/* wait for the peer's FIN */
 #define WITCH__TICK_MS 100		/* housekeeping period */
+/* A connection's output buffer: room for a turn's replies, usually. */
+#define WITCH__OBUF_BLOCK 4096
 #define WITCH__PRECANCEL_MAX 64		/* remembered early cancels */
 #define WITCH__PRECANCEL_MS 5000	/* ...and for how long */
 /*
@@ -364,6 +367,12 @@ struct witch__reactor {
 	 * worker, mostly) gives them back.  [owner: reactor; put: any]
 	 */
 	struct witch__freelist		 jobs;
+	/*
+	 * The blocks of the connections' output buffers (c->obuf, one
+	 * WITCH__OBUF_BLOCK each), given back by the flush that wrote them
+	 * and trimmed every tick to what the tick used (conn.c).
+	 */
+	struct witch__blkcache		 obufs;
 	unsigned char			*scratch;
 	uint64_t			 now_ns;	/* cached per turn */
 	struct witch__auth_limit	 auth_limit;	/* failed auth, per source */
