@@ -548,34 +548,42 @@ test_reply_raw(void **state)
  * The replies of one reactor turn leave together, at the turn's end:
  * BURST connections whose requests all arrive while the reactor is held
  * in an inline handler (until the test has sent them all) are read in
- * the next turn, and that turn's first
- * write comes after every one of them was answered (a client waiting on
- * all of them then wakes once, not once per connection).  A reactor that
- * wrote each connection's replies right after reading it would make its
- * first write after one answer.
+ * the next turn, and that turn's first write comes after every one of
+ * them was answered (a client waiting on all of them then wakes once, not
+ * once per connection).  A reactor that wrote each connection's replies
+ * right after reading it would make its first write after one answer.
+ * Big replies (over the 4 KiB block of a connection's output buffer) are
+ * the exception: written as each is built, so that a turn's worth of big
+ * buffers is never alive at once.
  */
 #define BURST 8
+static atomic_int *flush_calls;			/* the endpoint's counter */
 static atomic_int flush_calls0, flush_first;	/* -1: no flush yet */
 
-/* Flush hook: how many twice calls had run at the first flush after
- * the burst's first call. */
+/* Flush hook: how many calls had run at the first flush after the
+ * burst's first call. */
 static void
 burst_hook(void)
 {
-	int n = atomic_load(&inline_calls) - atomic_load(&flush_calls0);
+	int n = atomic_load(flush_calls) - atomic_load(&flush_calls0);
 	int none = -1;
 
 	if (n > 0)
 		atomic_compare_exchange_strong(&flush_first, &none, n);
 }
 
-static void
-test_inline_turn_burst(void **state)
+/*
+ * Send BURST requests to "twice" (big: to "big") on BURST connections
+ * while the reactor is held; check every reply; return the calls made
+ * by the turn's first write.
+ */
+static int
+burst_first_flush(bool big)
 {
 	witch_server_t *srv = start(true);
 	unsigned port = witch_server_port(srv);
 	int s = th_connect(port), k[BURST], i;
-	json_t *r;
+	json_t *r, *res;
 
 	for (i = 0; i < BURST; i++) {
 		k[i] = th_connect(port);
@@ -588,28 +596,45 @@ test_inline_turn_burst(void **state)
 		th_sleep_ms(10);
 	assert_int_equal(atomic_load(&held), 1);
 	/* The reactor is inside the handler: these wait in the sockets. */
-	atomic_store(&flush_calls0, atomic_load(&inline_calls));
+	flush_calls = big ? &big_calls : &inline_calls;
+	atomic_store(&flush_calls0, atomic_load(flush_calls));
 	atomic_store(&flush_first, -1);
 	atomic_store(&witch__flush_hook, burst_hook);
 	for (i = 0; i < BURST; i++)
 		assert_int_equal(th_sendf(k[i], "{\"id\":%d,\"endpoint\":"
-		    "\"twice\",\"data\":%d}", 10 + i, i), 0);
+		    "\"%s\",\"data\":%d}", 10 + i, big ? "big" : "twice", i),
+		    0);
 	/* Sent on loopback: in the server's sockets when send returns. */
 	atomic_store(&release, 1);
 	th_expect_reply(s, 1, NULL);
 	for (i = 0; i < BURST; i++) {
 		r = th_recv_ok(k[i], 5000);
 		assert_int_equal(th_id(r), 10 + i);
-		assert_int_equal(json_integer_value(json_object_get(r,
-		    "result")), 2 * i);
+		res = json_object_get(r, "result");
+		if (big)
+			assert_int_equal(json_string_length(res), BIG_REPLY);
+		else
+			assert_int_equal(json_integer_value(res), 2 * i);
 		json_decref(r);
 	}
 	atomic_store(&witch__flush_hook, NULL);
-	assert_int_equal(atomic_load(&flush_first), BURST);
 	for (i = 0; i < BURST; i++)
 		close(k[i]);
 	close(s);
 	witch_server_free(srv);
+	return atomic_load(&flush_first);
+}
+
+static void
+test_inline_turn_burst(void **state)
+{
+	assert_int_equal(burst_first_flush(false), BURST);
+}
+
+static void
+test_inline_turn_big_replies(void **state)
+{
+	assert_int_equal(burst_first_flush(true), 1);
 }
 
 int
@@ -626,6 +651,7 @@ main(void)
 		cmocka_unit_test(test_inline_then_bad_frame),
 		cmocka_unit_test(test_reply_raw),
 		cmocka_unit_test(test_inline_turn_burst),
+		cmocka_unit_test(test_inline_turn_big_replies),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
