@@ -1157,6 +1157,20 @@ djob_totals(unsigned nrun, unsigned ndefer)
 }
 
 /*
+ * n zeroed deferred-release test jobs, and a one-worker pool with room
+ * for them (dc.pool, *pp).
+ */
+static struct djob *
+djobs_new(unsigned n, struct witch__pool **pp)
+{
+	struct djob *d = calloc(n, sizeof(*d));
+
+	assert_non_null(d);
+	*pp = dc.pool = pool_new(1, n);
+	return d;
+}
+
+/*
  * One worker, blocked in a gate job; n jobs submitted at once land in
  * the queue, and the worker takes them all as one batch when the gate
  * opens (a pool's only worker takes the whole queue).
@@ -1213,9 +1227,7 @@ test_release_defer_runs(void **state)
 	unsigned i;
 
 	(void)state;
-	d = calloc(NDEFER, sizeof(*d));
-	assert_non_null(d);
-	p = dc.pool = pool_new(1, NDEFER);
+	d = djobs_new(NDEFER, &p);
 	djob_init(&gate, 0, &djob_defer_ops);
 	for (i = 0; i < NDEFER; i++)
 		djob_init(&d[i], i + 1, &djob_defer_ops);
@@ -1264,9 +1276,7 @@ test_release_defer_mixed(void **state)
 	unsigned i, ndefer = 0;
 
 	(void)state;
-	d = calloc(NMIXED, sizeof(*d));
-	assert_non_null(d);
-	p = dc.pool = pool_new(1, NMIXED);
+	d = djobs_new(NMIXED, &p);
 	djob_init(&gate, 0, &djob_plain_ops);
 	for (i = 0; i < NMIXED; i++) {
 		djob_init(&d[i], i + 1, mixed_plain(i) ? &djob_plain_ops :
@@ -1306,9 +1316,7 @@ test_release_defer_running(void **state)
 	unsigned i, in_job, nread = 0;
 
 	(void)state;
-	d = calloc(NDEFER, sizeof(*d));
-	assert_non_null(d);
-	p = dc.pool = pool_new(1, NDEFER);
+	d = djobs_new(NDEFER, &p);
 	djob_init(&gate, 0, &djob_defer_ops);
 	for (i = 0; i < NDEFER; i++) {
 		djob_init(&d[i], i + 1, &djob_defer_ops);
