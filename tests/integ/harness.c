@@ -364,6 +364,28 @@ th_expect_reply(int fd, json_int_t id, const char *code)
 	json_decref(r);
 }
 
+/* harness.h */
+void
+th_expect_results(int fd, json_int_t first, unsigned n)
+{
+	unsigned char *seen = calloc(n, 1);
+	json_int_t id;
+	unsigned i;
+	json_t *r;
+
+	assert_non_null(seen);
+	for (i = 0; i < n; i++) {
+		r = th_recv_ok(fd, 0);
+		id = th_id(r);
+		assert_true(id >= first && id < first + (json_int_t)n);
+		assert_int_equal(seen[id - first], 0);
+		seen[id - first] = 1;
+		assert_null(th_err_code(r));
+		json_decref(r);
+	}
+	free(seen);
+}
+
 /* A ping on fd is answered (id 4242). */
 void
 th_ping_ok(int fd)

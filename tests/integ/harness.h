@@ -92,6 +92,13 @@ void th_sleep_ms(unsigned ms);
 json_t *th_recv_ok(int fd, int timeout_ms);
 /* The next reply has this id and error code (NULL: a result). */
 void th_expect_reply(int fd, json_int_t id, const char *code);
+/*
+ * The next n replies are results for ids first .. first + n - 1, each
+ * once, in any order (protocol.md: pipelined replies may come back in
+ * any order; output-queue.md: a worker's direct write may overtake a
+ * reply still queued, even with one worker).
+ */
+void th_expect_results(int fd, json_int_t first, unsigned n);
 /* A ping on fd is answered (id 4242). */
 void th_ping_ok(int fd);
 /* An integer field of the status built-in (id 9999). */

@@ -591,8 +591,7 @@ test_decode_budget(void **state)
 	send_array(fd, "gate", 12, "{}", 10000);	/* 2.75 MB: over */
 	th_expect_reply(fd, 12, "overloaded");
 	th_gate_open();
-	th_expect_reply(fd, 10, NULL);
-	th_expect_reply(fd, 11, NULL);
+	th_expect_results(fd, 10, 2);		/* in any order */
 	/* Released with the jobs: room again. */
 	send_array(fd, "gate", 13, "{}", 10000);
 	th_expect_reply(fd, 13, NULL);
