@@ -401,6 +401,18 @@ th_ping_ok(int fd)
 	json_decref(r);
 }
 
+/* harness.h */
+json_t *
+th_ask(int fd, const char *req, json_int_t id)
+{
+	json_t *r;
+
+	assert_int_equal(th_send(fd, req), 0);
+	r = th_recv_ok(fd, 0);
+	assert_int_equal(th_id(r), id);
+	return r;
+}
+
 /* An integer field of the status built-in (id 9999). */
 json_int_t
 th_status_get(int fd, const char *key)
@@ -408,10 +420,7 @@ th_status_get(int fd, const char *key)
 	json_t *r, *v;
 	json_int_t n;
 
-	assert_int_equal(th_send(fd, "{\"id\":9999,\"endpoint\":\"status\"}"),
-	    0);
-	r = th_recv_ok(fd, 0);
-	assert_int_equal(th_id(r), 9999);
+	r = th_ask(fd, "{\"id\":9999,\"endpoint\":\"status\"}", 9999);
 	v = json_object_get(json_object_get(r, "result"), key);
 	assert_true(json_is_integer(v));
 	n = json_integer_value(v);

@@ -101,6 +101,8 @@ void th_expect_reply(int fd, json_int_t id, const char *code);
 void th_expect_results(int fd, json_int_t first, unsigned n);
 /* A ping on fd is answered (id 4242). */
 void th_ping_ok(int fd);
+/* Send the request text on fd; its reply, which must carry id. */
+json_t *th_ask(int fd, const char *req, json_int_t id);
 /* An integer field of the status built-in (id 9999). */
 json_int_t th_status_get(int fd, const char *key);
 /* Poll status until key == want, for at most timeout_ms. */

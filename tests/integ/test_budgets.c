@@ -599,6 +599,151 @@ test_decode_budget(void **state)
 	witch_server_free(srv);
 }
 
+/* Append the frame of send_array(.., ep, id, item, n) to buf at *len. */
+static void
+frame_array(unsigned char *buf, size_t *len, const char *ep, int id,
+    const char *item, size_t n)
+{
+	char *p = malloc(n + 128);
+	size_t k;
+
+	assert_non_null(p);
+	k = (size_t)snprintf(p, n + 128, "{\"id\":%d,\"endpoint\":\"%s\","
+	    "\"data\":[", id, ep);
+	while (k + strlen(item) + 3 < n) {
+		k += (size_t)sprintf(p + k, "%s,", item);
+	}
+	k += (size_t)sprintf(p + k, "%s]}", item);
+	th_frame(buf + *len, p, (uint32_t)k);
+	*len += 4 + k;
+	free(p);
+}
+
+/*
+ * Requests read together count against the budget together: the
+ * reactor counts a read's jobs into decode_held once, when the read is
+ * decoded, and admission must add what the read has dispatched so far.
+ * Three ~0.45 MB requests in one write against a 1 MiB budget: two fit,
+ * the third is refused, although none of them reached decode_held yet.
+ */
+static void
+test_decode_budget_one_read(void **state)
+{
+	witch_server_config_t *cfg = th_config();
+	witch_server_t *srv;
+	unsigned char buf[3 * 5200];
+	size_t len = 0;
+	int fd;
+
+	(void)state;
+	assert_int_equal(witch_server_config_set_decode_budget(cfg,
+	    1u << 20), 0);
+	srv = start(cfg, "127.0.0.1");
+	th_gate_reset();
+	fd = th_connect(witch_server_port(srv));
+	frame_array(buf, &len, "gate", 21, "{}", 5000);
+	frame_array(buf, &len, "gate", 22, "{}", 5000);
+	frame_array(buf, &len, "gate", 23, "{}", 5000);
+	assert_true(len <= sizeof(buf));
+	assert_int_equal(th_send_raw(fd, buf, len), 0);
+	th_expect_reply(fd, 23, "overloaded");
+	assert_true(th_gate_await(TH_GATE_STARTED, 1, 5000));
+	th_gate_open();
+	th_expect_results(fd, 21, 2);		/* in any order */
+	assert_int_equal(th_status_get(fd, "decode_refusals"), 1);
+	close(fd);
+	witch_server_free(srv);
+}
+
+/* ---- jobs in flight per connection ---------------------------------- */
+
+/*
+ * The clients row with the most jobs in flight, asked on fd: its
+ * "inflight" and "requests" into *inflight and *requests.
+ */
+static void
+busiest_client(int fd, json_int_t *inflight, json_int_t *requests)
+{
+	json_t *r, *row;
+	size_t i;
+
+	*inflight = *requests = -1;
+	r = th_ask(fd, "{\"id\":77,\"endpoint\":\"clients\"}", 77);
+	json_array_foreach(json_object_get(r, "result"), i, row) {
+		if (json_integer_value(json_object_get(row, "inflight")) >
+		    *inflight) {
+			*inflight = json_integer_value(json_object_get(row,
+			    "inflight"));
+			*requests = json_integer_value(json_object_get(row,
+			    "requests"));
+		}
+	}
+	json_decref(r);
+}
+
+/*
+ * A connection with 1024 jobs in flight is not read until they fall
+ * below 512 (reactor.md, "Flow control and limits").  The reactor
+ * counts a read's jobs into inflight once, when the read is decoded;
+ * the pause must still come at the end of the read that crossed the
+ * mark.  2000 gated
+ * requests of about 70 bytes (141 KB) arrive in reads of up to 64 KiB,
+ * about 930 requests each: the read that takes the count past 1024
+ * (about 1860 with full reads) pauses the connection, the rest stay
+ * unread while the gate is shut, and every request is answered once it
+ * opens.
+ */
+#define FLOW_N 2000
+
+static void
+test_inflight_pause(void **state)
+{
+	witch_server_t *srv;
+	unsigned char *buf, *p;
+	char json[96];
+	json_int_t inflight, requests, before;
+	size_t len = 0;
+	int fd, ctl, i, n;
+	uint64_t t0;
+
+	(void)state;
+	srv = start(th_config(), "127.0.0.1");
+	th_gate_reset();
+	fd = th_connect(witch_server_port(srv));
+	ctl = th_connect(witch_server_port(srv));
+	buf = malloc((size_t)FLOW_N * (4 + sizeof(json)));
+	assert_non_null(buf);
+	for (i = 1; i <= FLOW_N; i++) {
+		n = snprintf(json, sizeof(json), "{\"id\":%d,\"endpoint\":"
+		    "\"gate\",\"data\":\"xxxxxxxxxxxxxxxxxxxxxxxxxxxx\"}", i);
+		p = buf + len;
+		th_frame(p, json, (uint32_t)n);
+		len += 4 + (size_t)n;
+	}
+	assert_int_equal(th_send_raw(fd, buf, len), 0);
+	free(buf);
+	assert_true(th_gate_await(TH_GATE_STARTED, 1, 5000));
+	/* Paused: at least the mark in flight, the rest not decoded. */
+	t0 = th_now_ms();
+	do {
+		busiest_client(ctl, &inflight, &before);
+	} while (inflight < 1024 && th_now_ms() - t0 < 5000);
+	assert_true(inflight >= 1024);
+	assert_true(before < FLOW_N);
+	th_sleep_ms(200);
+	busiest_client(ctl, &inflight, &requests);
+	assert_int_equal(requests, before);
+	assert_int_equal(inflight, before);
+	/* Opened: every one of them answered. */
+	th_gate_open();
+	th_expect_results(fd, 1, FLOW_N);
+	busiest_client(ctl, &inflight, &requests);
+	assert_int_equal(inflight, 0);
+	close(ctl);
+	close(fd);
+	witch_server_free(srv);
+}
+
 /* ---- the setters: ranges, and the defaults in status ---------------- */
 
 static void
@@ -642,6 +787,8 @@ main(void)
 		cmocka_unit_test(test_trickle_frame_timeout),
 		cmocka_unit_test(test_max_depth),
 		cmocka_unit_test(test_decode_budget),
+		cmocka_unit_test(test_decode_budget_one_read),
+		cmocka_unit_test(test_inflight_pause),
 	};
 	/* From a remote namespace (tests/daemon/test_budgets_netns.sh). */
 	const struct CMUnitTest remote[] = {

@@ -152,7 +152,7 @@ witch__conn_admit(struct witch__conn *c, const struct witch__request_env *env,
 	}
 	if (is_inline)
 		return true;
-	held = atomic_load(&c->decode_held);
+	held = atomic_load(&c->decode_held) + c->acc_cost;
 	if (held + env->decode_cost > r->opt.decode_budget) {
 		atomic_fetch_add(&r->ctr.decode_refusals, 1);
 		atomic_fetch_add(&r->ctr.requests_failed, 1);

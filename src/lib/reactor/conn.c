@@ -301,6 +301,7 @@ void
 witch__conn_close(struct witch__conn *c, int code, const char *reason,
     unsigned wait_ms)
 {
+	witch__acc_flush(c->r);		/* its jobs counted (route.c) */
 	if (c->fd < 0 || c->state != WITCH__CONN_OPEN)
 		return;
 	c->state = WITCH__CONN_CLOSING;
@@ -338,6 +339,7 @@ witch__conn_drop(struct witch__conn *c, const char *why)
 	struct witch__reactor *r = c->r;
 	struct witch__omsg *m;
 
+	witch__acc_flush(r);		/* its jobs counted (route.c) */
 	if (c->fd < 0)
 		return;
 	witch__rlog(r, WITCH_LOG_DEBUG, "client %llu (%s) closed: %s",
@@ -431,6 +433,8 @@ witch__conn_read(struct witch__conn *c)
 			if (c->state == WITCH__CONN_OPEN) {
 				rc = witch__decoder_feed(&c->dec, r->scratch,
 				    (size_t)n, conn_frame, c);
+				/* This read's jobs counted (route.c). */
+				witch__acc_flush(r);
 				if (rc == WITCH__OUTPUT_OVER_HARD) {
 					output_drop(c);
 					return;
@@ -649,6 +653,7 @@ witch__conn_settle(struct witch__conn *c)
 	struct witch__reactor *r = c->r;
 	size_t out;
 
+	witch__acc_flush(r);		/* inflight read below (route.c) */
 	if (c->fd < 0)
 		return;
 	if (c->state == WITCH__CONN_OPEN &&

@@ -224,6 +224,13 @@ struct witch__conn {
 	struct witch__addr_slot	*addr;			/* [R] or NULL */
 	atomic_size_t		 decode_held;		/* [A] decode cost of
 							 * jobs in flight */
+	/*
+	 * [R] Jobs of this read not yet counted into refs, inflight and
+	 * decode_held (witch__acc_flush): one atomic add each per read,
+	 * not per request.
+	 */
+	unsigned		 acc_jobs;
+	size_t			 acc_cost;
 	uint64_t		 created_ns;		/* [R] */
 	uint64_t		 active_ns;		/* [R] last frame */
 	uint64_t		 deadline_ns;		/* [R] closing/linger */
@@ -361,6 +368,11 @@ struct witch__reactor {
 	uint64_t			 next_conn_id;
 	struct witch__job		**batch;
 	size_t				 nbatch, batch_cap;
+	/*
+	 * The connection whose jobs of this read are not yet counted
+	 * (acc_jobs, acc_cost), or NULL: witch__acc_flush.
+	 */
+	struct witch__conn		*acc_conn;
 	/*
 	 * Request jobs with up to WITCH__JOB_DATA_SMALL bytes of data come
 	 * from here: the reactor takes them, whoever releases the job (a
@@ -683,6 +695,20 @@ const struct witch__endpoint *witch__endpoint_find(
 int witch__route_frame(void *ud, const char *payload, size_t len);
 /* Reactor: submit every request parsed this turn to the pool. */
 void witch__batch_submit(struct witch__reactor *r);
+/*
+ * Reactor: count the jobs dispatch made from the read being decoded
+ * into their connection's refs, inflight and decode_held (route.c, "One
+ * count per read").  Called when that read's frames are decoded, before
+ * any job goes to the pool, and before anything reads those counters
+ * or may drop the connection; a no-op when nothing is pending.
+ */
+void witch__acc_flush_slow(struct witch__reactor *r);
+static inline void
+witch__acc_flush(struct witch__reactor *r)
+{
+	if (r->acc_conn != NULL)
+		witch__acc_flush_slow(r);
+}
 
 /* ---- reactor/job.c: jobs on workers, and their replies -------------- */
 

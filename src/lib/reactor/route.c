@@ -68,6 +68,69 @@ witch__endpoint_find(const struct witch__reactor *r, const char *name,
 	return NULL;
 }
 
+/*
+ * One count per read.  A job holds a reference to its connection and
+ * counts in its inflight and decode_held; the worker that ends it takes
+ * them back.  dispatch() (inlined into witch__route_frame) does not add
+ * them per request: each is a locked read-modify-write, a full barrier
+ * on x86 that waits for the stores into the job just written, cache
+ * lines a worker last held (doc/performance.md, 2026-12-06 evening).
+ * dispatch() counts the jobs of the read being decoded in c->acc_jobs
+ * and c->acc_cost, plain fields of the reactor's, and witch__acc_flush
+ * adds them with one atomic add each: once per read, plus once before
+ * each connection built-in in it (a built-in submits first).
+ *
+ * Why that is safe:
+ *   - No job reaches a worker before its counts are added: the reactor
+ *     flushes in witch__batch_submit, before any job goes to the pool.
+ *     The pool's mutex (or the reactor itself, for jobs it ends) then
+ *     orders the adds before the subtractions of whoever ends the job,
+ *     as it ordered the per-request adds.
+ *     Workers ending earlier jobs subtract concurrently; until the
+ *     flush they see the counters low by the pending jobs, which only
+ *     the reactor acts on.
+ *   - The connection cannot be freed with counts pending: the reactor
+ *     holds its own reference until reap (loop.c), which runs after
+ *     the turn's witch__batch_submit, and a connection reaches the
+ *     dead list only through witch__conn_drop, which flushes.
+ *   - What the reactor itself reads sees the pending jobs: admission
+ *     adds acc_cost to decode_held; the decoder's return in
+ *     witch__conn_read flushes, so the inflight high-water check below
+ *     runs once per read; witch__conn_settle, witch__conn_close and
+ *     witch__conn_drop flush first (defensive: the read already
+ *     flushed).  Inline handlers run in the middle of a read with the
+ *     counts pending; no public call reads them.
+ *   - Only one connection is pending at a time (r->acc_conn); a read
+ *     decodes one connection's frames, so the flush in dispatch() for
+ *     another connection is a safeguard that does not run.
+ *
+ * Orders of each counter are unchanged: refs relaxed (a reference is
+ * taken while another is held), inflight and decode_held seq_cst.  The
+ * pairing witch__job_done documents is the reactor's store of want_done
+ * then its load of inflight, against the worker's subtraction then its
+ * load of want_done.  The add is not part of it: any store of want_done
+ * (output_check's before the flush, the high-water one below after it)
+ * comes before the reactor's load of inflight in witch__conn_settle,
+ * which flushes first.
+ */
+void
+witch__acc_flush_slow(struct witch__reactor *r)
+{
+	struct witch__conn *c = r->acc_conn;
+	unsigned n = c->acc_jobs;
+
+	r->acc_conn = NULL;
+	c->acc_jobs = 0;
+	atomic_fetch_add_explicit(&c->refs, n, memory_order_relaxed);
+	atomic_fetch_add(&c->decode_held, c->acc_cost);
+	c->acc_cost = 0;
+	if (atomic_fetch_add(&c->inflight, n) + n >= WITCH__INFLIGHT_HIGH &&
+	    !c->read_paused) {
+		c->read_paused = true;
+		witch__want_done(c);
+	}
+}
+
 /* Submit every request parsed this turn; answer the excess overloaded. */
 void
 witch__batch_submit(struct witch__reactor *r)
@@ -76,6 +139,7 @@ witch__batch_submit(struct witch__reactor *r)
 	size_t i, n, ok;
 	bool stopping;
 
+	witch__acc_flush(r);
 	if (r->nbatch == 0)
 		return;
 	/* Requests of clients that left this turn are not worth running. */
@@ -142,7 +206,7 @@ admit(struct witch__conn *c, const struct witch__request_env *env,
 	if ((r->opt.max_depth == 0 || env->depth <= r->opt.max_depth) &&
 	    (budget == 0 || (env->decode_cost <= budget && (is_inline ||
 	    atomic_load_explicit(&c->decode_held, memory_order_relaxed) +
-	    env->decode_cost <= budget))))
+	    c->acc_cost + env->decode_cost <= budget))))
 		return true;
 	return witch__conn_admit(c, env, is_inline);
 }
@@ -195,7 +259,6 @@ dispatch(struct witch__conn *c, struct witch__request_env *env,
 		rj->job.deadline_ns = r->now_ns +
 		    (uint64_t)env->deadline_ms * 1000000u;
 	rj->conn = c;
-	witch__conn_ref(c);
 	rj->ep = ep;
 	rj->root = env->root;		/* the job owns the request now */
 	env->root = NULL;
@@ -204,13 +267,14 @@ dispatch(struct witch__conn *c, struct witch__request_env *env,
 	rj->proto = c->proto;
 	rj->t0_ns = r->now_ns;
 	rj->decode_cost = env->decode_cost;	/* released with the job */
-	atomic_fetch_add(&c->decode_held, rj->decode_cost);
 	memcpy(rj->id, env->id, sizeof(rj->id));
-	if (atomic_fetch_add(&c->inflight, 1) + 1 >= WITCH__INFLIGHT_HIGH &&
-	    !c->read_paused) {
-		c->read_paused = true;
-		witch__want_done(c);
+	/* Its reference, inflight and decode cost: counted per read. */
+	if (r->acc_conn != c) {
+		witch__acc_flush(r);
+		r->acc_conn = c;
 	}
+	c->acc_jobs++;
+	c->acc_cost += rj->decode_cost;
 	r->batch[r->nbatch++] = &rj->job;
 	return;
 overloaded:
